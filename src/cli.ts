@@ -1,0 +1,242 @@
+#!/usr/bin/env node
+/**
+ * factorstream's one entry point. Subcommands:
+ *   run        the embedded default: a simulated market through the live pipeline
+ *   simulate   write a simulated market (ticks, 1-minute bars, daily data) to a folder
+ *   features   offline extraction: tick/bar files -> 10/30-minute bars and feature rows
+ * Flags override environment variables, which override the config file (src/config.ts).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadConfig, type Config, type Overrides } from './config.js';
+import { TradingCalendar } from './market/calendar.js';
+import { parseFreq, type Freq } from './market/sessions.js';
+import { createLogger } from './log.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const USAGE = `factorstream ${VERSION} — streaming high-frequency factor engine for China A-shares
+
+Usage: factorstream <command> [flags]
+
+Commands:
+  run        Run the pipeline on the embedded simulated market (no Kafka needed) and
+             print a summary line at every bar close.
+               --symbols N  --days D  --seed S  --speed 1200|600x|max  --source ticks|bars
+               --freq 10m,30m  --config FILE
+  simulate   Write a simulated market to a folder.
+               --symbols N --days D --seed S --out DIR --format arrow|jsonl|csv
+               [--start YYYY-MM-DD] [--trades-per-day N] [--snapshot-share X] [--config FILE]
+  features   Extract bars and raw feature rows from tick / 1-minute bar files.
+               --input FILE|DIR (repeatable) --freq 10m|30m (repeatable or comma list)
+               --out DIR [--format arrow|csv|jsonl] [--lateness-ms N] [--config FILE]
+  help       Show this text.
+
+Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>
+(see README "Configuration").`;
+
+class UsageError extends Error {}
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!Number.isFinite(x)) throw new UsageError(`--${name} must be a number, got "${v}"`);
+  return x;
+}
+
+function parseSpeed(v: string | undefined): number | 'max' {
+  if (v === undefined) return 1200;
+  if (v === 'max') return 'max';
+  const x = Number(v.endsWith('x') ? v.slice(0, -1) : v);
+  if (!(x > 0)) throw new UsageError(`--speed must be a positive multiple of real time (e.g. 600x) or "max", got "${v}"`);
+  return x;
+}
+
+function parseFreqs(values: string[] | undefined): Freq[] | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  try {
+    return values.flatMap((v) => v.split(',')).map((v) => parseFreq(v.trim()));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function parse(args: string[], options: ParseArgsConfig['options']): ReturnType<typeof parseArgs> {
+  try {
+    return parseArgs({ args, options: { ...options, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function configFrom(values: Record<string, unknown>, flags: Overrides): Readonly<Config> {
+  return loadConfig({ file: values.config as string | undefined, env: process.env, flags });
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    symbols: { type: 'string' },
+    days: { type: 'string' },
+    seed: { type: 'string' },
+    speed: { type: 'string' },
+    source: { type: 'string' },
+    freq: { type: 'string', multiple: true },
+  });
+  if (values.help === true) return usage(0);
+  const source = (values.source as string | undefined) ?? 'ticks';
+  if (source !== 'ticks' && source !== 'bars') throw new UsageError('--source must be ticks or bars');
+  const config = configFrom(values, {
+    simulator: {
+      symbols: num(values.symbols as string | undefined, 'symbols'),
+      days: num(values.days as string | undefined, 'days') ?? (process.env.FACTORSTREAM_SIMULATOR_DAYS === undefined ? 2 : undefined),
+      seed: num(values.seed as string | undefined, 'seed'),
+    },
+    features: { freqs: parseFreqs(values.freq as string[] | undefined) },
+  });
+  const log = createLogger(config.log.level);
+  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const { runDemo } = await import('./daemon/demo.js');
+  const abort = new AbortController();
+  const stop = (): void => {
+    log.info('stopping after the current minute');
+    abort.abort();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const summary = await runDemo({
+    config,
+    calendar,
+    log,
+    speed: parseSpeed(values.speed as string | undefined),
+    source,
+    print: (line) => process.stdout.write(line + '\n'),
+    signal: abort.signal,
+  });
+  const rejected = Object.entries(summary.rejected).map(([c, n]) => `${c}=${n}`).join(' ') || 'none';
+  process.stdout.write(
+    `done: ${summary.days} simulated day(s), ${summary.events.toLocaleString('en-US')} events, ${summary.barsClosed} bar closes, rejected: ${rejected}, ${summary.wallSeconds.toFixed(1)} s\n`,
+  );
+  return 0;
+}
+
+async function cmdSimulate(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    symbols: { type: 'string' },
+    days: { type: 'string' },
+    seed: { type: 'string' },
+    start: { type: 'string' },
+    out: { type: 'string' },
+    format: { type: 'string' },
+    'trades-per-day': { type: 'string' },
+    'snapshot-share': { type: 'string' },
+  });
+  if (values.help === true) return usage(0);
+  const out = values.out as string | undefined;
+  if (out === undefined) throw new UsageError('simulate needs --out DIR');
+  const format = (values.format as string | undefined) ?? 'arrow';
+  if (format !== 'arrow' && format !== 'jsonl' && format !== 'csv') throw new UsageError('--format must be arrow, jsonl or csv');
+  const config = configFrom(values, {
+    simulator: {
+      symbols: num(values.symbols as string | undefined, 'symbols'),
+      days: num(values.days as string | undefined, 'days'),
+      seed: num(values.seed as string | undefined, 'seed'),
+      start: values.start as string | undefined,
+      tradesPerDay: num(values['trades-per-day'] as string | undefined, 'trades-per-day'),
+      snapshotShare: num(values['snapshot-share'] as string | undefined, 'snapshot-share'),
+    },
+  });
+  if (config.simulator.days < 1) throw new UsageError('--days must be at least 1');
+  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const { MarketSimulator } = await import('./ingest/simulator/market.js');
+  const { writeSimulation } = await import('./ingest/simulator/write.js');
+  const sim = new MarketSimulator(config.simulator, calendar);
+  const started = performance.now();
+  const summary = await writeSimulation(sim, out, format, (line) => process.stderr.write(line + '\n'));
+  process.stdout.write(
+    `simulated ${summary.symbols} symbols x ${summary.days} trading days (seed ${config.simulator.seed}): ${summary.ticks.toLocaleString('en-US')} ticks, ${summary.bars.toLocaleString('en-US')} 1-minute bars -> ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  return 0;
+}
+
+async function cmdFeatures(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    input: { type: 'string', multiple: true },
+    freq: { type: 'string', multiple: true },
+    out: { type: 'string' },
+    format: { type: 'string' },
+    'lateness-ms': { type: 'string' },
+  });
+  if (values.help === true) return usage(0);
+  const inputs = (values.input as string[] | undefined) ?? [];
+  if (inputs.length === 0) throw new UsageError('features needs at least one --input FILE|DIR');
+  const out = values.out as string | undefined;
+  if (out === undefined) throw new UsageError('features needs --out DIR');
+  const format = (values.format as string | undefined) ?? 'arrow';
+  if (format !== 'arrow' && format !== 'jsonl' && format !== 'csv') throw new UsageError('--format must be arrow, csv or jsonl');
+  const config = configFrom(values, {
+    features: {
+      freqs: parseFreqs(values.freq as string[] | undefined),
+      allowedLatenessMs: num(values['lateness-ms'] as string | undefined, 'lateness-ms'),
+    },
+  });
+  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const { extractFeatures } = await import('./features/extract.js');
+  mkdirSync(out, { recursive: true });
+  const started = performance.now();
+  const s = await extractFeatures({
+    inputs,
+    outDir: out,
+    freqs: [...config.features.freqs],
+    format,
+    calendar,
+    allowedLatenessMs: config.features.allowedLatenessMs,
+    dedupWindow: config.features.dedupWindow,
+    features: config.features,
+  });
+  const rejected = Object.entries(s.rejected).map(([c, n]) => `${c}=${n}`).join(' ') || 'none';
+  const closes = Object.entries(s.barsClosed).map(([f, n]) => `${f}: ${n} closes, ${s.rows[f as Freq] ?? 0} rows`).join('; ');
+  process.stdout.write(
+    `features: ${s.inputs.length} file(s), ${s.ticks.toLocaleString('en-US')} ticks, ${s.oneMinuteBars.toLocaleString('en-US')} 1-minute bars, ${s.symbols} symbols; ${closes}; rejected: ${rejected} -> ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  return 0;
+}
+
+function usage(code: number): number {
+  (code === 0 ? process.stdout : process.stderr).write(USAGE + '\n');
+  return code;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await cmdRun(rest);
+      case 'simulate':
+        return await cmdSimulate(rest);
+      case 'features':
+        return await cmdFeatures(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        return usage(command === undefined ? 2 : 0);
+      case '--version':
+      case 'version':
+        process.stdout.write(VERSION + '\n');
+        return 0;
+      default:
+        process.stderr.write(`unknown command "${command}"\n\n`);
+        return usage(2);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`factorstream ${command}: ${err.message}\n(see factorstream help)\n`);
+      return 2;
+    }
+    process.stderr.write(`factorstream ${command}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

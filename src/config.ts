@@ -1,0 +1,151 @@
+/**
+ * One configuration schema (zod). Sources, later ones winning: built-in defaults < a
+ * config file (JSON or YAML) < environment variables FACTORSTREAM_<SECTION>_<KEY> (upper
+ * snake case, e.g. FACTORSTREAM_FEATURES_LARGE_TRADE_AMOUNT=500000) < command-line
+ * flags. The result is checked once and frozen; nothing reads configuration afterwards.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_HOLIDAYS_PATH } from './market/calendar.js';
+import { FREQUENCIES } from './market/sessions.js';
+import { DEFAULT_SIM_PARAMS } from './ingest/simulator/market.js';
+
+const Freq = z.enum(FREQUENCIES);
+
+export const ConfigSchema = z
+  .object({
+    market: z
+      .object({
+        /** Exchange closures file (config/holidays.json, see scripts/update-holidays). */
+        holidaysFile: z.string().default(DEFAULT_HOLIDAYS_PATH),
+      })
+      .strict()
+      .prefault({}),
+    features: z
+      .object({
+        /** Bar frequencies aggregated side by side. */
+        freqs: z.array(Freq).min(1).default(['10m', '30m']),
+        /** Event time may lag the newest event by this much before a bar closes (ms, < 30 min). */
+        allowedLatenessMs: z.number().int().min(0).max(29 * 60_000).default(2_000),
+        /** Sequence numbers remembered per symbol for duplicate detection. */
+        dedupWindow: z.number().int().min(1).max(65_536).default(256),
+        /** A trade of at least this many CNY counts as a large order. */
+        largeTradeAmount: z.number().positive().default(200_000),
+        /** Trading days of same-slot volume history for relVolume. */
+        volumeLookbackDays: z.number().int().min(1).max(60).default(5),
+        /** Robust z-scores are clipped at ±zClip. */
+        zClip: z.number().positive().default(5),
+        /** Sequence length T per frequency (default: five trading days). */
+        sequenceLength: z.record(Freq, z.number().int().min(1).max(2_400)).default({ '1m': 1_200, '10m': 120, '30m': 40 }),
+        /** A symbol whose window has fewer present bars than this fraction is not scored. */
+        minCoverage: z.number().min(0).max(1).default(0.5),
+      })
+      .strict()
+      .prefault({}),
+    simulator: z
+      .object({
+        symbols: z.number().int().min(1).max(14_000).default(DEFAULT_SIM_PARAMS.symbols),
+        days: z.number().int().min(0).default(DEFAULT_SIM_PARAMS.days),
+        seed: z.number().int().default(DEFAULT_SIM_PARAMS.seed),
+        start: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).default(DEFAULT_SIM_PARAMS.start),
+        tradesPerDay: z.number().positive().default(DEFAULT_SIM_PARAMS.tradesPerDay),
+        snapshotShare: z.number().min(0).max(1).default(DEFAULT_SIM_PARAMS.snapshotShare),
+        snapshotIntervalSec: z.number().int().min(1).max(60).default(DEFAULT_SIM_PARAMS.snapshotIntervalSec),
+        suspensionRate: z.number().min(0).max(1).default(DEFAULT_SIM_PARAMS.suspensionRate),
+        limitEventRate: z.number().min(0).max(1).default(DEFAULT_SIM_PARAMS.limitEventRate),
+        shortSignal: z.number().min(0).default(DEFAULT_SIM_PARAMS.shortSignal),
+        longSignal: z.number().min(0).default(DEFAULT_SIM_PARAMS.longSignal),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+type Section = keyof Config;
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function camelToSnake(s: string): string {
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** Reads a value given as text: JSON when it parses (numbers, booleans, arrays), else the text. */
+function envValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The environment variable name of a config key, e.g. features.largeTradeAmount -> FACTORSTREAM_FEATURES_LARGE_TRADE_AMOUNT. */
+export function envName(section: string, key: string): string {
+  return `FACTORSTREAM_${camelToSnake(section)}_${camelToSnake(key)}`;
+}
+
+/** Every config key with its environment variable (README and tests use this). */
+export function configKeys(): { path: string; env: string }[] {
+  const out: { path: string; env: string }[] = [];
+  const shape = ConfigSchema.shape;
+  for (const section of Object.keys(shape) as Section[]) {
+    const inner = (shape[section] as unknown as { unwrap(): z.ZodObject }).unwrap();
+    for (const key of Object.keys(inner.shape)) out.push({ path: `${section}.${key}`, env: envName(section, key) });
+  }
+  return out;
+}
+
+export type Overrides = { [S in Section]?: Partial<Record<string, unknown>> };
+
+function merge(into: Overrides, from: Overrides): void {
+  for (const [section, values] of Object.entries(from)) {
+    if (values === undefined) continue;
+    const target = (into[section as Section] ??= {});
+    for (const [k, v] of Object.entries(values)) if (v !== undefined) target[k] = v;
+  }
+}
+
+export function readConfigFile(path: string): Overrides {
+  const text = readFileSync(path, 'utf8');
+  const data: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  if (data === null || typeof data !== 'object') throw new Error(`config file ${path} does not hold an object`);
+  return data as Overrides;
+}
+
+export function envOverrides(env: NodeJS.ProcessEnv): Overrides {
+  const out: Overrides = {};
+  for (const { path, env: name } of configKeys()) {
+    const text = env[name];
+    if (text === undefined) continue;
+    const [section, key] = path.split('.') as [Section, string];
+    (out[section] ??= {})[key] = envValue(text);
+  }
+  return out;
+}
+
+/** Builds the frozen config: defaults < file < env < flags. Throws with every problem listed. */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: Overrides } = {}): Readonly<Config> {
+  const merged: Overrides = {};
+  if (opts.file !== undefined) merge(merged, readConfigFile(opts.file));
+  merge(merged, envOverrides(opts.env ?? {}));
+  if (opts.flags !== undefined) merge(merged, opts.flags);
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
+    throw new Error(`invalid configuration:\n${problems}`);
+  }
+  return deepFreeze(parsed.data);
+}

@@ -1,0 +1,398 @@
+/**
+ * Per-symbol aggregation of validated ticks and 1-minute bars into 1-minute sub-bars, and
+ * the close rule: a bar closes when the event-time watermark (max event time - allowed
+ * lateness) reaches its close instant, or when the owner advances the watermark by wall
+ * clock (quiet feeds). Accumulating (MinuteStore) is separate from deciding when a bar
+ * closes (here) and from reducing it (BarReducer).
+ *
+ * Ordering rule: before an event is aggregated, every bar due strictly before it closes;
+ * so a print at exactly 10:00:00.000 opens the bar ending 10:10, while prints at exactly
+ * 11:30:00.000 and 15:00:00.000 still belong to the bar that ends then.
+ *
+ * Stateful checks live here: duplicates (sequence numbers within a window, repeated
+ * snapshots, a second bar for a minute), decreasing cumulative snapshots, late events,
+ * and a symbol fed by both ticks and bars on one day.
+ */
+import type { ErrorCode } from '../errors.js';
+import type { TradingCalendar } from '../market/calendar.js';
+import { BarSchedule, freqMinutes, MORNING_OPEN, type Freq } from '../market/sessions.js';
+import { boardOf } from '../market/symbols.js';
+import { localDay, msOfLocalDay, MS_PER_MINUTE } from '../market/time.js';
+import {
+  HAS_QUOTE,
+  HAS_SEQ,
+  HAS_SIDES,
+  HAS_TRADES,
+  KIND_TRADE,
+  SIDE_BUY,
+  SIDE_SELL,
+  type BarBatch,
+  type SymbolTable,
+  type TickBatch,
+} from '../ingest/events.js';
+import { BarReducer, type DailyReference } from './bar-reducer.js';
+import { ClosedBars } from './closed-bars.js';
+import { DEFAULT_FEATURE_PARAMS, type FeatureParams } from './feature-set.js';
+import { M_AUCTION_BAR, M_FILLED, M_FROM_BAR, M_NOT_TRADE_LEVEL, M_NO_TRADE_COUNT, MinuteStore, stampOf } from './minute-store.js';
+
+const MODE_NONE = 0;
+const MODE_TICKS = 1;
+const MODE_BARS = 2;
+
+export interface AggregatorOptions {
+  calendar: TradingCalendar;
+  symbols: SymbolTable;
+  freqs: readonly Freq[];
+  /** Allowed lateness of event time, ms (< 30 minutes). */
+  allowedLatenessMs?: number;
+  /** Sequence numbers remembered per symbol for duplicate detection. */
+  dedupWindow?: number;
+  features?: Partial<FeatureParams>;
+  /** Called once per rejected event, with the batch row it came from. */
+  onReject(code: ErrorCode, detail: string, symbol: number, origin: number): void;
+  /** Called at every bar close, in time order; coarser frequencies after finer ones at the same instant. */
+  onClose(bars: ClosedBars): void;
+}
+
+interface FreqState {
+  freq: Freq;
+  schedule: BarSchedule;
+  reducer: BarReducer;
+  out: ClosedBars;
+  /** Next bar to close: day number and index; day -1 before the first event. */
+  day: number;
+  bar: number;
+  closeAt: number;
+}
+
+export class Aggregator {
+  readonly calendar: TradingCalendar;
+  readonly symbols: SymbolTable;
+  readonly params: FeatureParams;
+  readonly latenessMs: number;
+  private readonly dedupWindow: number;
+  private readonly onReject: AggregatorOptions['onReject'];
+  private readonly onClose: AggregatorOptions['onClose'];
+  /** Finest first: closes at one instant go finest to coarsest. */
+  private readonly freqs: FreqState[];
+  private capacity = 0;
+  readonly minutes: MinuteStore;
+  private maxEventTs = -Infinity;
+  /** Stamp of the first minute not yet closed at the finest frequency: earlier minutes are late. */
+  private openFromStamp = -1;
+
+  // Per-symbol, per-day feed state.
+  private stateDay!: Int32Array;
+  private mode!: Uint8Array;
+  private snapTs!: Float64Array;
+  private cumVolume!: Float64Array;
+  private cumAmount!: Float64Array;
+  private maxSeq!: Float64Array;
+  private seqRing!: Float64Array;
+  private seqHead!: Int32Array;
+  readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), board: [] };
+
+  /** Counters (read by metrics and summaries). */
+  ticksAggregated = 0;
+  barsAggregated = 0;
+
+  constructor(opts: AggregatorOptions) {
+    this.calendar = opts.calendar;
+    this.symbols = opts.symbols;
+    this.params = { ...DEFAULT_FEATURE_PARAMS, ...opts.features };
+    this.latenessMs = opts.allowedLatenessMs ?? 0;
+    if (!(this.latenessMs >= 0 && this.latenessMs < 30 * MS_PER_MINUTE)) {
+      throw new RangeError('allowed lateness must be in [0, 30 minutes)');
+    }
+    this.dedupWindow = opts.dedupWindow ?? 256;
+    this.onReject = opts.onReject;
+    this.onClose = opts.onClose;
+    const cap = Math.max(16, opts.symbols.size);
+    this.minutes = new MinuteStore(cap);
+    const sorted = [...new Set(opts.freqs)].sort((a, b) => freqMinutes(a) - freqMinutes(b));
+    if (sorted.length === 0) throw new RangeError('at least one bar frequency is needed');
+    this.freqs = sorted.map((freq) => {
+      const schedule = new BarSchedule(freq);
+      return {
+        freq,
+        schedule,
+        reducer: new BarReducer(schedule, this.params, cap),
+        out: new ClosedBars(freq, cap),
+        day: -1,
+        bar: 0,
+        closeAt: Infinity,
+      };
+    });
+    this.ensureCapacity(cap);
+  }
+
+  private ensureCapacity(needed: number): void {
+    if (needed <= this.capacity) return;
+    const cap = Math.max(needed, this.capacity * 2);
+    const grow = <T extends Float64Array | Int32Array | Uint8Array>(old: T | undefined, make: (n: number) => T, per = 1, fill?: number): T => {
+      const a = make(cap * per);
+      if (fill !== undefined) a.fill(fill);
+      if (old !== undefined) a.set(old);
+      return a;
+    };
+    this.stateDay = grow(this.stateDay, (n) => new Int32Array(n), 1, -1);
+    this.mode = grow(this.mode, (n) => new Uint8Array(n));
+    this.snapTs = grow(this.snapTs, (n) => new Float64Array(n));
+    this.cumVolume = grow(this.cumVolume, (n) => new Float64Array(n));
+    this.cumAmount = grow(this.cumAmount, (n) => new Float64Array(n));
+    this.maxSeq = grow(this.maxSeq, (n) => new Float64Array(n));
+    this.seqRing = grow(this.seqRing, (n) => new Float64Array(n), this.dedupWindow, -1);
+    this.seqHead = grow(this.seqHead, (n) => new Int32Array(n));
+    this.reference.prevClose = grow(this.reference.prevClose, (n) => new Float64Array(n), 1, Number.NaN);
+    this.reference.isST = grow(this.reference.isST, (n) => new Uint8Array(n));
+    this.minutes.resize(cap);
+    for (const f of this.freqs) {
+      f.reducer.resize(cap);
+      f.out.ensure(cap);
+    }
+    this.capacity = cap;
+  }
+
+  /** Symbols known so far; grows as new symbols are interned. */
+  private syncSymbols(): void {
+    const n = this.symbols.size;
+    if (n > this.capacity) this.ensureCapacity(n);
+    const boards = this.reference.board;
+    for (let s = boards.length; s < n; s++) boards.push(boardOf(this.symbols.names[s]));
+  }
+
+  /** Sets a symbol's previous close and ST status for the limit flag (reference data). */
+  setReference(symbol: number, prevClose: number, isST: boolean): void {
+    this.syncSymbols();
+    this.reference.prevClose[symbol] = prevClose;
+    this.reference.isST[symbol] = isST ? 1 : 0;
+  }
+
+  /** Resets a symbol's per-day feed state on its first event of a day. */
+  private dayState(s: number, day: number): void {
+    if (this.stateDay[s] === day) return;
+    this.stateDay[s] = day;
+    this.mode[s] = MODE_NONE;
+    this.snapTs[s] = -Infinity;
+    this.cumVolume[s] = 0;
+    this.cumAmount[s] = 0;
+    this.maxSeq[s] = -Infinity;
+    this.seqRing.fill(-1, s * this.dedupWindow, (s + 1) * this.dedupWindow);
+    this.seqHead[s] = 0;
+  }
+
+  /** Whether `seq` was seen recently for symbol s; records it when new. */
+  private seenSeq(s: number, seq: number): boolean {
+    const w = this.dedupWindow;
+    const base = s * w;
+    if (seq <= this.maxSeq[s]) {
+      for (let k = 0; k < w; k++) if (this.seqRing[base + k] === seq) return true;
+    } else {
+      this.maxSeq[s] = seq;
+    }
+    this.seqRing[base + this.seqHead[s]] = seq;
+    this.seqHead[s] = (this.seqHead[s] + 1) % w;
+    return false;
+  }
+
+  /** The minute stamp of `ts` and whether it is already closed. */
+  private isLate(stamp: number): boolean {
+    return stamp < this.openFromStamp;
+  }
+
+  private startAt(ts: number): void {
+    const day = localDay(ts);
+    for (const f of this.freqs) {
+      f.day = day;
+      const slot = this.calendar.slotOf(ts);
+      f.bar = f.schedule.barOfSlot(Math.max(0, slot));
+      f.closeAt = f.schedule.closeAt(f.day, f.bar);
+    }
+    this.openFromStamp = stampOf(day, this.freqs[0].schedule.firstSlot(this.freqs[0].bar));
+  }
+
+  /**
+   * Moves the watermark to `watermark` (epoch ms): closes, in time order, every bar whose
+   * close instant is at or before it. The daemon also calls this from the wall clock.
+   */
+  advanceWatermark(watermark: number): void {
+    if (this.freqs[0].day < 0) return;
+    while (true) {
+      // The next close is the earliest closeAt across frequencies (finest first on ties).
+      let next: FreqState | undefined;
+      for (const f of this.freqs) if (next === undefined || f.closeAt < next.closeAt) next = f;
+      if (next === undefined || next.closeAt > watermark) return;
+      const at = next.closeAt;
+      for (const f of this.freqs) if (f.closeAt === at) this.closeBar(f);
+    }
+  }
+
+  private closeBar(f: FreqState): void {
+    this.syncSymbols();
+    const out = f.out;
+    out.day = f.day;
+    out.bar = f.bar;
+    out.barEnd = f.schedule.barEnd(f.day, f.bar);
+    out.n = this.symbols.size;
+    for (let s = 0; s < out.n; s++) f.reducer.reduce(s, f.day, f.bar, this.minutes, this.reference, out);
+    // Advance before notifying, so that a consumer sees consistent state.
+    if (f.bar + 1 < f.schedule.barsPerDay) f.bar++;
+    else {
+      f.day = this.calendar.nextTradingDay(f.day);
+      f.bar = 0;
+    }
+    f.closeAt = f.schedule.closeAt(f.day, f.bar);
+    if (f === this.freqs[0]) this.openFromStamp = stampOf(f.day, f.schedule.firstSlot(f.bar));
+    this.onClose(out);
+  }
+
+  /** The watermark step before an event at `ts`. */
+  private beforeEvent(ts: number): void {
+    if (this.freqs[0].day < 0) this.startAt(ts);
+    if (ts > this.maxEventTs) {
+      this.maxEventTs = ts;
+      this.advanceWatermark(ts - this.latenessMs);
+    }
+  }
+
+  /** Aggregates validated tick rows [from, to) in order. */
+  ingestTicks(b: TickBatch, from = 0, to = b.length): void {
+    this.syncSymbols();
+    const large = this.params.largeTradeAmount;
+    const mins = this.minutes;
+    for (let i = from; i < to; i++) {
+      const ts = b.ts[i];
+      // Events are in event time: bars due before this one close first. The event time
+      // used for ordering a 1-minute bar is its last covered instant (end - 1 ms).
+      this.beforeEvent(ts);
+      const s = b.symbol[i];
+      const day = localDay(ts);
+      const slot = b.slot[i];
+      const stamp = stampOf(day, slot);
+      if (this.isLate(stamp)) {
+        this.onReject('E_LATE', `tick at ${ts} belongs to a closed bar`, s, b.origin[i]);
+        continue;
+      }
+      this.dayState(s, day);
+      if (this.mode[s] === MODE_BARS) {
+        this.onReject('E_SOURCE_CONFLICT', 'tick for a symbol fed by 1-minute bars today', s, b.origin[i]);
+        continue;
+      }
+      const flags = b.flags[i];
+      if (flags & HAS_SEQ && this.seenSeq(s, b.seq[i])) {
+        this.onReject('E_DUPLICATE', `sequence number ${b.seq[i]} already aggregated`, s, b.origin[i]);
+        continue;
+      }
+      const e = mins.entryForWrite(s, slot, stamp);
+      if (b.kind[i] === KIND_TRADE) {
+        const v = b.volume[i];
+        const a = b.amount[i];
+        mins.addTrade(e, b.price[i], v, a);
+        mins.trades[e] += 1;
+        const side = b.side[i];
+        if (side === SIDE_BUY) {
+          mins.buyVolume[e] += v;
+          if (a >= large) mins.largeBuyAmount[e] += a;
+        } else if (side === SIDE_SELL) {
+          mins.sellVolume[e] += v;
+          if (a >= large) mins.largeSellAmount[e] += a;
+        }
+      } else {
+        const t = ts;
+        const cv = b.cumVolume[i];
+        const ca = b.cumAmount[i];
+        if (t <= this.snapTs[s]) {
+          const code = cv === this.cumVolume[s] && ca === this.cumAmount[s] ? 'E_DUPLICATE' : 'E_OUT_OF_ORDER';
+          this.onReject(code, `snapshot at ${t} is not after the previous one at ${this.snapTs[s]}`, s, b.origin[i]);
+          continue;
+        }
+        if (cv < this.cumVolume[s] || ca < this.cumAmount[s]) {
+          this.onReject('E_CUMULATIVE_DECREASE', `cumVolume ${cv} / cumAmount ${ca} below ${this.cumVolume[s]} / ${this.cumAmount[s]}`, s, b.origin[i]);
+          continue;
+        }
+        const dv = cv - this.cumVolume[s];
+        const da = ca - this.cumAmount[s];
+        this.snapTs[s] = t;
+        this.cumVolume[s] = cv;
+        this.cumAmount[s] = ca;
+        if (dv > 0) {
+          mins.addTrade(e, b.price[i], dv, da);
+          mins.flags[e] |= M_NO_TRADE_COUNT | M_NOT_TRADE_LEVEL;
+        }
+      }
+      if (flags & HAS_QUOTE) mins.addQuote(e, b.bid1[i], b.ask1[i], b.bidVol1[i], b.askVol1[i]);
+      this.mode[s] = MODE_TICKS;
+      this.ticksAggregated++;
+    }
+  }
+
+  /** Aggregates validated 1-minute bar rows [from, to) in order. */
+  ingestBars(b: BarBatch, from = 0, to = b.length): void {
+    this.syncSymbols();
+    const mins = this.minutes;
+    for (let i = from; i < to; i++) {
+      const ts = b.ts[i];
+      const slot = b.slot[i];
+      const day = localDay(ts);
+      // A bar is ordered by its last covered instant, so its own label does not close it.
+      this.beforeEvent(ts - 1);
+      const s = b.symbol[i];
+      const stamp = stampOf(day, slot);
+      if (this.isLate(stamp)) {
+        this.onReject('E_LATE', `1-minute bar ending ${ts} belongs to a closed bar`, s, b.origin[i]);
+        continue;
+      }
+      this.dayState(s, day);
+      if (this.mode[s] === MODE_TICKS) {
+        this.onReject('E_SOURCE_CONFLICT', '1-minute bar for a symbol fed by ticks today', s, b.origin[i]);
+        continue;
+      }
+      const e = mins.entryForWrite(s, slot, stamp);
+      // Slot 0 may take a vendor's opening-auction bar (labelled 09:25 or 09:30) and the
+      // 09:31 bar: they merge, and each may come once.
+      const which = msOfLocalDay(ts) <= MORNING_OPEN ? M_AUCTION_BAR : M_FROM_BAR;
+      if (mins.flags[e] & which) {
+        this.onReject('E_DUPLICATE', `second 1-minute bar for ${ts}`, s, b.origin[i]);
+        continue;
+      }
+      if (b.volume[i] > 0) {
+        const filled = (mins.flags[e] & M_FILLED) !== 0;
+        if (!filled) {
+          mins.open[e] = b.open[i];
+          mins.high[e] = b.high[i];
+          mins.low[e] = b.low[i];
+          mins.flags[e] |= M_FILLED;
+        } else {
+          if (b.high[i] > mins.high[e]) mins.high[e] = b.high[i];
+          if (b.low[i] < mins.low[e]) mins.low[e] = b.low[i];
+        }
+        mins.close[e] = b.close[i];
+        mins.volume[e] += b.volume[i];
+        mins.amount[e] += b.amount[i];
+      }
+      const flags = b.flags[i];
+      if (flags & HAS_SIDES) {
+        mins.buyVolume[e] += b.buyVolume[i];
+        mins.sellVolume[e] += b.sellVolume[i];
+      }
+      if (flags & HAS_TRADES) mins.trades[e] += b.trades[i];
+      else mins.flags[e] |= M_NO_TRADE_COUNT;
+      mins.flags[e] |= M_NOT_TRADE_LEVEL | which;
+      this.mode[s] = MODE_BARS;
+      this.barsAggregated++;
+    }
+  }
+
+  /** Closes every bar up to the end of the last trading day seen (end of a file or replay). */
+  flush(): void {
+    if (this.freqs[0].day < 0 || this.maxEventTs === -Infinity) return;
+    const last = localDay(this.maxEventTs);
+    const coarsest = this.freqs[this.freqs.length - 1].schedule;
+    this.advanceWatermark(coarsest.closeAt(last, coarsest.barsPerDay - 1));
+  }
+
+  /** The latest event time seen (epoch ms), -Infinity before the first event. */
+  get eventTime(): number {
+    return this.maxEventTs;
+  }
+}

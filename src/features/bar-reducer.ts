@@ -1,0 +1,288 @@
+/**
+ * Reduces one symbol's 1-minute sub-bars into its bar and feature row at a bar close.
+ * Per-frequency carried state (previous close, same-slot volume history) lives here.
+ * Works on typed arrays with fixed scratch buffers: no allocation per close.
+ */
+import { limitState, priceLimits, type Board } from '../market/symbols.js';
+import type { BarSchedule } from '../market/sessions.js';
+import type { ClosedBars } from './closed-bars.js';
+import {
+  FEATURE_COUNT,
+  F_AVG_TRADE_SIZE,
+  F_BUY_VOLUME_SHARE,
+  F_CLOSE_LOCATION,
+  F_CLOSE_VS_VWAP,
+  F_LARGE_NET_BUY,
+  F_ORDER_IMBALANCE,
+  F_PRICE_VOLUME_CORR,
+  F_RANGE,
+  F_REALIZED_SKEW,
+  F_REALIZED_VOL,
+  F_REL_SPREAD,
+  F_REL_VOLUME,
+  F_RET,
+  F_UP_VOLUME_SHARE,
+  type FeatureParams,
+} from './feature-set.js';
+import { M_FILLED, M_NOT_TRADE_LEVEL, M_NO_TRADE_COUNT, stampOf, type MinuteStore } from './minute-store.js';
+
+/** Daily reference data of a symbol, used for the limit flag. */
+export interface DailyReference {
+  prevClose: Float64Array;
+  isST: Uint8Array;
+  board: (Board | undefined)[];
+}
+
+export class BarReducer {
+  readonly schedule: BarSchedule;
+  private readonly params: FeatureParams;
+  private capacity = 0;
+  /** Close of the symbol's last non-missing bar (any day), NaN before the first. */
+  prevBarClose!: Float64Array;
+  /** Close of the symbol's last filled minute today (for 1-minute returns), NaN at day start. */
+  lastMinuteClose!: Float64Array;
+  lastMinuteDay!: Int32Array;
+  /** Same-slot volume history: [symbol][bar slot][K days] ring + count. */
+  volumeHistory!: Float64Array;
+  volumeHistoryCount!: Uint8Array;
+  volumeHistoryHead!: Uint8Array;
+  private readonly minuteReturns: Float64Array;
+  private readonly minuteClose: Float64Array;
+  private readonly minuteVolume: Float64Array;
+
+  constructor(schedule: BarSchedule, params: FeatureParams, capacity: number) {
+    this.schedule = schedule;
+    this.params = params;
+    this.minuteReturns = new Float64Array(schedule.minutes);
+    this.minuteClose = new Float64Array(schedule.minutes);
+    this.minuteVolume = new Float64Array(schedule.minutes);
+    this.resize(capacity);
+  }
+
+  resize(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    const k = this.params.volumeLookbackDays;
+    const slots = this.schedule.barsPerDay;
+    const grow = <T extends Float64Array | Int32Array | Uint8Array>(old: T | undefined, make: (n: number) => T, per: number, fill?: number): T => {
+      const a = make(capacity * per);
+      if (fill !== undefined) a.fill(fill);
+      if (old !== undefined) a.set(old);
+      return a;
+    };
+    this.prevBarClose = grow(this.prevBarClose, (n) => new Float64Array(n), 1, Number.NaN);
+    this.lastMinuteClose = grow(this.lastMinuteClose, (n) => new Float64Array(n), 1, Number.NaN);
+    this.lastMinuteDay = grow(this.lastMinuteDay, (n) => new Int32Array(n), 1, -1);
+    this.volumeHistory = grow(this.volumeHistory, (n) => new Float64Array(n), slots * k);
+    this.volumeHistoryCount = grow(this.volumeHistoryCount, (n) => new Uint8Array(n), slots);
+    this.volumeHistoryHead = grow(this.volumeHistoryHead, (n) => new Uint8Array(n), slots);
+    this.capacity = capacity;
+  }
+
+  /**
+   * Builds row `s` of `out` for bar (day, bar) from the minute store. `ref` supplies the
+   * previous close for the limit flag (NaN: fall back to the last observed close).
+   */
+  reduce(s: number, day: number, bar: number, minutes: MinuteStore, ref: DailyReference, out: ClosedBars): void {
+    const F = FEATURE_COUNT;
+    const feat = out.features;
+    const mask = out.featureMask;
+    const fo = s * F;
+    for (let f = 0; f < F; f++) {
+      feat[fo + f] = 0;
+      mask[fo + f] = 0;
+    }
+    if (this.lastMinuteDay[s] !== day) {
+      this.lastMinuteDay[s] = day;
+      this.lastMinuteClose[s] = Number.NaN;
+    }
+
+    const first = this.schedule.firstSlot(bar);
+    const m = this.schedule.minutes;
+    let open = Number.NaN;
+    let high = -Infinity;
+    let low = Infinity;
+    let close = Number.NaN;
+    let volume = 0;
+    let amount = 0;
+    let buy = 0;
+    let sell = 0;
+    let largeBuy = 0;
+    let largeSell = 0;
+    let trades = 0;
+    let tradesKnown = true;
+    let tradeLevel = true;
+    let imbSum = 0;
+    let imbN = 0;
+    let sprSum = 0;
+    let sprN = 0;
+    let nMin = 0;
+    let upVolume = 0;
+    let ref1m = this.lastMinuteClose[s];
+    for (let j = 0; j < m; j++) {
+      const e = minutes.entryForRead(s, first + j, stampOf(day, first + j));
+      if (e < 0) continue;
+      imbSum += minutes.imbalanceSum[e];
+      imbN += minutes.imbalanceCount[e];
+      sprSum += minutes.spreadSum[e];
+      sprN += minutes.spreadCount[e];
+      const flags = minutes.flags[e];
+      if ((flags & M_FILLED) === 0) continue;
+      const c = minutes.close[e];
+      if (Number.isNaN(open)) open = minutes.open[e];
+      if (minutes.high[e] > high) high = minutes.high[e];
+      if (minutes.low[e] < low) low = minutes.low[e];
+      close = c;
+      const v = minutes.volume[e];
+      volume += v;
+      amount += minutes.amount[e];
+      buy += minutes.buyVolume[e];
+      sell += minutes.sellVolume[e];
+      largeBuy += minutes.largeBuyAmount[e];
+      largeSell += minutes.largeSellAmount[e];
+      trades += minutes.trades[e];
+      if (flags & M_NO_TRADE_COUNT) tradesKnown = false;
+      if (flags & M_NOT_TRADE_LEVEL) tradeLevel = false;
+      // The first minute of the day has no previous close today: its return is close/open.
+      const r = Math.log(c / (Number.isNaN(ref1m) ? minutes.open[e] : ref1m));
+      ref1m = c;
+      this.minuteReturns[nMin] = r;
+      this.minuteClose[nMin] = c;
+      this.minuteVolume[nMin] = v;
+      if (r > 0) upVolume += v;
+      nMin++;
+    }
+
+    out.limit[s] = 0;
+    if (nMin === 0) {
+      out.missing[s] = 1;
+      out.open[s] = Number.NaN;
+      out.high[s] = Number.NaN;
+      out.low[s] = Number.NaN;
+      out.close[s] = Number.NaN;
+      out.volume[s] = 0;
+      out.amount[s] = 0;
+      out.vwap[s] = Number.NaN;
+      out.trades[s] = tradesKnown ? 0 : Number.NaN;
+      return;
+    }
+    this.lastMinuteClose[s] = ref1m;
+    out.missing[s] = 0;
+    out.open[s] = open;
+    out.high[s] = high;
+    out.low[s] = low;
+    out.close[s] = close;
+    out.volume[s] = volume;
+    out.amount[s] = amount;
+    const vwap = volume > 0 ? amount / volume : close;
+    out.vwap[s] = vwap;
+    out.trades[s] = tradesKnown ? trades : Number.NaN;
+
+    const prevClose = this.prevBarClose[s];
+    const refClose = Number.isNaN(ref.prevClose[s]) ? prevClose : ref.prevClose[s];
+    const board = ref.board[s];
+    if (board !== undefined && refClose > 0) out.limit[s] = limitState(close, priceLimits(refClose, board, ref.isST[s] === 1));
+
+    if (prevClose > 0) {
+      feat[fo + F_RET] = Math.log(close / prevClose);
+      mask[fo + F_RET] = 1;
+    }
+    this.prevBarClose[s] = close;
+    feat[fo + F_RANGE] = Math.log(high / low);
+    mask[fo + F_RANGE] = 1;
+    feat[fo + F_CLOSE_LOCATION] = high > low ? (close - low) / (high - low) : 0.5;
+    mask[fo + F_CLOSE_LOCATION] = 1;
+    feat[fo + F_CLOSE_VS_VWAP] = Math.log(close / vwap);
+    mask[fo + F_CLOSE_VS_VWAP] = 1;
+
+    // Same-slot volume: compare with history first, then record today's volume.
+    const K = this.params.volumeLookbackDays;
+    const hs = s * this.schedule.barsPerDay + bar;
+    const count = this.volumeHistoryCount[hs];
+    if (count > 0) {
+      let sum = 0;
+      for (let d = 0; d < count; d++) sum += this.volumeHistory[hs * K + d];
+      feat[fo + F_REL_VOLUME] = Math.log((volume + 1) / (sum / count + 1));
+      mask[fo + F_REL_VOLUME] = 1;
+    }
+    this.volumeHistory[hs * K + this.volumeHistoryHead[hs]] = volume;
+    this.volumeHistoryHead[hs] = (this.volumeHistoryHead[hs] + 1) % K;
+    if (count < K) this.volumeHistoryCount[hs] = count + 1;
+
+    // Moments of the 1-minute returns.
+    let sumR = 0;
+    let sumR2 = 0;
+    for (let j = 0; j < nMin; j++) {
+      sumR += this.minuteReturns[j];
+      sumR2 += this.minuteReturns[j] * this.minuteReturns[j];
+    }
+    feat[fo + F_REALIZED_VOL] = Math.sqrt(sumR2);
+    mask[fo + F_REALIZED_VOL] = 1;
+    if (nMin >= 3) {
+      const mean = sumR / nMin;
+      let m2 = 0;
+      let m3 = 0;
+      for (let j = 0; j < nMin; j++) {
+        const d = this.minuteReturns[j] - mean;
+        m2 += d * d;
+        m3 += d * d * d;
+      }
+      if (m2 > 1e-18) {
+        feat[fo + F_REALIZED_SKEW] = (Math.sqrt(nMin) * m3) / Math.pow(m2, 1.5);
+        mask[fo + F_REALIZED_SKEW] = 1;
+      }
+      const corr = pearson(this.minuteClose, this.minuteVolume, nMin);
+      if (!Number.isNaN(corr)) {
+        feat[fo + F_PRICE_VOLUME_CORR] = corr;
+        mask[fo + F_PRICE_VOLUME_CORR] = 1;
+      }
+    }
+    if (volume > 0) {
+      feat[fo + F_UP_VOLUME_SHARE] = upVolume / volume;
+      mask[fo + F_UP_VOLUME_SHARE] = 1;
+    }
+    if (buy + sell > 0) {
+      feat[fo + F_BUY_VOLUME_SHARE] = buy / (buy + sell);
+      mask[fo + F_BUY_VOLUME_SHARE] = 1;
+    }
+    if (tradeLevel && amount > 0) {
+      feat[fo + F_LARGE_NET_BUY] = (largeBuy - largeSell) / amount;
+      mask[fo + F_LARGE_NET_BUY] = 1;
+    }
+    if (tradesKnown && trades > 0) {
+      feat[fo + F_AVG_TRADE_SIZE] = Math.log(amount / trades);
+      mask[fo + F_AVG_TRADE_SIZE] = 1;
+    }
+    if (imbN > 0) {
+      feat[fo + F_ORDER_IMBALANCE] = imbSum / imbN;
+      mask[fo + F_ORDER_IMBALANCE] = 1;
+    }
+    if (sprN > 0) {
+      feat[fo + F_REL_SPREAD] = sprSum / sprN;
+      mask[fo + F_REL_SPREAD] = 1;
+    }
+  }
+}
+
+/** Pearson correlation of the first n entries; NaN when either side has zero variance. */
+export function pearson(x: ArrayLike<number>, y: ArrayLike<number>, n: number): number {
+  let sx = 0;
+  let sy = 0;
+  for (let i = 0; i < n; i++) {
+    sx += x[i];
+    sy += y[i];
+  }
+  const mx = sx / n;
+  const my = sy / n;
+  let cxy = 0;
+  let cxx = 0;
+  let cyy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = x[i] - mx;
+    const dy = y[i] - my;
+    cxy += dx * dy;
+    cxx += dx * dx;
+    cyy += dy * dy;
+  }
+  if (cxx <= 1e-18 * n || cyy <= 1e-18 * n) return Number.NaN;
+  return cxy / Math.sqrt(cxx * cyy);
+}

@@ -1,0 +1,138 @@
+/**
+ * The feature engine: decoding context, aggregation, cross-sectional normalisation and
+ * the per-frequency sequence stores, wired once. The simulator run, the offline
+ * extraction and the daemon all drive this same object, so a bar means the same thing
+ * everywhere. Rejects from the codecs and from the aggregator reach one sink, with the
+ * source they came from.
+ */
+import type { ErrorCode, Reject } from '../errors.js';
+import type { TradingCalendar } from '../market/calendar.js';
+import type { Freq } from '../market/sessions.js';
+import type { DecodeContext } from '../ingest/decode.js';
+import type { BarBatch, SymbolTable, TickBatch } from '../ingest/events.js';
+import { Aggregator } from './aggregator.js';
+import type { ClosedBars } from './closed-bars.js';
+import { FEATURE_COUNT, type FeatureParams } from './feature-set.js';
+import { RobustZScorer } from './normalize.js';
+import { SequenceStore } from './sequence-store.js';
+
+export interface FeatureEngineOptions {
+  calendar: TradingCalendar;
+  symbols: SymbolTable;
+  freqs: readonly Freq[];
+  allowedLatenessMs?: number;
+  dedupWindow?: number;
+  features?: Partial<FeatureParams>;
+  zClip?: number;
+  /** Sequence length per frequency; frequencies without one keep no sequences. */
+  sequenceLength?: Partial<Record<Freq, number>>;
+  onReject(reject: Reject): void;
+}
+
+/** What a bar close hands to listeners. Buffers are reused: copy what you keep. */
+export interface BarCloseEvent {
+  bars: ClosedBars;
+  /** Robust z-scored features [n, F] (masked entries 0). */
+  normalized: Float32Array;
+  /** The frequency's sequence store after this close's row was pushed, if it keeps one. */
+  sequences: SequenceStore | undefined;
+}
+
+interface FreqBuffers {
+  normalized: Float32Array;
+  store: SequenceStore | undefined;
+}
+
+export class FeatureEngine {
+  readonly calendar: TradingCalendar;
+  readonly symbols: SymbolTable;
+  readonly aggregator: Aggregator;
+  private readonly zscorer: RobustZScorer;
+  private readonly buffers = new Map<Freq, FreqBuffers>();
+  private readonly listeners: ((e: BarCloseEvent) => void)[] = [];
+  private readonly onRejectSink: (r: Reject) => void;
+  private source = '';
+  private partition = -1;
+  /** Rejected events by code. */
+  readonly rejected = new Map<ErrorCode, number>();
+
+  constructor(opts: FeatureEngineOptions) {
+    this.calendar = opts.calendar;
+    this.symbols = opts.symbols;
+    this.onRejectSink = opts.onReject;
+    this.zscorer = new RobustZScorer(opts.zClip ?? 5);
+    for (const freq of opts.freqs) {
+      const T = opts.sequenceLength?.[freq];
+      this.buffers.set(freq, {
+        normalized: new Float32Array(0),
+        store: T === undefined ? undefined : new SequenceStore(T, FEATURE_COUNT, Math.max(16, opts.symbols.size)),
+      });
+    }
+    this.aggregator = new Aggregator({
+      calendar: opts.calendar,
+      symbols: opts.symbols,
+      freqs: opts.freqs,
+      allowedLatenessMs: opts.allowedLatenessMs,
+      dedupWindow: opts.dedupWindow,
+      features: opts.features,
+      onReject: (code, detail, symbol, origin) => this.reject(code, detail, origin, -1, this.symbols.names[symbol]),
+      onClose: (bars) => this.closed(bars),
+    });
+  }
+
+  onBarClose(listener: (e: BarCloseEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  sequences(freq: Freq): SequenceStore | undefined {
+    return this.buffers.get(freq)?.store;
+  }
+
+  private reject(code: ErrorCode, detail: string, origin: number, row: number, symbol: string | undefined): void {
+    this.rejected.set(code, (this.rejected.get(code) ?? 0) + 1);
+    this.onRejectSink({ code, detail, source: this.source, partition: this.partition, offset: origin, row, symbol });
+  }
+
+  /** A decoding context whose rejects are attributed to `source` (a topic or file) and `partition`. */
+  context(source: string, partition = -1): DecodeContext {
+    return {
+      symbols: this.symbols,
+      calendar: this.calendar,
+      reject: (code, detail, origin, row, symbol) => {
+        this.source = source;
+        this.partition = partition;
+        this.reject(code, detail, origin, row, symbol);
+      },
+    };
+  }
+
+  ingestTicks(batch: TickBatch, from: number, to: number, source: string, partition = -1): void {
+    this.source = source;
+    this.partition = partition;
+    this.aggregator.ingestTicks(batch, from, to);
+  }
+
+  ingestBars(batch: BarBatch, from: number, to: number, source: string, partition = -1): void {
+    this.source = source;
+    this.partition = partition;
+    this.aggregator.ingestBars(batch, from, to);
+  }
+
+  advanceWatermark(ts: number): void {
+    this.aggregator.advanceWatermark(ts);
+  }
+
+  flush(): void {
+    this.aggregator.flush();
+  }
+
+  private closed(bars: ClosedBars): void {
+    const buf = this.buffers.get(bars.freq) as FreqBuffers;
+    const need = bars.n * FEATURE_COUNT;
+    if (buf.normalized.length < need) buf.normalized = new Float32Array(Math.max(need, buf.normalized.length * 2));
+    this.zscorer.all(bars.features, bars.featureMask, bars.n, FEATURE_COUNT, buf.normalized);
+    buf.store?.push(buf.normalized, bars.featureMask, bars.missing, bars.n);
+    const event: BarCloseEvent = { bars, normalized: buf.normalized, sequences: buf.store };
+    for (const l of this.listeners) l(event);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Per-symbol ring buffers of the last T normalised feature rows. Every bar close pushes
+ * one row for every symbol (missing bars push a masked row), so all rings advance in
+ * lockstep and share one head. `fill` packs the [N, T, F] batch, oldest row first, with
+ * two block copies per symbol and no per-row allocation.
+ */
+export class SequenceStore {
+  readonly T: number;
+  readonly F: number;
+  capacity = 0;
+  /** Rows pushed so far (saturates meaning at T). */
+  pushed = 0;
+  /** Ring position the next row goes to. */
+  head = 0;
+  values: Float32Array = new Float32Array(0);
+  /** Per-feature validity, same layout as values. */
+  mask: Uint8Array = new Uint8Array(0);
+  /** 1 when the row's bar was present (not missing), [symbol, T]. */
+  present: Uint8Array = new Uint8Array(0);
+
+  constructor(T: number, F: number, capacity = 16) {
+    if (!(T > 0 && F > 0)) throw new RangeError('T and F must be positive');
+    this.T = T;
+    this.F = F;
+    this.ensure(capacity);
+  }
+
+  ensure(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    const cap = Math.max(capacity, this.capacity * 2);
+    const values = new Float32Array(cap * this.T * this.F);
+    values.set(this.values);
+    const mask = new Uint8Array(cap * this.T * this.F);
+    mask.set(this.mask);
+    const present = new Uint8Array(cap * this.T);
+    present.set(this.present);
+    this.values = values;
+    this.mask = mask;
+    this.present = present;
+    this.capacity = cap;
+  }
+
+  /**
+   * Appends one row for each of the first `n` symbols: `rows`/`rowMask` are [n, F],
+   * `missing[s]` = 1 for a missing bar. Symbols beyond n (not yet seen) get masked rows.
+   */
+  push(rows: Float32Array, rowMask: Uint8Array, missing: Uint8Array, n: number): void {
+    this.ensure(n);
+    const { T, F } = this;
+    const h = this.head;
+    for (let s = 0; s < this.capacity; s++) {
+      const dst = (s * T + h) * F;
+      if (s < n) {
+        this.values.set(rows.subarray(s * F, s * F + F), dst);
+        this.mask.set(rowMask.subarray(s * F, s * F + F), dst);
+        this.present[s * T + h] = missing[s] === 1 ? 0 : 1;
+      } else {
+        this.values.fill(0, dst, dst + F);
+        this.mask.fill(0, dst, dst + F);
+        this.present[s * T + h] = 0;
+      }
+    }
+    this.head = (h + 1) % T;
+    this.pushed++;
+  }
+
+  /** Fraction of the window's T rows whose bar was present. */
+  coverage(s: number): number {
+    const T = this.T;
+    let k = 0;
+    for (let t = 0; t < T; t++) k += this.present[s * T + t];
+    return k / T;
+  }
+
+  /**
+   * Fills `out` ([ids.length, T, F], oldest first) and `outMask` for the symbols `ids`
+   * (a subset, in batch order). Returns the number of rows written.
+   */
+  fill(ids: ArrayLike<number>, count: number, out: Float32Array, outMask?: Uint8Array): number {
+    const { T, F } = this;
+    const h = this.head;
+    const tail = (T - h) * F;
+    const win = T * F;
+    for (let b = 0; b < count; b++) {
+      const base = ids[b] * win;
+      const o = b * win;
+      // Oldest rows are at [h, T), newest at [0, h).
+      out.set(this.values.subarray(base + h * F, base + win), o);
+      out.set(this.values.subarray(base, base + h * F), o + tail);
+      if (outMask !== undefined) {
+        outMask.set(this.mask.subarray(base + h * F, base + win), o);
+        outMask.set(this.mask.subarray(base, base + h * F), o + tail);
+      }
+    }
+    return count;
+  }
+}

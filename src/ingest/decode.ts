@@ -1,0 +1,34 @@
+/**
+ * What every codec decodes into: shared symbol interning, the calendar for session
+ * checks, and the reject callback. Codecs append valid rows to a TickBatch / BarBatch and
+ * report each invalid one exactly once.
+ */
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { TradingCalendar } from '../market/calendar.js';
+import type { SymbolTable } from './events.js';
+
+export interface DecodeContext {
+  readonly symbols: SymbolTable;
+  readonly calendar: TradingCalendar;
+  /** Called once per rejected event. `row` is the row inside a multi-event message, or -1. */
+  reject(code: ErrorCode, detail: string, origin: number, row: number, symbol: string | undefined): void;
+}
+
+export function codeOf(negativeId: number): ErrorCode {
+  return ERROR_CODES[-negativeId];
+}
+
+export const CONTENT_TYPE_JSON = 'application/json';
+export const CONTENT_TYPE_ARROW = 'application/vnd.apache.arrow.stream';
+
+export type Codec = 'json' | 'arrow';
+
+/** The codec a content-type header selects (parameters such as `; charset=utf-8` are ignored), or undefined. */
+export function codecOf(contentType: string | undefined): Codec | undefined {
+  if (contentType === undefined) return undefined;
+  const semi = contentType.indexOf(';');
+  const base = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (base === CONTENT_TYPE_JSON) return 'json';
+  if (base === CONTENT_TYPE_ARROW) return 'arrow';
+  return undefined;
+}

@@ -1,0 +1,321 @@
+/**
+ * Decoded events, held column-wise in typed arrays that grow by doubling and are reused
+ * across messages: decoding a message writes rows, it allocates nothing per event.
+ * Optional fields are marked present in a per-row `flags` bitmask instead of sentinels.
+ */
+import { isValidSymbol } from '../market/symbols.js';
+
+export const KIND_TRADE = 0;
+export const KIND_SNAPSHOT = 1;
+
+export const SIDE_UNKNOWN = 0;
+export const SIDE_BUY = 1;
+export const SIDE_SELL = 2;
+export const SIDE_CODES = ['N', 'B', 'S'] as const;
+
+/** Tick row flags. */
+export const HAS_AMOUNT = 1;
+export const HAS_SEQ = 2;
+export const HAS_QUOTE = 4;
+/** Bar row flags. */
+export const HAS_SIDES = 1;
+export const HAS_TRADES = 2;
+
+function grownF64(a: Float64Array, cap: number): Float64Array {
+  const b = new Float64Array(cap);
+  b.set(a);
+  return b;
+}
+function grownI32(a: Int32Array, cap: number): Int32Array {
+  const b = new Int32Array(cap);
+  b.set(a);
+  return b;
+}
+function grownI16(a: Int16Array, cap: number): Int16Array {
+  const b = new Int16Array(cap);
+  b.set(a);
+  return b;
+}
+function grownU8(a: Uint8Array, cap: number): Uint8Array {
+  const b = new Uint8Array(cap);
+  b.set(a);
+  return b;
+}
+
+/**
+ * Interns symbols to dense ids. Validation of the symbol's form happens once, when it is
+ * first seen. A frozen table (a configured universe) refuses new symbols.
+ */
+export class SymbolTable {
+  private readonly ids = new Map<string, number>();
+  readonly names: string[] = [];
+  frozen = false;
+
+  constructor(initial: Iterable<string> = []) {
+    for (const s of initial) this.intern(s);
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  /** The id of `symbol`; -1 when malformed (E_BAD_SYMBOL), -2 when outside a frozen universe (E_UNKNOWN_SYMBOL). */
+  intern(symbol: string): number {
+    const id = this.ids.get(symbol);
+    if (id !== undefined) return id;
+    if (!isValidSymbol(symbol)) return -1;
+    if (this.frozen) return -2;
+    const next = this.names.length;
+    this.ids.set(symbol, next);
+    this.names.push(symbol);
+    return next;
+  }
+
+  idOf(symbol: string): number | undefined {
+    return this.ids.get(symbol);
+  }
+}
+
+export class TickBatch {
+  length = 0;
+  capacity: number;
+  symbol: Int32Array;
+  ts: Float64Array;
+  /** 1-minute slot of the trading day (0..239), set by validation. */
+  slot: Int16Array;
+  kind: Uint8Array;
+  side: Uint8Array;
+  flags: Uint8Array;
+  price: Float64Array;
+  /** Trade: shares. Snapshot: unused. */
+  volume: Float64Array;
+  /** Trade: CNY (price*volume when absent). */
+  amount: Float64Array;
+  seq: Float64Array;
+  cumVolume: Float64Array;
+  cumAmount: Float64Array;
+  bid1: Float64Array;
+  ask1: Float64Array;
+  bidVol1: Float64Array;
+  askVol1: Float64Array;
+  /** Where the row came from: Kafka offset, file line or row number. */
+  origin: Float64Array;
+
+  constructor(capacity = 1024) {
+    this.capacity = capacity;
+    this.symbol = new Int32Array(capacity);
+    this.ts = new Float64Array(capacity);
+    this.slot = new Int16Array(capacity);
+    this.kind = new Uint8Array(capacity);
+    this.side = new Uint8Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.price = new Float64Array(capacity);
+    this.volume = new Float64Array(capacity);
+    this.amount = new Float64Array(capacity);
+    this.seq = new Float64Array(capacity);
+    this.cumVolume = new Float64Array(capacity);
+    this.cumAmount = new Float64Array(capacity);
+    this.bid1 = new Float64Array(capacity);
+    this.ask1 = new Float64Array(capacity);
+    this.bidVol1 = new Float64Array(capacity);
+    this.askVol1 = new Float64Array(capacity);
+    this.origin = new Float64Array(capacity);
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  /** Makes room for `extra` more rows. */
+  reserve(extra: number): void {
+    const need = this.length + extra;
+    if (need <= this.capacity) return;
+    let cap = this.capacity * 2;
+    while (cap < need) cap *= 2;
+    this.capacity = cap;
+    this.symbol = grownI32(this.symbol, cap);
+    this.ts = grownF64(this.ts, cap);
+    this.slot = grownI16(this.slot, cap);
+    this.kind = grownU8(this.kind, cap);
+    this.side = grownU8(this.side, cap);
+    this.flags = grownU8(this.flags, cap);
+    this.price = grownF64(this.price, cap);
+    this.volume = grownF64(this.volume, cap);
+    this.amount = grownF64(this.amount, cap);
+    this.seq = grownF64(this.seq, cap);
+    this.cumVolume = grownF64(this.cumVolume, cap);
+    this.cumAmount = grownF64(this.cumAmount, cap);
+    this.bid1 = grownF64(this.bid1, cap);
+    this.ask1 = grownF64(this.ask1, cap);
+    this.bidVol1 = grownF64(this.bidVol1, cap);
+    this.askVol1 = grownF64(this.askVol1, cap);
+    this.origin = grownF64(this.origin, cap);
+  }
+}
+
+export class BarBatch {
+  length = 0;
+  capacity: number;
+  symbol: Int32Array;
+  /** Bar END time (epoch ms): 09:31:00 covers [09:30:00, 09:31:00). */
+  ts: Float64Array;
+  /** 1-minute slot of the trading day (0..239), set by validation. */
+  slot: Int16Array;
+  flags: Uint8Array;
+  open: Float64Array;
+  high: Float64Array;
+  low: Float64Array;
+  close: Float64Array;
+  volume: Float64Array;
+  amount: Float64Array;
+  buyVolume: Float64Array;
+  sellVolume: Float64Array;
+  trades: Float64Array;
+  origin: Float64Array;
+
+  constructor(capacity = 1024) {
+    this.capacity = capacity;
+    this.symbol = new Int32Array(capacity);
+    this.ts = new Float64Array(capacity);
+    this.slot = new Int16Array(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.open = new Float64Array(capacity);
+    this.high = new Float64Array(capacity);
+    this.low = new Float64Array(capacity);
+    this.close = new Float64Array(capacity);
+    this.volume = new Float64Array(capacity);
+    this.amount = new Float64Array(capacity);
+    this.buyVolume = new Float64Array(capacity);
+    this.sellVolume = new Float64Array(capacity);
+    this.trades = new Float64Array(capacity);
+    this.origin = new Float64Array(capacity);
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+
+  reserve(extra: number): void {
+    const need = this.length + extra;
+    if (need <= this.capacity) return;
+    let cap = this.capacity * 2;
+    while (cap < need) cap *= 2;
+    this.capacity = cap;
+    this.symbol = grownI32(this.symbol, cap);
+    this.ts = grownF64(this.ts, cap);
+    this.slot = grownI16(this.slot, cap);
+    this.flags = grownU8(this.flags, cap);
+    this.open = grownF64(this.open, cap);
+    this.high = grownF64(this.high, cap);
+    this.low = grownF64(this.low, cap);
+    this.close = grownF64(this.close, cap);
+    this.volume = grownF64(this.volume, cap);
+    this.amount = grownF64(this.amount, cap);
+    this.buyVolume = grownF64(this.buyVolume, cap);
+    this.sellVolume = grownF64(this.sellVolume, cap);
+    this.trades = grownF64(this.trades, cap);
+    this.origin = grownF64(this.origin, cap);
+  }
+}
+
+/** Plain-object forms, for writers, tests and the JSON wire format. */
+export interface TickRecord {
+  symbol: string;
+  ts: number;
+  kind?: 'trade' | 'snapshot';
+  price: number;
+  volume?: number;
+  amount?: number;
+  side?: 'B' | 'S' | 'N';
+  seq?: number;
+  cumVolume?: number;
+  cumAmount?: number;
+  bid1?: number;
+  ask1?: number;
+  bidVol1?: number;
+  askVol1?: number;
+}
+
+export interface BarRecord {
+  symbol: string;
+  ts: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  amount: number;
+  buyVolume?: number;
+  sellVolume?: number;
+  trades?: number;
+}
+
+/** Reads row `i` of a tick batch back as a record (tests, writers; not the hot path). */
+export function tickRecordAt(batch: TickBatch, symbols: SymbolTable, i: number): TickRecord {
+  const f = batch.flags[i];
+  const rec: TickRecord = {
+    symbol: symbols.names[batch.symbol[i]],
+    ts: batch.ts[i],
+    kind: batch.kind[i] === KIND_SNAPSHOT ? 'snapshot' : 'trade',
+    price: batch.price[i],
+  };
+  if (batch.kind[i] === KIND_TRADE) {
+    rec.volume = batch.volume[i];
+    rec.amount = batch.amount[i];
+    rec.side = SIDE_CODES[batch.side[i]];
+  } else {
+    rec.cumVolume = batch.cumVolume[i];
+    rec.cumAmount = batch.cumAmount[i];
+  }
+  if (f & HAS_SEQ) rec.seq = batch.seq[i];
+  if (f & HAS_QUOTE) {
+    rec.bid1 = batch.bid1[i];
+    rec.ask1 = batch.ask1[i];
+    rec.bidVol1 = batch.bidVol1[i];
+    rec.askVol1 = batch.askVol1[i];
+  }
+  return rec;
+}
+
+export function barRecordAt(batch: BarBatch, symbols: SymbolTable, i: number): BarRecord {
+  const rec: BarRecord = {
+    symbol: symbols.names[batch.symbol[i]],
+    ts: batch.ts[i],
+    open: batch.open[i],
+    high: batch.high[i],
+    low: batch.low[i],
+    close: batch.close[i],
+    volume: batch.volume[i],
+    amount: batch.amount[i],
+  };
+  if (batch.flags[i] & HAS_SIDES) {
+    rec.buyVolume = batch.buyVolume[i];
+    rec.sellVolume = batch.sellVolume[i];
+  }
+  if (batch.flags[i] & HAS_TRADES) rec.trades = batch.trades[i];
+  return rec;
+}
+
+/** Copies row `i` of `src` to the end of `dst`. */
+export function copyTickRow(src: TickBatch, i: number, dst: TickBatch): void {
+  dst.reserve(1);
+  const j = dst.length;
+  dst.symbol[j] = src.symbol[i];
+  dst.ts[j] = src.ts[i];
+  dst.slot[j] = src.slot[i];
+  dst.kind[j] = src.kind[i];
+  dst.side[j] = src.side[i];
+  dst.flags[j] = src.flags[i];
+  dst.price[j] = src.price[i];
+  dst.volume[j] = src.volume[i];
+  dst.amount[j] = src.amount[i];
+  dst.seq[j] = src.seq[i];
+  dst.cumVolume[j] = src.cumVolume[i];
+  dst.cumAmount[j] = src.cumAmount[i];
+  dst.bid1[j] = src.bid1[i];
+  dst.ask1[j] = src.ask1[i];
+  dst.bidVol1[j] = src.bidVol1[i];
+  dst.askVol1[j] = src.askVol1[i];
+  dst.origin[j] = src.origin[i];
+  dst.length = j + 1;
+}

@@ -1,0 +1,39 @@
+/**
+ * Feeds simulator output through the same checks as any other source (checkTick /
+ * checkBar set the slot and reject what is wrong) into a consumer, in runs of valid rows
+ * without copying.
+ */
+import type { DecodeContext } from '../decode.js';
+import { codeOf } from '../decode.js';
+import type { BarBatch, TickBatch } from '../events.js';
+import { checkBar, checkTick } from '../validate.js';
+
+export function feedTicks(b: TickBatch, ctx: DecodeContext, ingest: (b: TickBatch, from: number, to: number) => void): void {
+  let run = 0;
+  for (let i = 0; i < b.length; i++) {
+    const slot = checkTick(b, i, ctx.calendar);
+    if (slot >= 0) {
+      b.slot[i] = slot;
+      continue;
+    }
+    if (i > run) ingest(b, run, i);
+    ctx.reject(codeOf(slot), `simulated tick rejected at ts ${b.ts[i]}`, i, -1, ctx.symbols.names[b.symbol[i]]);
+    run = i + 1;
+  }
+  if (b.length > run) ingest(b, run, b.length);
+}
+
+export function feedBars(b: BarBatch, ctx: DecodeContext, ingest: (b: BarBatch, from: number, to: number) => void): void {
+  let run = 0;
+  for (let i = 0; i < b.length; i++) {
+    const slot = checkBar(b, i, ctx.calendar);
+    if (slot >= 0) {
+      b.slot[i] = slot;
+      continue;
+    }
+    if (i > run) ingest(b, run, i);
+    ctx.reject(codeOf(slot), `simulated bar rejected at ts ${b.ts[i]}`, i, -1, ctx.symbols.names[b.symbol[i]]);
+    run = i + 1;
+  }
+  if (b.length > run) ingest(b, run, b.length);
+}

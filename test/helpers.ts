@@ -1,0 +1,37 @@
+/** Shared test helpers: the calendar, fixtures, and a reject collector. */
+import { fileURLToPath } from 'node:url';
+import type { ErrorCode } from '../src/errors.js';
+import { TradingCalendar } from '../src/market/calendar.js';
+import type { DecodeContext } from '../src/ingest/decode.js';
+import { SymbolTable } from '../src/ingest/events.js';
+
+export const calendar = TradingCalendar.load();
+
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+export interface Collected {
+  code: ErrorCode;
+  detail: string;
+  origin: number;
+  row: number;
+  symbol: string | undefined;
+}
+
+export function collectingContext(symbols = new SymbolTable()): DecodeContext & { rejects: Collected[] } {
+  const rejects: Collected[] = [];
+  return {
+    symbols,
+    calendar,
+    rejects,
+    reject(code, detail, origin, row, symbol) {
+      rejects.push({ code, detail, origin, row, symbol });
+    },
+  };
+}
+
+/** Epoch ms of a Shanghai local time, e.g. sh('2026-11-23T09:25:00'). */
+export function sh(local: string): number {
+  return Date.parse(`${local}+08:00`);
+}
