@@ -42,6 +42,8 @@ export class BarReducer {
   /** Close of the symbol's last filled minute today (for 1-minute returns), NaN at day start. */
   lastMinuteClose!: Float64Array;
   lastMinuteDay!: Int32Array;
+  /** The last close before the current day: the limit reference when no reference data is set. */
+  dayReferenceClose!: Float64Array;
   /** Same-slot volume history: [symbol][bar slot][K days] ring + count. */
   volumeHistory!: Float64Array;
   volumeHistoryCount!: Uint8Array;
@@ -72,6 +74,7 @@ export class BarReducer {
     this.prevBarClose = grow(this.prevBarClose, (n) => new Float64Array(n), 1, Number.NaN);
     this.lastMinuteClose = grow(this.lastMinuteClose, (n) => new Float64Array(n), 1, Number.NaN);
     this.lastMinuteDay = grow(this.lastMinuteDay, (n) => new Int32Array(n), 1, -1);
+    this.dayReferenceClose = grow(this.dayReferenceClose, (n) => new Float64Array(n), 1, Number.NaN);
     this.volumeHistory = grow(this.volumeHistory, (n) => new Float64Array(n), slots * k);
     this.volumeHistoryCount = grow(this.volumeHistoryCount, (n) => new Uint8Array(n), slots);
     this.volumeHistoryHead = grow(this.volumeHistoryHead, (n) => new Uint8Array(n), slots);
@@ -80,7 +83,8 @@ export class BarReducer {
 
   /**
    * Builds row `s` of `out` for bar (day, bar) from the minute store. `ref` supplies the
-   * previous close for the limit flag (NaN: fall back to the last observed close).
+   * previous close for the limit flag (NaN: fall back to the last close observed before
+   * the day).
    */
   reduce(s: number, day: number, bar: number, minutes: MinuteStore, ref: DailyReference, out: ClosedBars): void {
     const F = FEATURE_COUNT;
@@ -94,6 +98,7 @@ export class BarReducer {
     if (this.lastMinuteDay[s] !== day) {
       this.lastMinuteDay[s] = day;
       this.lastMinuteClose[s] = Number.NaN;
+      this.dayReferenceClose[s] = this.prevBarClose[s];
     }
 
     const first = this.schedule.firstSlot(bar);
@@ -178,7 +183,7 @@ export class BarReducer {
     out.trades[s] = tradesKnown ? trades : Number.NaN;
 
     const prevClose = this.prevBarClose[s];
-    const refClose = Number.isNaN(ref.prevClose[s]) ? prevClose : ref.prevClose[s];
+    const refClose = Number.isNaN(ref.prevClose[s]) ? this.dayReferenceClose[s] : ref.prevClose[s];
     const board = ref.board[s];
     if (board !== undefined && refClose > 0) out.limit[s] = limitState(close, priceLimits(refClose, board, ref.isST[s] === 1));
 
