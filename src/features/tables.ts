@@ -5,7 +5,7 @@
  * feature is null). One row per symbol per bar end.
  */
 import * as A from 'apache-arrow';
-import { dictionaryVector, float64Vector, timestampMsVector } from '../ingest/arrow-columns.js';
+import { DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVector } from '../ingest/arrow-columns.js';
 import type { SymbolTable } from '../ingest/events.js';
 import type { ClosedBars } from './closed-bars.js';
 import { FEATURE_COUNT, FEATURE_NAMES } from './feature-set.js';
@@ -13,7 +13,7 @@ import { FEATURE_COUNT, FEATURE_NAMES } from './feature-set.js';
 function symbolColumn(n: number, symbols: SymbolTable): A.Vector {
   const idx = new Int32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
-  return dictionaryVector(symbols.names.slice(0, n), idx);
+  return dictionaryVector(DICT_SYMBOL, symbols.names.slice(0, n), idx);
 }
 
 function present(bars: ClosedBars, values: Float64Array): Uint8Array {
@@ -28,29 +28,29 @@ export function barsTable(bars: ClosedBars, symbols: SymbolTable): A.Table {
   const valid = present(bars, bars.close);
   const tradesValid = new Uint8Array(n);
   for (let i = 0; i < n; i++) tradesValid[i] = Number.isFinite(bars.trades[i]) ? 1 : 0;
-  return new A.Table({
-    symbol: symbolColumn(n, symbols),
-    barEnd: timestampMsVector(new Float64Array(n).fill(bars.barEnd)),
-    open: float64Vector(col(bars.open), valid),
-    high: float64Vector(col(bars.high), valid),
-    low: float64Vector(col(bars.low), valid),
-    close: float64Vector(col(bars.close), valid),
-    volume: float64Vector(col(bars.volume)),
-    amount: float64Vector(col(bars.amount)),
-    vwap: float64Vector(col(bars.vwap), valid),
-    trades: float64Vector(col(bars.trades), tradesValid),
-    missing: A.makeVector(bars.missing.slice(0, n)),
-    limit: A.makeVector(bars.limit.slice(0, n)),
-  });
+  return tableOf([
+    ['symbol', symbolColumn(n, symbols), false],
+    ['barEnd', timestampMsVector(new Float64Array(n).fill(bars.barEnd)), false],
+    ['open', float64Vector(col(bars.open), valid), true],
+    ['high', float64Vector(col(bars.high), valid), true],
+    ['low', float64Vector(col(bars.low), valid), true],
+    ['close', float64Vector(col(bars.close), valid), true],
+    ['volume', float64Vector(col(bars.volume)), false],
+    ['amount', float64Vector(col(bars.amount)), false],
+    ['vwap', float64Vector(col(bars.vwap), valid), true],
+    ['trades', float64Vector(col(bars.trades), tradesValid), true],
+    ['missing', A.makeVector(bars.missing.slice(0, n)), false],
+    ['limit', A.makeVector(bars.limit.slice(0, n)), false],
+  ]);
 }
 
 export function featuresTable(bars: ClosedBars, symbols: SymbolTable): A.Table {
   const n = bars.n;
   const F = FEATURE_COUNT;
-  const columns: Record<string, A.Vector> = {
-    symbol: symbolColumn(n, symbols),
-    barEnd: timestampMsVector(new Float64Array(n).fill(bars.barEnd)),
-  };
+  const columns: [string, A.Vector, boolean][] = [
+    ['symbol', symbolColumn(n, symbols), false],
+    ['barEnd', timestampMsVector(new Float64Array(n).fill(bars.barEnd)), false],
+  ];
   for (let f = 0; f < F; f++) {
     const values = new Float64Array(n);
     const valid = new Uint8Array(n);
@@ -58,7 +58,7 @@ export function featuresTable(bars: ClosedBars, symbols: SymbolTable): A.Table {
       values[i] = bars.features[i * F + f];
       valid[i] = bars.featureMask[i * F + f];
     }
-    columns[FEATURE_NAMES[f]] = float64Vector(values, valid);
+    columns.push([FEATURE_NAMES[f], float64Vector(values, valid), true]);
   }
-  return new A.Table(columns);
+  return tableOf(columns);
 }

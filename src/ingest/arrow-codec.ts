@@ -26,6 +26,10 @@ import {
 } from './events.js';
 import { checkBar, checkTick } from './validate.js';
 import {
+  tableOf,
+  DICT_KIND,
+  DICT_SIDE,
+  DICT_SYMBOL,
   dictionaryVector,
   float64Vector,
   int64Vector,
@@ -346,22 +350,22 @@ export function ticksToTable(b: TickBatch, symbols: SymbolTable, from = 0, to = 
     hasQuote[r] = b.flags[i] & HAS_QUOTE ? 1 : 0;
   }
   const col = (a: Float64Array): Float64Array => a.slice(from, to);
-  return new A.Table({
-    symbol: dictionaryVector(dict, idx),
-    ts: timestampMsVector(col(b.ts)),
-    kind: dictionaryVector(['trade', 'snapshot'], kinds),
-    price: float64Vector(col(b.price)),
-    volume: float64Vector(col(b.volume), isTrade),
-    amount: float64Vector(col(b.amount), hasAmount),
-    side: dictionaryVector(['N', 'B', 'S'], sides, isTrade),
-    seq: int64Vector(col(b.seq), hasSeq),
-    cumVolume: float64Vector(col(b.cumVolume), isSnap),
-    cumAmount: float64Vector(col(b.cumAmount), isSnap),
-    bid1: float64Vector(col(b.bid1), hasQuote),
-    ask1: float64Vector(col(b.ask1), hasQuote),
-    bidVol1: float64Vector(col(b.bidVol1), hasQuote),
-    askVol1: float64Vector(col(b.askVol1), hasQuote),
-  });
+  return tableOf([
+    ['symbol', dictionaryVector(DICT_SYMBOL, dict, idx), false],
+    ['ts', timestampMsVector(col(b.ts)), false],
+    ['kind', dictionaryVector(DICT_KIND, ['trade', 'snapshot'], kinds), false],
+    ['price', float64Vector(col(b.price)), false],
+    ['volume', float64Vector(col(b.volume), isTrade), true],
+    ['amount', float64Vector(col(b.amount), hasAmount), true],
+    ['side', dictionaryVector(DICT_SIDE, ['N', 'B', 'S'], sides, isTrade), true],
+    ['seq', int64Vector(col(b.seq), hasSeq), true],
+    ['cumVolume', float64Vector(col(b.cumVolume), isSnap), true],
+    ['cumAmount', float64Vector(col(b.cumAmount), isSnap), true],
+    ['bid1', float64Vector(col(b.bid1), hasQuote), true],
+    ['ask1', float64Vector(col(b.ask1), hasQuote), true],
+    ['bidVol1', float64Vector(col(b.bidVol1), hasQuote), true],
+    ['askVol1', float64Vector(col(b.askVol1), hasQuote), true],
+  ]);
 }
 
 export function barsToTable(b: BarBatch, symbols: SymbolTable, from = 0, to = b.length): A.Table {
@@ -374,19 +378,19 @@ export function barsToTable(b: BarBatch, symbols: SymbolTable, from = 0, to = b.
     hasTrades[r] = b.flags[from + r] & HAS_TRADES ? 1 : 0;
   }
   const col = (a: Float64Array): Float64Array => a.slice(from, to);
-  return new A.Table({
-    symbol: dictionaryVector(dict, idx),
-    ts: timestampMsVector(col(b.ts)),
-    open: float64Vector(col(b.open)),
-    high: float64Vector(col(b.high)),
-    low: float64Vector(col(b.low)),
-    close: float64Vector(col(b.close)),
-    volume: float64Vector(col(b.volume)),
-    amount: float64Vector(col(b.amount)),
-    buyVolume: float64Vector(col(b.buyVolume), hasSides),
-    sellVolume: float64Vector(col(b.sellVolume), hasSides),
-    trades: int64Vector(col(b.trades), hasTrades),
-  });
+  return tableOf([
+    ['symbol', dictionaryVector(DICT_SYMBOL, dict, idx), false],
+    ['ts', timestampMsVector(col(b.ts)), false],
+    ['open', float64Vector(col(b.open)), false],
+    ['high', float64Vector(col(b.high)), false],
+    ['low', float64Vector(col(b.low)), false],
+    ['close', float64Vector(col(b.close)), false],
+    ['volume', float64Vector(col(b.volume)), false],
+    ['amount', float64Vector(col(b.amount)), false],
+    ['buyVolume', float64Vector(col(b.buyVolume), hasSides), true],
+    ['sellVolume', float64Vector(col(b.sellVolume), hasSides), true],
+    ['trades', int64Vector(col(b.trades), hasTrades), true],
+  ]);
 }
 
 export function encodeTicksArrow(b: TickBatch, symbols: SymbolTable, from = 0, to = b.length): Uint8Array {

@@ -194,16 +194,50 @@ export function int32Vector(values: Int32Array): A.Vector<A.Int32> {
   return A.makeVector(values);
 }
 
+/**
+ * Dictionary column types by dictionary id. Tables written one after another to one IPC
+ * stream must share their schema, so a column keeps one type object (and id) for the
+ * whole process; a batch with another dictionary is written as a replacement dictionary.
+ */
+const DICTIONARY_TYPES = new Map<number, A.Dictionary<A.Utf8, A.Int32>>();
+
+export const DICT_SYMBOL = 0;
+export const DICT_KIND = 1;
+export const DICT_SIDE = 2;
+
+function dictionaryType(id: number): A.Dictionary<A.Utf8, A.Int32> {
+  let t = DICTIONARY_TYPES.get(id);
+  if (t === undefined) {
+    t = new A.Dictionary(new A.Utf8(), new A.Int32(), id);
+    DICTIONARY_TYPES.set(id, t);
+  }
+  return t;
+}
+
 /** A dictionary-encoded string column: `indices` into `dictionary`, with optional validity. */
 export function dictionaryVector(
+  id: number,
   dictionary: readonly string[],
   indices: Int32Array,
   valid?: Uint8Array,
 ): A.Vector<A.Dictionary<A.Utf8, A.Int32>> {
   const dict = A.vectorFromArray(dictionary as string[], new A.Utf8());
-  const type = new A.Dictionary(new A.Utf8(), new A.Int32());
+  const type = dictionaryType(id);
   const n = indices.length;
   if (valid === undefined) return A.makeVector(A.makeData({ type, length: n, data: indices, dictionary: dict }));
   const { bitmap, nullCount } = bitmapOf(valid, n);
   return A.makeVector(A.makeData({ type, length: n, nullCount, nullBitmap: bitmap, data: indices, dictionary: dict }));
+}
+
+/**
+ * A one-batch table with an explicit schema: every column's field is marked nullable or
+ * not by the caller, not inferred from this batch's null count, so that successive
+ * tables of one stream have identical schemas.
+ */
+export function tableOf(columns: [name: string, vector: A.Vector, nullable: boolean][]): A.Table {
+  const fields = columns.map(([name, v, nullable]) => new A.Field(name, v.type as A.DataType, nullable));
+  const schema = new A.Schema(fields);
+  const length = columns.length === 0 ? 0 : columns[0][1].length;
+  const data = A.makeData({ type: new A.Struct(fields), length, nullCount: 0, children: columns.map(([, v]) => v.data[0]) });
+  return new A.Table([new A.RecordBatch(schema, data)]);
 }

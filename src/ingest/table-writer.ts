@@ -51,7 +51,8 @@ export class TableWriter {
         this.arrow = new A.RecordBatchStreamWriter();
         this.arrow.toNodeStream().pipe(this.out);
       }
-      this.arrow.write(table);
+      // write(Table) would finish the stream; batches keep it open.
+      for (const batch of table.batches) this.arrow.write(batch);
       return;
     }
     const fields = table.schema.fields;
