@@ -33,7 +33,26 @@ import {
 import { BarReducer, type DailyReference } from './bar-reducer.js';
 import { ClosedBars } from './closed-bars.js';
 import { DEFAULT_FEATURE_PARAMS, type FeatureParams } from './feature-set.js';
-import { M_AUCTION_BAR, M_FILLED, M_FROM_BAR, M_NOT_TRADE_LEVEL, M_NO_TRADE_COUNT, MinuteStore, stampOf } from './minute-store.js';
+import {
+  M_AMOUNT,
+  M_AUCTION_BAR,
+  M_BUY_VOLUME,
+  M_CLOSE,
+  M_FILLED,
+  M_FROM_BAR,
+  M_HIGH,
+  M_LARGE_BUY,
+  M_LARGE_SELL,
+  M_LOW,
+  M_NOT_TRADE_LEVEL,
+  M_NO_TRADE_COUNT,
+  M_OPEN,
+  M_SELL_VOLUME,
+  M_TRADES,
+  M_VOLUME,
+  MinuteStore,
+  stampOf,
+} from './minute-store.js';
 
 const MODE_NONE = 0;
 const MODE_TICKS = 1;
@@ -78,6 +97,8 @@ export class Aggregator {
   private capacity = 0;
   readonly minutes: MinuteStore;
   private maxEventTs = -Infinity;
+  /** The earliest close instant across frequencies: events before it close nothing. */
+  private nextCloseAt = Infinity;
   /** Stamp of the first minute not yet closed at the finest frequency: earlier minutes are late. */
   private openFromStamp = -1;
 
@@ -170,7 +191,6 @@ export class Aggregator {
 
   /** Resets a symbol's per-day feed state on its first event of a day. */
   private dayState(s: number, day: number): void {
-    if (this.stateDay[s] === day) return;
     this.stateDay[s] = day;
     this.mode[s] = MODE_NONE;
     this.snapTs[s] = -Infinity;
@@ -195,11 +215,6 @@ export class Aggregator {
     return false;
   }
 
-  /** The minute stamp of `ts` and whether it is already closed. */
-  private isLate(stamp: number): boolean {
-    return stamp < this.openFromStamp;
-  }
-
   private startAt(ts: number): void {
     const day = localDay(ts);
     for (const f of this.freqs) {
@@ -209,6 +224,13 @@ export class Aggregator {
       f.closeAt = f.schedule.closeAt(f.day, f.bar);
     }
     this.openFromStamp = stampOf(day, this.freqs[0].schedule.firstSlot(this.freqs[0].bar));
+    this.nextCloseAt = this.earliestClose();
+  }
+
+  private earliestClose(): number {
+    let at = Infinity;
+    for (const f of this.freqs) if (f.closeAt < at) at = f.closeAt;
+    return at;
   }
 
   /**
@@ -216,7 +238,7 @@ export class Aggregator {
    * close instant is at or before it. The daemon also calls this from the wall clock.
    */
   advanceWatermark(watermark: number): void {
-    if (this.freqs[0].day < 0) return;
+    if (this.freqs[0].day < 0 || watermark < this.nextCloseAt) return;
     while (true) {
       // The next close is the earliest closeAt across frequencies (finest first on ties).
       let next: FreqState | undefined;
@@ -224,6 +246,7 @@ export class Aggregator {
       if (next === undefined || next.closeAt > watermark) return;
       const at = next.closeAt;
       for (const f of this.freqs) if (f.closeAt === at) this.closeBar(f);
+      this.nextCloseAt = this.earliestClose();
     }
   }
 
@@ -246,13 +269,11 @@ export class Aggregator {
     this.onClose(out);
   }
 
-  /** The watermark step before an event at `ts`. */
+  /** The watermark step before an event newer than every earlier one. */
   private beforeEvent(ts: number): void {
     if (this.freqs[0].day < 0) this.startAt(ts);
-    if (ts > this.maxEventTs) {
-      this.maxEventTs = ts;
-      this.advanceWatermark(ts - this.latenessMs);
-    }
+    this.maxEventTs = ts;
+    this.advanceWatermark(ts - this.latenessMs);
   }
 
   /** Aggregates validated tick rows [from, to) in order. */
@@ -260,20 +281,20 @@ export class Aggregator {
     this.syncSymbols();
     const large = this.params.largeTradeAmount;
     const mins = this.minutes;
+    const d = mins.data;
     for (let i = from; i < to; i++) {
       const ts = b.ts[i];
-      // Events are in event time: bars due before this one close first. The event time
-      // used for ordering a 1-minute bar is its last covered instant (end - 1 ms).
-      this.beforeEvent(ts);
+      // Bars due before this event close first (event-time order).
+      if (ts > this.maxEventTs) this.beforeEvent(ts);
       const s = b.symbol[i];
       const day = localDay(ts);
       const slot = b.slot[i];
       const stamp = stampOf(day, slot);
-      if (this.isLate(stamp)) {
+      if (stamp < this.openFromStamp) {
         this.onReject('E_LATE', `tick at ${ts} belongs to a closed bar`, s, b.origin[i]);
         continue;
       }
-      this.dayState(s, day);
+      if (this.stateDay[s] !== day) this.dayState(s, day);
       if (this.mode[s] === MODE_BARS) {
         this.onReject('E_SOURCE_CONFLICT', 'tick for a symbol fed by 1-minute bars today', s, b.origin[i]);
         continue;
@@ -288,22 +309,21 @@ export class Aggregator {
         const v = b.volume[i];
         const a = b.amount[i];
         mins.addTrade(e, b.price[i], v, a);
-        mins.trades[e] += 1;
+        d[e + M_TRADES] += 1;
         const side = b.side[i];
         if (side === SIDE_BUY) {
-          mins.buyVolume[e] += v;
-          if (a >= large) mins.largeBuyAmount[e] += a;
+          d[e + M_BUY_VOLUME] += v;
+          if (a >= large) d[e + M_LARGE_BUY] += a;
         } else if (side === SIDE_SELL) {
-          mins.sellVolume[e] += v;
-          if (a >= large) mins.largeSellAmount[e] += a;
+          d[e + M_SELL_VOLUME] += v;
+          if (a >= large) d[e + M_LARGE_SELL] += a;
         }
       } else {
-        const t = ts;
         const cv = b.cumVolume[i];
         const ca = b.cumAmount[i];
-        if (t <= this.snapTs[s]) {
+        if (ts <= this.snapTs[s]) {
           const code = cv === this.cumVolume[s] && ca === this.cumAmount[s] ? 'E_DUPLICATE' : 'E_OUT_OF_ORDER';
-          this.onReject(code, `snapshot at ${t} is not after the previous one at ${this.snapTs[s]}`, s, b.origin[i]);
+          this.onReject(code, `snapshot at ${ts} is not after the previous one at ${this.snapTs[s]}`, s, b.origin[i]);
           continue;
         }
         if (cv < this.cumVolume[s] || ca < this.cumAmount[s]) {
@@ -312,37 +332,38 @@ export class Aggregator {
         }
         const dv = cv - this.cumVolume[s];
         const da = ca - this.cumAmount[s];
-        this.snapTs[s] = t;
+        this.snapTs[s] = ts;
         this.cumVolume[s] = cv;
         this.cumAmount[s] = ca;
         if (dv > 0) {
           mins.addTrade(e, b.price[i], dv, da);
-          mins.flags[e] |= M_NO_TRADE_COUNT | M_NOT_TRADE_LEVEL;
+          mins.setFlags(e, M_NO_TRADE_COUNT | M_NOT_TRADE_LEVEL);
         }
       }
       if (flags & HAS_QUOTE) mins.addQuote(e, b.bid1[i], b.ask1[i], b.bidVol1[i], b.askVol1[i]);
       this.mode[s] = MODE_TICKS;
-      this.ticksAggregated++;
     }
+    this.ticksAggregated += to - from;
   }
 
   /** Aggregates validated 1-minute bar rows [from, to) in order. */
   ingestBars(b: BarBatch, from = 0, to = b.length): void {
     this.syncSymbols();
     const mins = this.minutes;
+    const d = mins.data;
     for (let i = from; i < to; i++) {
       const ts = b.ts[i];
       const slot = b.slot[i];
       const day = localDay(ts);
       // A bar is ordered by its last covered instant, so its own label does not close it.
-      this.beforeEvent(ts - 1);
+      if (ts - 1 > this.maxEventTs) this.beforeEvent(ts - 1);
       const s = b.symbol[i];
       const stamp = stampOf(day, slot);
-      if (this.isLate(stamp)) {
+      if (stamp < this.openFromStamp) {
         this.onReject('E_LATE', `1-minute bar ending ${ts} belongs to a closed bar`, s, b.origin[i]);
         continue;
       }
-      this.dayState(s, day);
+      if (this.stateDay[s] !== day) this.dayState(s, day);
       if (this.mode[s] === MODE_TICKS) {
         this.onReject('E_SOURCE_CONFLICT', '1-minute bar for a symbol fed by ticks today', s, b.origin[i]);
         continue;
@@ -351,36 +372,35 @@ export class Aggregator {
       // Slot 0 may take a vendor's opening-auction bar (labelled 09:25 or 09:30) and the
       // 09:31 bar: they merge, and each may come once.
       const which = msOfLocalDay(ts) <= MORNING_OPEN ? M_AUCTION_BAR : M_FROM_BAR;
-      if (mins.flags[e] & which) {
+      if (mins.flagsOf(e) & which) {
         this.onReject('E_DUPLICATE', `second 1-minute bar for ${ts}`, s, b.origin[i]);
         continue;
       }
       if (b.volume[i] > 0) {
-        const filled = (mins.flags[e] & M_FILLED) !== 0;
-        if (!filled) {
-          mins.open[e] = b.open[i];
-          mins.high[e] = b.high[i];
-          mins.low[e] = b.low[i];
-          mins.flags[e] |= M_FILLED;
+        if ((mins.flagsOf(e) & M_FILLED) === 0) {
+          d[e + M_OPEN] = b.open[i];
+          d[e + M_HIGH] = b.high[i];
+          d[e + M_LOW] = b.low[i];
+          mins.setFlags(e, M_FILLED);
         } else {
-          if (b.high[i] > mins.high[e]) mins.high[e] = b.high[i];
-          if (b.low[i] < mins.low[e]) mins.low[e] = b.low[i];
+          if (b.high[i] > d[e + M_HIGH]) d[e + M_HIGH] = b.high[i];
+          if (b.low[i] < d[e + M_LOW]) d[e + M_LOW] = b.low[i];
         }
-        mins.close[e] = b.close[i];
-        mins.volume[e] += b.volume[i];
-        mins.amount[e] += b.amount[i];
+        d[e + M_CLOSE] = b.close[i];
+        d[e + M_VOLUME] += b.volume[i];
+        d[e + M_AMOUNT] += b.amount[i];
       }
       const flags = b.flags[i];
       if (flags & HAS_SIDES) {
-        mins.buyVolume[e] += b.buyVolume[i];
-        mins.sellVolume[e] += b.sellVolume[i];
+        d[e + M_BUY_VOLUME] += b.buyVolume[i];
+        d[e + M_SELL_VOLUME] += b.sellVolume[i];
       }
-      if (flags & HAS_TRADES) mins.trades[e] += b.trades[i];
-      else mins.flags[e] |= M_NO_TRADE_COUNT;
-      mins.flags[e] |= M_NOT_TRADE_LEVEL | which;
+      if (flags & HAS_TRADES) d[e + M_TRADES] += b.trades[i];
+      else mins.setFlags(e, M_NO_TRADE_COUNT);
+      mins.setFlags(e, M_NOT_TRADE_LEVEL | which);
       this.mode[s] = MODE_BARS;
-      this.barsAggregated++;
     }
+    this.barsAggregated += to - from;
   }
 
   /** Closes every bar up to the end of the last trading day seen (end of a file or replay). */

@@ -3,7 +3,7 @@
  * Per-frequency carried state (previous close, same-slot volume history) lives here.
  * Works on typed arrays with fixed scratch buffers: no allocation per close.
  */
-import { limitState, priceLimits, type Board } from '../market/symbols.js';
+import { limitStateFor, type Board } from '../market/symbols.js';
 import type { BarSchedule } from '../market/sessions.js';
 import type { ClosedBars } from './closed-bars.js';
 import {
@@ -24,7 +24,28 @@ import {
   F_UP_VOLUME_SHARE,
   type FeatureParams,
 } from './feature-set.js';
-import { M_FILLED, M_NOT_TRADE_LEVEL, M_NO_TRADE_COUNT, stampOf, type MinuteStore } from './minute-store.js';
+import {
+  M_AMOUNT,
+  M_BUY_VOLUME,
+  M_CLOSE,
+  M_FILLED,
+  M_HIGH,
+  M_IMBALANCE_COUNT,
+  M_IMBALANCE_SUM,
+  M_LARGE_BUY,
+  M_LARGE_SELL,
+  M_LOW,
+  M_NOT_TRADE_LEVEL,
+  M_NO_TRADE_COUNT,
+  M_OPEN,
+  M_SELL_VOLUME,
+  M_SPREAD_COUNT,
+  M_SPREAD_SUM,
+  M_TRADES,
+  M_VOLUME,
+  stampOf,
+  type MinuteStore,
+} from './minute-store.js';
 
 /** Daily reference data of a symbol, used for the limit flag. */
 export interface DailyReference {
@@ -123,32 +144,34 @@ export class BarReducer {
     let nMin = 0;
     let upVolume = 0;
     let ref1m = this.lastMinuteClose[s];
+    const md = minutes.data;
     for (let j = 0; j < m; j++) {
       const e = minutes.entryForRead(s, first + j, stampOf(day, first + j));
       if (e < 0) continue;
-      imbSum += minutes.imbalanceSum[e];
-      imbN += minutes.imbalanceCount[e];
-      sprSum += minutes.spreadSum[e];
-      sprN += minutes.spreadCount[e];
-      const flags = minutes.flags[e];
+      imbSum += md[e + M_IMBALANCE_SUM];
+      imbN += md[e + M_IMBALANCE_COUNT];
+      sprSum += md[e + M_SPREAD_SUM];
+      sprN += md[e + M_SPREAD_COUNT];
+      const flags = minutes.flagsOf(e);
       if ((flags & M_FILLED) === 0) continue;
-      const c = minutes.close[e];
-      if (Number.isNaN(open)) open = minutes.open[e];
-      if (minutes.high[e] > high) high = minutes.high[e];
-      if (minutes.low[e] < low) low = minutes.low[e];
+      const c = md[e + M_CLOSE];
+      const o = md[e + M_OPEN];
+      if (Number.isNaN(open)) open = o;
+      if (md[e + M_HIGH] > high) high = md[e + M_HIGH];
+      if (md[e + M_LOW] < low) low = md[e + M_LOW];
       close = c;
-      const v = minutes.volume[e];
+      const v = md[e + M_VOLUME];
       volume += v;
-      amount += minutes.amount[e];
-      buy += minutes.buyVolume[e];
-      sell += minutes.sellVolume[e];
-      largeBuy += minutes.largeBuyAmount[e];
-      largeSell += minutes.largeSellAmount[e];
-      trades += minutes.trades[e];
+      amount += md[e + M_AMOUNT];
+      buy += md[e + M_BUY_VOLUME];
+      sell += md[e + M_SELL_VOLUME];
+      largeBuy += md[e + M_LARGE_BUY];
+      largeSell += md[e + M_LARGE_SELL];
+      trades += md[e + M_TRADES];
       if (flags & M_NO_TRADE_COUNT) tradesKnown = false;
       if (flags & M_NOT_TRADE_LEVEL) tradeLevel = false;
       // The first minute of the day has no previous close today: its return is close/open.
-      const r = Math.log(c / (Number.isNaN(ref1m) ? minutes.open[e] : ref1m));
+      const r = Math.log(c / (Number.isNaN(ref1m) ? o : ref1m));
       ref1m = c;
       this.minuteReturns[nMin] = r;
       this.minuteClose[nMin] = c;
@@ -185,7 +208,7 @@ export class BarReducer {
     const prevClose = this.prevBarClose[s];
     const refClose = Number.isNaN(ref.prevClose[s]) ? this.dayReferenceClose[s] : ref.prevClose[s];
     const board = ref.board[s];
-    if (board !== undefined && refClose > 0) out.limit[s] = limitState(close, priceLimits(refClose, board, ref.isST[s] === 1));
+    if (board !== undefined && refClose > 0) out.limit[s] = limitStateFor(close, refClose, board, ref.isST[s] === 1);
 
     if (prevClose > 0) {
       feat[fo + F_RET] = Math.log(close / prevClose);

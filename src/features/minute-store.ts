@@ -1,10 +1,32 @@
 /**
- * 1-minute sub-bars of every symbol, column-wise in typed arrays. Each symbol owns a
- * ring of RING_SLOTS minutes indexed by slot % RING_SLOTS; each entry is stamped with
- * (day * 240 + slot) so that stale entries read as empty without any clearing pass.
- * The ring holds the open 30-minute bar plus the allowed lateness (< 30 minutes).
+ * 1-minute sub-bars of every symbol. Each symbol owns a ring of RING_SLOTS minutes
+ * indexed by slot % RING_SLOTS; each entry is stamped with (day * 240 + slot) so that
+ * stale entries read as empty without any clearing pass. The ring holds the open
+ * 30-minute bar plus the allowed lateness (< 30 minutes).
+ *
+ * Layout: one Float64Array with MINUTE_FIELDS numbers per entry (array of structs), so
+ * that aggregating a tick touches one or two cache lines, not one per field; the entry
+ * index `e` is already multiplied by MINUTE_FIELDS (use `e + M_CLOSE` etc.).
  */
 export const RING_SLOTS = 60;
+
+/** Field offsets inside an entry. */
+export const M_OPEN = 0;
+export const M_HIGH = 1;
+export const M_LOW = 2;
+export const M_CLOSE = 3;
+export const M_VOLUME = 4;
+export const M_AMOUNT = 5;
+export const M_BUY_VOLUME = 6;
+export const M_SELL_VOLUME = 7;
+export const M_LARGE_BUY = 8;
+export const M_LARGE_SELL = 9;
+export const M_TRADES = 10;
+export const M_IMBALANCE_SUM = 11;
+export const M_IMBALANCE_COUNT = 12;
+export const M_SPREAD_SUM = 13;
+export const M_SPREAD_COUNT = 14;
+export const MINUTE_FIELDS = 16;
 
 /** Minute flags. */
 export const M_FILLED = 1;
@@ -22,27 +44,14 @@ export function stampOf(day: number, slot: number): number {
 }
 
 export class MinuteStore {
-  capacity: number;
-  stamp!: Int32Array;
-  flags!: Uint8Array;
-  open!: Float64Array;
-  high!: Float64Array;
-  low!: Float64Array;
-  close!: Float64Array;
-  volume!: Float64Array;
-  amount!: Float64Array;
-  buyVolume!: Float64Array;
-  sellVolume!: Float64Array;
-  largeBuyAmount!: Float64Array;
-  largeSellAmount!: Float64Array;
-  trades!: Float64Array;
-  imbalanceSum!: Float64Array;
-  imbalanceCount!: Float64Array;
-  spreadSum!: Float64Array;
-  spreadCount!: Float64Array;
+  capacity = 0;
+  /** Per entry (symbol * RING_SLOTS + slot % RING_SLOTS): the minute it holds. */
+  stamp: Int32Array = new Int32Array(0);
+  flags: Uint8Array = new Uint8Array(0);
+  /** MINUTE_FIELDS numbers per entry. */
+  data: Float64Array = new Float64Array(0);
 
   constructor(capacity: number) {
-    this.capacity = 0;
     this.resize(Math.max(1, capacity));
   }
 
@@ -50,87 +59,80 @@ export class MinuteStore {
   resize(capacity: number): void {
     if (capacity <= this.capacity) return;
     const n = capacity * RING_SLOTS;
-    const f64 = (old: Float64Array | undefined): Float64Array => {
-      const a = new Float64Array(n);
-      if (old !== undefined) a.set(old);
-      return a;
-    };
     const stamp = new Int32Array(n).fill(-1);
-    if (this.stamp !== undefined) stamp.set(this.stamp);
+    stamp.set(this.stamp);
     const flags = new Uint8Array(n);
-    if (this.flags !== undefined) flags.set(this.flags);
+    flags.set(this.flags);
+    const data = new Float64Array(n * MINUTE_FIELDS);
+    data.set(this.data);
     this.stamp = stamp;
     this.flags = flags;
-    this.open = f64(this.open);
-    this.high = f64(this.high);
-    this.low = f64(this.low);
-    this.close = f64(this.close);
-    this.volume = f64(this.volume);
-    this.amount = f64(this.amount);
-    this.buyVolume = f64(this.buyVolume);
-    this.sellVolume = f64(this.sellVolume);
-    this.largeBuyAmount = f64(this.largeBuyAmount);
-    this.largeSellAmount = f64(this.largeSellAmount);
-    this.trades = f64(this.trades);
-    this.imbalanceSum = f64(this.imbalanceSum);
-    this.imbalanceCount = f64(this.imbalanceCount);
-    this.spreadSum = f64(this.spreadSum);
-    this.spreadCount = f64(this.spreadCount);
+    this.data = data;
     this.capacity = capacity;
   }
 
-  /** Index of (symbol, slot) for writing at `stamp`: resets the entry when it holds another minute. */
+  /** Ring index of (symbol, slot). */
+  static index(symbol: number, slot: number): number {
+    return symbol * RING_SLOTS + (slot % RING_SLOTS);
+  }
+
+  /**
+   * Data offset of (symbol, slot) for writing at `stamp`: resets the entry when it holds
+   * another minute. Flags stay addressed by ring index: `offset / MINUTE_FIELDS`.
+   */
   entryForWrite(symbol: number, slot: number, stamp: number): number {
-    const e = symbol * RING_SLOTS + (slot % RING_SLOTS);
-    if (this.stamp[e] !== stamp) {
-      this.stamp[e] = stamp;
-      this.flags[e] = 0;
-      this.volume[e] = 0;
-      this.amount[e] = 0;
-      this.buyVolume[e] = 0;
-      this.sellVolume[e] = 0;
-      this.largeBuyAmount[e] = 0;
-      this.largeSellAmount[e] = 0;
-      this.trades[e] = 0;
-      this.imbalanceSum[e] = 0;
-      this.imbalanceCount[e] = 0;
-      this.spreadSum[e] = 0;
-      this.spreadCount[e] = 0;
+    const r = symbol * RING_SLOTS + (slot % RING_SLOTS);
+    const e = r * MINUTE_FIELDS;
+    if (this.stamp[r] !== stamp) {
+      this.stamp[r] = stamp;
+      this.flags[r] = 0;
+      this.data.fill(0, e, e + MINUTE_FIELDS);
     }
     return e;
   }
 
-  /** Index of (symbol, slot) when it holds the minute `stamp`, else -1. */
+  /** Data offset of (symbol, slot) when it holds the minute `stamp`, else -1. */
   entryForRead(symbol: number, slot: number, stamp: number): number {
-    const e = symbol * RING_SLOTS + (slot % RING_SLOTS);
-    return this.stamp[e] === stamp ? e : -1;
+    const r = symbol * RING_SLOTS + (slot % RING_SLOTS);
+    return this.stamp[r] === stamp ? r * MINUTE_FIELDS : -1;
+  }
+
+  flagsOf(e: number): number {
+    return this.flags[e / MINUTE_FIELDS];
+  }
+
+  setFlags(e: number, bits: number): void {
+    this.flags[e / MINUTE_FIELDS] |= bits;
   }
 
   /** Adds a trade print to a minute entry. */
   addTrade(e: number, price: number, volume: number, amount: number): void {
-    if ((this.flags[e] & M_FILLED) === 0) {
-      this.open[e] = price;
-      this.high[e] = price;
-      this.low[e] = price;
-      this.flags[e] |= M_FILLED;
+    const d = this.data;
+    const r = e / MINUTE_FIELDS;
+    if ((this.flags[r] & M_FILLED) === 0) {
+      d[e + M_OPEN] = price;
+      d[e + M_HIGH] = price;
+      d[e + M_LOW] = price;
+      this.flags[r] |= M_FILLED;
     } else {
-      if (price > this.high[e]) this.high[e] = price;
-      if (price < this.low[e]) this.low[e] = price;
+      if (price > d[e + M_HIGH]) d[e + M_HIGH] = price;
+      if (price < d[e + M_LOW]) d[e + M_LOW] = price;
     }
-    this.close[e] = price;
-    this.volume[e] += volume;
-    this.amount[e] += amount;
+    d[e + M_CLOSE] = price;
+    d[e + M_VOLUME] += volume;
+    d[e + M_AMOUNT] += amount;
   }
 
   addQuote(e: number, bid: number, ask: number, bidVol: number, askVol: number): void {
+    const d = this.data;
     const depth = bidVol + askVol;
     if (depth > 0) {
-      this.imbalanceSum[e] += (bidVol - askVol) / depth;
-      this.imbalanceCount[e] += 1;
+      d[e + M_IMBALANCE_SUM] += (bidVol - askVol) / depth;
+      d[e + M_IMBALANCE_COUNT] += 1;
     }
     if (bid > 0 && ask > bid) {
-      this.spreadSum[e] += (2 * (ask - bid)) / (ask + bid);
-      this.spreadCount[e] += 1;
+      d[e + M_SPREAD_SUM] += (2 * (ask - bid)) / (ask + bid);
+      d[e + M_SPREAD_COUNT] += 1;
     }
   }
 }

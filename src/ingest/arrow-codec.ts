@@ -8,7 +8,7 @@
  * documents them; bad rows are rejected one by one, a bad message as a whole.
  */
 import * as A from 'apache-arrow';
-import { isNumericType, isStringType, readCodes, readNumeric, Scratch, type NumericColumn } from './arrow-columns.js';
+import { isNumericType, isStringType, readCodes, readNumeric, readSymbolIds, Scratch, type NumericColumn } from './arrow-columns.js';
 import { codeOf, type DecodeContext } from './decode.js';
 import {
   HAS_AMOUNT,
@@ -124,7 +124,7 @@ export class ArrowTickDecoder {
     const n = rb.numRows;
     const s = this.scratch;
     const child = (name: string): A.Data | undefined => rb.getChild(name)?.data[0];
-    const symbols = readCodes(child('symbol') as A.Data, 'symbol', s, (x) => ctx.symbols.intern(x), -3);
+    const symbols = readSymbolIds(child('symbol') as A.Data, s, ctx.symbols);
     const tsCol = readNumeric(child('ts') as A.Data, 'ts', s);
     const kindData = child('kind');
     const kinds = kindData === undefined ? undefined : readCodes(kindData, 'kind', s, kindCode, KIND_NULL);
@@ -246,7 +246,7 @@ export class ArrowBarDecoder {
     const n = rb.numRows;
     const s = this.scratch;
     const child = (name: string): A.Data | undefined => rb.getChild(name)?.data[0];
-    const symbols = readCodes(child('symbol') as A.Data, 'symbol', s, (x) => ctx.symbols.intern(x), -3);
+    const symbols = readSymbolIds(child('symbol') as A.Data, s, ctx.symbols);
     const tsCol = readNumeric(child('ts') as A.Data, 'ts', s);
     const num: Partial<Record<(typeof BAR_NUMERIC)[number], NumericColumn>> = {};
     for (const name of BAR_NUMERIC) {

@@ -5,6 +5,7 @@
  * dictionary-encoded strings are mapped once per dictionary.
  */
 import * as A from 'apache-arrow';
+import { symbolKey, type SymbolTable } from './events.js';
 
 const TWO_32 = 4_294_967_296;
 
@@ -137,6 +138,40 @@ export function readCodes(
     const s = vector.get(i);
     out[i] = s === null ? nullCode : code(s);
   }
+  return out;
+}
+
+/**
+ * The symbol column as symbol ids: dictionary entries are read as bytes and mapped with
+ * symbolKey (no string per entry once a symbol is known); other forms fall back to
+ * strings. Negative ids: -1 malformed, -2 outside a frozen universe, -3 null.
+ */
+export function readSymbolIds(data: A.Data, scratch: Scratch, symbols: SymbolTable): Int32Array {
+  const type = data.type as A.DataType;
+  if (!A.DataType.isDictionary(type) || !A.DataType.isUtf8(type.dictionary) || data.dictionary === undefined) {
+    return readCodes(data, 'symbol', scratch, (s) => symbols.intern(s), -3);
+  }
+  const dict = data.dictionary;
+  const map = scratch.int32('symbol.dict', dict.length);
+  let j = 0;
+  for (const chunk of dict.data) {
+    const offsets = chunk.valueOffsets as Int32Array;
+    const bytes = chunk.values as Uint8Array;
+    for (let k = 0; k < chunk.length; k++, j++) {
+      const nullBitmap = chunk.nullBitmap;
+      if (chunk.nullCount > 0 && nullBitmap !== undefined && ((nullBitmap[(chunk.offset + k) >> 3] >> ((chunk.offset + k) & 7)) & 1) === 0) {
+        map[j] = -3;
+        continue;
+      }
+      const key = symbolKey(bytes, offsets[k], offsets[k + 1]);
+      map[j] = key >= 0 ? symbols.internKey(key) : -1;
+    }
+  }
+  const n = data.length;
+  const out = scratch.int32('symbol', n).subarray(0, n);
+  const valid = validity(data, 'symbol', scratch);
+  const idx = data.values as ArrayLike<number>;
+  for (let i = 0; i < n; i++) out[i] = valid !== null && valid[i] === 0 ? -3 : map[idx[i]];
   return out;
 }
 

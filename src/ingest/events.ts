@@ -46,8 +46,30 @@ function grownU8(a: Uint8Array, cap: number): Uint8Array {
  * Interns symbols to dense ids. Validation of the symbol's form happens once, when it is
  * first seen. A frozen table (a configured universe) refuses new symbols.
  */
+/**
+ * A number that identifies a well-formed symbol from its UTF-8 bytes without making a
+ * string: digits * 4 + exchange (SH 1, SZ 2, BJ 3); -1 when the bytes are not of the form
+ * `dddddd.XX`. Arrow decoding maps dictionary entries to ids through it.
+ */
+export function symbolKey(bytes: Uint8Array, start: number, end: number): number {
+  if (end - start !== 9 || bytes[start + 6] !== 46) return -1;
+  let code = 0;
+  for (let i = start; i < start + 6; i++) {
+    const d = bytes[i] - 48;
+    if (d < 0 || d > 9) return -1;
+    code = code * 10 + d;
+  }
+  const a = bytes[start + 7];
+  const b = bytes[start + 8];
+  const ex = a === 83 && b === 72 ? 1 : a === 83 && b === 90 ? 2 : a === 66 && b === 74 ? 3 : 0;
+  return ex === 0 ? -1 : code * 4 + ex;
+}
+
+const EXCHANGE_OF_KEY = ['', 'SH', 'SZ', 'BJ'];
+
 export class SymbolTable {
   private readonly ids = new Map<string, number>();
+  private readonly keyIds = new Map<number, number>();
   readonly names: string[] = [];
   frozen = false;
 
@@ -73,6 +95,16 @@ export class SymbolTable {
 
   idOf(symbol: string): number | undefined {
     return this.ids.get(symbol);
+  }
+
+  /** intern() for a symbolKey() (>= 0), without building the string once the symbol is known. */
+  internKey(key: number): number {
+    const id = this.keyIds.get(key);
+    if (id !== undefined) return id;
+    const symbol = `${String(Math.floor(key / 4)).padStart(6, '0')}.${EXCHANGE_OF_KEY[key % 4]}`;
+    const interned = this.intern(symbol);
+    if (interned >= 0) this.keyIds.set(key, interned);
+    return interned;
   }
 }
 

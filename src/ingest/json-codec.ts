@@ -70,6 +70,80 @@ function symbolOf(o: Json, origin: number, ctx: DecodeContext): number {
   return id;
 }
 
+/** Numeric tick fields, in the order of TICK_NUMBER_FIELDS. */
+export const TICK_NUMBER_FIELDS = ['ts', 'price', 'volume', 'amount', 'seq', 'cumVolume', 'cumAmount', 'bid1', 'ask1', 'bidVol1', 'askVol1'] as const;
+export const TF_TS = 0;
+const TF_PRICE = 1;
+const TF_VOLUME = 2;
+const TF_AMOUNT = 3;
+const TF_SEQ = 4;
+const TF_CUM_VOLUME = 5;
+const TF_CUM_AMOUNT = 6;
+const TF_BID1 = 7;
+const TF_ASK1 = 8;
+const TF_BID_VOL1 = 9;
+const TF_ASK_VOL1 = 10;
+
+/** Field states. */
+export const FIELD_ABSENT = 0; // missing or null
+export const FIELD_NUMBER = 1;
+export const FIELD_OTHER = 2; // present with a type the field does not take
+
+export const SYMBOL_NOT_STRING = -4;
+export const CODE_ABSENT = -1;
+export const CODE_INVALID = 9;
+
+/**
+ * A tick's fields as read from JSON, before any check: filled either from a parsed
+ * object (fromObject) or straight from bytes (json-scan.ts), then checked once by
+ * decodeTickFields, so both readers reject exactly the same messages the same way.
+ */
+export class TickFields {
+  readonly num = new Float64Array(TICK_NUMBER_FIELDS.length);
+  readonly state = new Uint8Array(TICK_NUMBER_FIELDS.length);
+  /** Interned id, or -1 malformed, -2 outside a frozen universe, SYMBOL_NOT_STRING. */
+  symbolId = SYMBOL_NOT_STRING;
+  /** The symbol text when it was rejected (for the reject detail). */
+  symbolText = '';
+  kind = CODE_ABSENT;
+  side = CODE_ABSENT;
+
+  reset(): void {
+    this.state.fill(FIELD_ABSENT);
+    this.symbolId = SYMBOL_NOT_STRING;
+    this.symbolText = '';
+    this.kind = CODE_ABSENT;
+    this.side = CODE_ABSENT;
+  }
+
+  fromObject(o: Json, ctx: DecodeContext): this {
+    this.reset();
+    const sym = o.symbol;
+    if (typeof sym === 'string') {
+      this.symbolId = ctx.symbols.intern(sym);
+      if (this.symbolId < 0) this.symbolText = sym;
+    }
+    for (let f = 0; f < TICK_NUMBER_FIELDS.length; f++) {
+      const v = o[TICK_NUMBER_FIELDS[f]];
+      if (isAbsent(v)) continue;
+      if (typeof v === 'number') {
+        this.num[f] = v;
+        this.state[f] = FIELD_NUMBER;
+      } else if (f === TF_TS && typeof v === 'string') {
+        this.num[f] = parseIsoWithOffset(v);
+        this.state[f] = FIELD_NUMBER;
+      } else this.state[f] = FIELD_OTHER;
+    }
+    const kind = o.kind;
+    if (!isAbsent(kind)) this.kind = kind === 'trade' ? KIND_TRADE : kind === 'snapshot' ? KIND_SNAPSHOT : CODE_INVALID;
+    const side = o.side;
+    if (!isAbsent(side)) this.side = side === 'B' ? SIDE_BUY : side === 'S' ? SIDE_SELL : side === 'N' ? SIDE_UNKNOWN : CODE_INVALID;
+    return this;
+  }
+}
+
+const scratchFields = new TickFields();
+
 /** Decodes one JSON tick message into `out`. Returns true when a row was appended. */
 export function decodeTickJson(text: string, origin: number, out: TickBatch, ctx: DecodeContext): boolean {
   const o = parseObject(text, origin, ctx);
@@ -78,18 +152,27 @@ export function decodeTickJson(text: string, origin: number, out: TickBatch, ctx
 
 /** Decodes a parsed tick (JSON message, JSONL line, CSV row) into `out`. */
 export function decodeTickObject(o: Json, origin: number, out: TickBatch, ctx: DecodeContext): boolean {
-  const id = symbolOf(o, origin, ctx);
-  if (id < 0) return false;
-  const symbol = ctx.symbols.names[id];
+  return decodeTickFields(scratchFields.fromObject(o, ctx), origin, out, ctx);
+}
 
-  const ts = timeOf(o.ts);
-  if (Number.isNaN(ts)) return schemaError(ctx, 'ts must be epoch milliseconds or ISO-8601 with an offset', origin, symbol);
-  if (typeof o.price !== 'number') return schemaError(ctx, 'price must be a number', origin, symbol);
-  let kind: number;
-  if (isAbsent(o.kind)) kind = isAbsent(o.cumVolume) ? KIND_TRADE : KIND_SNAPSHOT;
-  else if (o.kind === 'trade') kind = KIND_TRADE;
-  else if (o.kind === 'snapshot') kind = KIND_SNAPSHOT;
-  else return schemaError(ctx, 'kind must be "trade" or "snapshot"', origin, symbol);
+/** The checks of DESIGN §2 on a tick's fields; appends the row or rejects it once. */
+export function decodeTickFields(t: TickFields, origin: number, out: TickBatch, ctx: DecodeContext): boolean {
+  const id = t.symbolId;
+  if (id < 0) {
+    if (id === SYMBOL_NOT_STRING) ctx.reject('E_SCHEMA', 'symbol must be a string', origin, -1, undefined);
+    else if (id === -1) ctx.reject('E_BAD_SYMBOL', `bad symbol "${t.symbolText.slice(0, 32)}"`, origin, -1, undefined);
+    else ctx.reject('E_UNKNOWN_SYMBOL', `symbol ${t.symbolText} is outside the universe`, origin, -1, t.symbolText);
+    return false;
+  }
+  const symbol = ctx.symbols.names[id];
+  const st = t.state;
+  const num = t.num;
+  const ts = num[TF_TS];
+  if (st[TF_TS] !== FIELD_NUMBER || !Number.isFinite(ts)) return schemaError(ctx, 'ts must be epoch milliseconds or ISO-8601 with an offset', origin, symbol);
+  if (st[TF_PRICE] !== FIELD_NUMBER) return schemaError(ctx, 'price must be a number', origin, symbol);
+  let kind = t.kind;
+  if (kind === CODE_ABSENT) kind = st[TF_CUM_VOLUME] === FIELD_ABSENT ? KIND_TRADE : KIND_SNAPSHOT;
+  else if (kind === CODE_INVALID) return schemaError(ctx, 'kind must be "trade" or "snapshot"', origin, symbol);
 
   out.reserve(1);
   const i = out.length;
@@ -97,43 +180,39 @@ export function decodeTickObject(o: Json, origin: number, out: TickBatch, ctx: D
   out.symbol[i] = id;
   out.ts[i] = ts;
   out.kind[i] = kind;
-  out.price[i] = o.price;
+  out.price[i] = num[TF_PRICE];
   out.side[i] = SIDE_UNKNOWN;
   if (kind === KIND_TRADE) {
-    if (typeof o.volume !== 'number') return schemaError(ctx, 'a trade needs a numeric volume', origin, symbol);
-    out.volume[i] = o.volume;
-    if (!isAbsent(o.amount)) {
-      if (typeof o.amount !== 'number') return schemaError(ctx, 'amount must be a number', origin, symbol);
-      out.amount[i] = o.amount;
+    if (st[TF_VOLUME] !== FIELD_NUMBER) return schemaError(ctx, 'a trade needs a numeric volume', origin, symbol);
+    out.volume[i] = num[TF_VOLUME];
+    if (st[TF_AMOUNT] === FIELD_OTHER) return schemaError(ctx, 'amount must be a number', origin, symbol);
+    if (st[TF_AMOUNT] === FIELD_NUMBER) {
+      out.amount[i] = num[TF_AMOUNT];
       flags |= HAS_AMOUNT;
     }
-    const side = o.side;
-    if (!isAbsent(side)) {
-      if (side === 'B') out.side[i] = SIDE_BUY;
-      else if (side === 'S') out.side[i] = SIDE_SELL;
-      else if (side !== 'N') return schemaError(ctx, 'side must be "B", "S" or "N"', origin, symbol);
-    }
+    if (t.side === CODE_INVALID) return schemaError(ctx, 'side must be "B", "S" or "N"', origin, symbol);
+    if (t.side !== CODE_ABSENT) out.side[i] = t.side;
   } else {
-    if (typeof o.cumVolume !== 'number' || typeof o.cumAmount !== 'number') {
+    if (st[TF_CUM_VOLUME] !== FIELD_NUMBER || st[TF_CUM_AMOUNT] !== FIELD_NUMBER) {
       return schemaError(ctx, 'a snapshot needs numeric cumVolume and cumAmount', origin, symbol);
     }
-    out.cumVolume[i] = o.cumVolume;
-    out.cumAmount[i] = o.cumAmount;
+    out.cumVolume[i] = num[TF_CUM_VOLUME];
+    out.cumAmount[i] = num[TF_CUM_AMOUNT];
   }
-  if (!isAbsent(o.seq)) {
-    if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq)) return schemaError(ctx, 'seq must be an integer', origin, symbol);
-    out.seq[i] = o.seq;
+  if (st[TF_SEQ] !== FIELD_ABSENT) {
+    if (st[TF_SEQ] !== FIELD_NUMBER || !Number.isSafeInteger(num[TF_SEQ])) return schemaError(ctx, 'seq must be an integer', origin, symbol);
+    out.seq[i] = num[TF_SEQ];
     flags |= HAS_SEQ;
   }
-  const quotes = (isAbsent(o.bid1) ? 0 : 1) + (isAbsent(o.ask1) ? 0 : 1) + (isAbsent(o.bidVol1) ? 0 : 1) + (isAbsent(o.askVol1) ? 0 : 1);
-  if (quotes !== 0) {
-    if (typeof o.bid1 !== 'number' || typeof o.ask1 !== 'number' || typeof o.bidVol1 !== 'number' || typeof o.askVol1 !== 'number') {
+  const q = st[TF_BID1] | st[TF_ASK1] | st[TF_BID_VOL1] | st[TF_ASK_VOL1];
+  if (q !== FIELD_ABSENT) {
+    if (st[TF_BID1] !== FIELD_NUMBER || st[TF_ASK1] !== FIELD_NUMBER || st[TF_BID_VOL1] !== FIELD_NUMBER || st[TF_ASK_VOL1] !== FIELD_NUMBER) {
       return schemaError(ctx, 'bid1, ask1, bidVol1 and askVol1 come together, as numbers', origin, symbol);
     }
-    out.bid1[i] = o.bid1;
-    out.ask1[i] = o.ask1;
-    out.bidVol1[i] = o.bidVol1;
-    out.askVol1[i] = o.askVol1;
+    out.bid1[i] = num[TF_BID1];
+    out.ask1[i] = num[TF_ASK1];
+    out.bidVol1[i] = num[TF_BID_VOL1];
+    out.askVol1[i] = num[TF_ASK_VOL1];
     flags |= HAS_QUOTE;
   }
   out.flags[i] = flags;

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SLOTS_PER_DAY, slotOfTimeOfDay } from './sessions.js';
-import { dayToIso, isoToDay, localDay, msOfLocalDay, weekday } from './time.js';
+import { dayStart, dayToIso, isoToDay, localDay, MS_PER_DAY, weekday } from './time.js';
 
 const HolidaysFile = z.object({
   calendar: z.string(),
@@ -27,6 +27,10 @@ export class TradingCalendar {
   readonly lastDay: number;
   readonly source: string;
   private readonly closed: Set<number>;
+  /** The last day asked about by slotOf (events come in runs of one day). */
+  private cachedDay = Number.NaN;
+  private cachedDayStart = 0;
+  private cachedTrading = false;
 
   constructor(file: HolidaysFile) {
     this.firstDay = isoToDay(file.firstDate);
@@ -91,8 +95,15 @@ export class TradingCalendar {
    * every session of a trading day (E_OUT_OF_SESSION).
    */
   slotOf(ts: number): number {
-    if (!this.isTradingDay(localDay(ts))) return -1;
-    return slotOfTimeOfDay(msOfLocalDay(ts));
+    let ms = ts - this.cachedDayStart;
+    if (!(ms >= 0 && ms < MS_PER_DAY)) {
+      const day = localDay(ts);
+      this.cachedDay = day;
+      this.cachedDayStart = dayStart(day);
+      this.cachedTrading = this.isTradingDay(day);
+      ms = ts - this.cachedDayStart;
+    }
+    return this.cachedTrading ? slotOfTimeOfDay(ms) : -1;
   }
 
   describe(day: number): string {

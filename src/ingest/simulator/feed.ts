@@ -8,9 +8,9 @@ import { codeOf } from '../decode.js';
 import type { BarBatch, TickBatch } from '../events.js';
 import { checkBar, checkTick } from '../validate.js';
 
-export function feedTicks(b: TickBatch, ctx: DecodeContext, ingest: (b: TickBatch, from: number, to: number) => void): void {
-  let run = 0;
-  for (let i = 0; i < b.length; i++) {
+export function feedTicks(b: TickBatch, ctx: DecodeContext, ingest: (b: TickBatch, from: number, to: number) => void, from = 0, to = b.length): void {
+  let run = from;
+  for (let i = from; i < to; i++) {
     const slot = checkTick(b, i, ctx.calendar);
     if (slot >= 0) {
       b.slot[i] = slot;
@@ -20,7 +20,7 @@ export function feedTicks(b: TickBatch, ctx: DecodeContext, ingest: (b: TickBatc
     ctx.reject(codeOf(slot), `simulated tick rejected at ts ${b.ts[i]}`, i, -1, ctx.symbols.names[b.symbol[i]]);
     run = i + 1;
   }
-  if (b.length > run) ingest(b, run, b.length);
+  if (to > run) ingest(b, run, to);
 }
 
 export function feedBars(b: BarBatch, ctx: DecodeContext, ingest: (b: BarBatch, from: number, to: number) => void): void {
