@@ -26,7 +26,8 @@ export const ingestBenchmark: Benchmark = {
   description: 'Ticks/s through decode -> validate -> aggregate -> feature update (10m + 30m bar closes), one simulated day, one process.',
   async run(args) {
     const symbolsN = option(args, 'symbols', 5000);
-    const arrowBatch = option(args, 'arrow-batch', 2000);
+    const batchArg = args.indexOf('--arrow-batch');
+    const arrowBatches = (batchArg >= 0 ? args[batchArg + 1] : '1000,5000').split(',').map(Number);
     const calendar = TradingCalendar.load();
     const sim = new MarketSimulator({ symbols: symbolsN, days: 1, seed: 42 }, calendar);
     process.stderr.write(`ingest: simulating ${symbolsN} symbols x 1 day\n`);
@@ -37,8 +38,12 @@ export const ingestBenchmark: Benchmark = {
     for (let i = 0; i < n; i++) snapshots += all.kind[i];
 
     process.stderr.write(`ingest: encoding ${fmt(n)} ticks\n`);
-    const arrowMessages: Uint8Array[] = [];
-    for (let i = 0; i < n; i += arrowBatch) arrowMessages.push(A.tableToIPC(ticksToTable(all, sim.symbols, i, Math.min(n, i + arrowBatch)), 'stream'));
+    const arrowMessagesBy = new Map<number, Uint8Array[]>();
+    for (const size of arrowBatches) {
+      const messages: Uint8Array[] = [];
+      for (let i = 0; i < n; i += size) messages.push(A.tableToIPC(ticksToTable(all, sim.symbols, i, Math.min(n, i + size)), 'stream'));
+      arrowMessagesBy.set(size, messages);
+    }
     const jsonParts: string[] = [];
     for (let i = 0; i < n; i++) jsonParts.push(encodeTickJson(tickRecordAt(all, sim.symbols, i)));
     const offsets = new Int32Array(n + 1);
@@ -47,9 +52,7 @@ export const ingestBenchmark: Benchmark = {
     const jsonBytes = Buffer.allocUnsafe(offsets[n]);
     for (let i = 0; i < n; i++) jsonBytes.write(jsonParts[i], offsets[i]);
     jsonParts.length = 0;
-    const arrowBytes = arrowMessages.reduce((a, m) => a + m.length, 0);
-
-    const run = (codec: 'json' | 'arrow', pipeline: boolean): { seconds: number; rejects: number; closes: number } => {
+    const run = (codec: 'json' | 'arrow', pipeline: boolean, arrowMessages: Uint8Array[] = []): { seconds: number; rejects: number; closes: number } => {
       const symbols = new SymbolTable(sim.symbols.names);
       let rejects = 0;
       let closes = 0;
@@ -81,19 +84,22 @@ export const ingestBenchmark: Benchmark = {
     const rows: ResultRow[] = [];
     const figures: Record<string, number> = {};
     const only = args.includes('--codec') ? args[args.indexOf('--codec') + 1] : undefined;
-    for (const codec of ['arrow', 'json'] as const) {
+    const cases: { codec: 'arrow' | 'json'; size: number }[] = [...arrowBatches.map((size) => ({ codec: 'arrow' as const, size })), { codec: 'json', size: 1 }];
+    for (const { codec, size } of cases) {
       if (only !== undefined && only !== codec) continue;
+      const messages = arrowMessagesBy.get(size) ?? [];
       // One warm-up pass so that the JIT has seen the code, then the measured passes.
-      run(codec, true);
-      const decodeOnly = run(codec, false);
-      const full = run(codec, true);
-      const full2 = run(codec, true);
+      run(codec, true, messages);
+      const decodeOnly = run(codec, false, messages);
+      const full = run(codec, true, messages);
+      const full2 = run(codec, true, messages);
       const best = Math.min(full.seconds, full2.seconds);
-      figures[codec] = n / best;
+      figures[codec] = Math.max(figures[codec] ?? 0, n / best);
+      const bytes = codec === 'arrow' ? messages.reduce((a, m) => a + m.length, 0) : jsonBytes.length;
       rows.push({
-        codec: codec === 'arrow' ? `Arrow IPC (${fmt(arrowBatch)} ticks/message)` : 'JSON (1 tick/message)',
+        codec: codec === 'arrow' ? `Arrow IPC (${fmt(size)} ticks/message)` : 'JSON (1 tick/message)',
         ticks: fmt(n),
-        'bytes/tick': fmt((codec === 'arrow' ? arrowBytes : jsonBytes.length) / n, 1),
+        'bytes/tick': fmt(bytes / n, 1),
         'decode only, ticks/s': fmt(n / decodeOnly.seconds),
         'full path, ticks/s': fmt(n / best),
         'full path, s': fmt(best, 2),
@@ -103,7 +109,7 @@ export const ingestBenchmark: Benchmark = {
     }
     const notes = [
       `Universe ${fmt(symbolsN)} symbols, ${fmt(n)} ticks (${fmt(snapshots)} Level-1 snapshots, the rest trades) in one simulated day; 24 + 8 bar closes with features, robust z-scores and T=120/40 sequence pushes included in the full path.`,
-      ...(figures.arrow === undefined ? [] : [`Target Arrow >= 1,000,000 ticks/s: ${figures.arrow >= 1e6 ? 'met' : 'missed'} (${fmt(figures.arrow)}).`]),
+      ...(figures.arrow === undefined ? [] : [`Target Arrow >= 1,000,000 ticks/s: ${figures.arrow >= 1e6 ? 'met' : 'missed'} (best ${fmt(figures.arrow)}). Arrow cost per tick falls with message size: each message carries its own symbol dictionary (up to one entry per symbol), so small messages pay for dictionary decoding and mapping; a Kafka message of 5,000 ticks is about 0.5 MB, under the 1 MB default limit.`]),
       ...(figures.json === undefined ? [] : [`Target JSON >= 300,000 ticks/s: ${figures.json >= 3e5 ? 'met' : 'missed'} (${fmt(figures.json)}).`]),
       "Best of two measured passes after a warm-up pass; each pass builds a fresh engine. JSON messages take the codec's byte scanner (no string or object per message); JSON.parse alone costs about 2 us per 170-byte tick here, a ceiling near 500,000 ticks/s before any other work.",
     ];

@@ -88,7 +88,7 @@ async function cmdRun(args: string[]): Promise<number> {
   const config = configFrom(values, {
     simulator: {
       symbols: num(values.symbols as string | undefined, 'symbols'),
-      days: num(values.days as string | undefined, 'days') ?? (process.env.FACTORSTREAM_SIMULATOR_DAYS === undefined ? 2 : undefined),
+      days: num(values.days as string | undefined, 'days'),
       seed: num(values.seed as string | undefined, 'seed'),
     },
     features: { freqs: parseFreqs(values.freq as string[] | undefined) },

@@ -10,7 +10,7 @@ import { BarBatch, SymbolTable, TickBatch, barRecordAt, tickRecordAt, type TickR
 import { FileSource, mergeByTime } from '../src/ingest/file-source.js';
 import { decodeBarJson, decodeTickJson, encodeTickJson } from '../src/ingest/json-codec.js';
 import { TableWriter } from '../src/ingest/table-writer.js';
-import { calendar, collectingContext, sh } from './helpers.js';
+import { collectingContext, sh } from './helpers.js';
 
 const T0 = sh('2026-11-23T10:00:01');
 
@@ -306,8 +306,5 @@ describe('file sources', () => {
       },
     });
     expect(order).toEqual(['t30:10', 'b31:00', 't31:00', 'b32:00', 't32:30']);
-  });
-  it('uses the calendar of the context', () => {
-    expect(calendar.isTradingDay(19_000)).toBeTypeOf('boolean');
   });
 });

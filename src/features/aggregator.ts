@@ -54,6 +54,16 @@ import {
   stampOf,
 } from './minute-store.js';
 
+/** Per-symbol feed state offsets (Aggregator.feed). */
+const S_DAY = 0;
+const S_MODE = 1;
+const S_SNAP_TS = 2;
+const S_CUM_VOLUME = 3;
+const S_CUM_AMOUNT = 4;
+const S_MAX_SEQ = 5;
+const S_SEQ_HEAD = 6;
+const S_FIELDS = 8;
+
 const MODE_NONE = 0;
 const MODE_TICKS = 1;
 const MODE_BARS = 2;
@@ -102,15 +112,12 @@ export class Aggregator {
   /** Stamp of the first minute not yet closed at the finest frequency: earlier minutes are late. */
   private openFromStamp = -1;
 
-  // Per-symbol, per-day feed state.
-  private stateDay!: Int32Array;
-  private mode!: Uint8Array;
-  private snapTs!: Float64Array;
-  private cumVolume!: Float64Array;
-  private cumAmount!: Float64Array;
-  private maxSeq!: Float64Array;
+  /**
+   * Per-symbol, per-day feed state, S_FIELDS numbers per symbol in one array (one cache
+   * line per symbol on the per-tick path): see the S_* offsets.
+   */
+  private feed!: Float64Array;
   private seqRing!: Float64Array;
-  private seqHead!: Int32Array;
   readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), board: [] };
 
   /** Counters (read by metrics and summaries). */
@@ -156,14 +163,10 @@ export class Aggregator {
       if (old !== undefined) a.set(old);
       return a;
     };
-    this.stateDay = grow(this.stateDay, (n) => new Int32Array(n), 1, -1);
-    this.mode = grow(this.mode, (n) => new Uint8Array(n));
-    this.snapTs = grow(this.snapTs, (n) => new Float64Array(n));
-    this.cumVolume = grow(this.cumVolume, (n) => new Float64Array(n));
-    this.cumAmount = grow(this.cumAmount, (n) => new Float64Array(n));
-    this.maxSeq = grow(this.maxSeq, (n) => new Float64Array(n));
+    const oldCapacity = this.capacity;
+    this.feed = grow(this.feed, (n) => new Float64Array(n), S_FIELDS);
+    for (let s = oldCapacity; s < cap; s++) this.feed[s * S_FIELDS + S_DAY] = -1;
     this.seqRing = grow(this.seqRing, (n) => new Float64Array(n), this.dedupWindow, -1);
-    this.seqHead = grow(this.seqHead, (n) => new Int32Array(n));
     this.reference.prevClose = grow(this.reference.prevClose, (n) => new Float64Array(n), 1, Number.NaN);
     this.reference.isST = grow(this.reference.isST, (n) => new Uint8Array(n));
     this.minutes.resize(cap);
@@ -191,27 +194,32 @@ export class Aggregator {
 
   /** Resets a symbol's per-day feed state on its first event of a day. */
   private dayState(s: number, day: number): void {
-    this.stateDay[s] = day;
-    this.mode[s] = MODE_NONE;
-    this.snapTs[s] = -Infinity;
-    this.cumVolume[s] = 0;
-    this.cumAmount[s] = 0;
-    this.maxSeq[s] = -Infinity;
+    const f = s * S_FIELDS;
+    const st = this.feed;
+    st[f + S_DAY] = day;
+    st[f + S_MODE] = MODE_NONE;
+    st[f + S_SNAP_TS] = -Infinity;
+    st[f + S_CUM_VOLUME] = 0;
+    st[f + S_CUM_AMOUNT] = 0;
+    st[f + S_MAX_SEQ] = -Infinity;
+    st[f + S_SEQ_HEAD] = 0;
     this.seqRing.fill(-1, s * this.dedupWindow, (s + 1) * this.dedupWindow);
-    this.seqHead[s] = 0;
   }
 
   /** Whether `seq` was seen recently for symbol s; records it when new. */
   private seenSeq(s: number, seq: number): boolean {
     const w = this.dedupWindow;
     const base = s * w;
-    if (seq <= this.maxSeq[s]) {
+    const f = s * S_FIELDS;
+    const st = this.feed;
+    if (seq <= st[f + S_MAX_SEQ]) {
       for (let k = 0; k < w; k++) if (this.seqRing[base + k] === seq) return true;
     } else {
-      this.maxSeq[s] = seq;
+      st[f + S_MAX_SEQ] = seq;
     }
-    this.seqRing[base + this.seqHead[s]] = seq;
-    this.seqHead[s] = (this.seqHead[s] + 1) % w;
+    const head = st[f + S_SEQ_HEAD];
+    this.seqRing[base + head] = seq;
+    st[f + S_SEQ_HEAD] = head + 1 === w ? 0 : head + 1;
     return false;
   }
 
@@ -282,6 +290,7 @@ export class Aggregator {
     const large = this.params.largeTradeAmount;
     const mins = this.minutes;
     const d = mins.data;
+    const st = this.feed;
     for (let i = from; i < to; i++) {
       const ts = b.ts[i];
       // Bars due before this event close first (event-time order).
@@ -294,8 +303,9 @@ export class Aggregator {
         this.onReject('E_LATE', `tick at ${ts} belongs to a closed bar`, s, b.origin[i]);
         continue;
       }
-      if (this.stateDay[s] !== day) this.dayState(s, day);
-      if (this.mode[s] === MODE_BARS) {
+      const f = s * S_FIELDS;
+      if (st[f + S_DAY] !== day) this.dayState(s, day);
+      if (st[f + S_MODE] === MODE_BARS) {
         this.onReject('E_SOURCE_CONFLICT', 'tick for a symbol fed by 1-minute bars today', s, b.origin[i]);
         continue;
       }
@@ -321,27 +331,29 @@ export class Aggregator {
       } else {
         const cv = b.cumVolume[i];
         const ca = b.cumAmount[i];
-        if (ts <= this.snapTs[s]) {
-          const code = cv === this.cumVolume[s] && ca === this.cumAmount[s] ? 'E_DUPLICATE' : 'E_OUT_OF_ORDER';
-          this.onReject(code, `snapshot at ${ts} is not after the previous one at ${this.snapTs[s]}`, s, b.origin[i]);
+        const lastV = st[f + S_CUM_VOLUME];
+        const lastA = st[f + S_CUM_AMOUNT];
+        if (ts <= st[f + S_SNAP_TS]) {
+          const code = cv === lastV && ca === lastA ? 'E_DUPLICATE' : 'E_OUT_OF_ORDER';
+          this.onReject(code, `snapshot at ${ts} is not after the previous one at ${st[f + S_SNAP_TS]}`, s, b.origin[i]);
           continue;
         }
-        if (cv < this.cumVolume[s] || ca < this.cumAmount[s]) {
-          this.onReject('E_CUMULATIVE_DECREASE', `cumVolume ${cv} / cumAmount ${ca} below ${this.cumVolume[s]} / ${this.cumAmount[s]}`, s, b.origin[i]);
+        if (cv < lastV || ca < lastA) {
+          this.onReject('E_CUMULATIVE_DECREASE', `cumVolume ${cv} / cumAmount ${ca} below ${lastV} / ${lastA}`, s, b.origin[i]);
           continue;
         }
-        const dv = cv - this.cumVolume[s];
-        const da = ca - this.cumAmount[s];
-        this.snapTs[s] = ts;
-        this.cumVolume[s] = cv;
-        this.cumAmount[s] = ca;
+        const dv = cv - lastV;
+        const da = ca - lastA;
+        st[f + S_SNAP_TS] = ts;
+        st[f + S_CUM_VOLUME] = cv;
+        st[f + S_CUM_AMOUNT] = ca;
         if (dv > 0) {
           mins.addTrade(e, b.price[i], dv, da);
           mins.setFlags(e, M_NO_TRADE_COUNT | M_NOT_TRADE_LEVEL);
         }
       }
       if (flags & HAS_QUOTE) mins.addQuote(e, b.bid1[i], b.ask1[i], b.bidVol1[i], b.askVol1[i]);
-      this.mode[s] = MODE_TICKS;
+      st[f + S_MODE] = MODE_TICKS;
     }
     this.ticksAggregated += to - from;
   }
@@ -351,6 +363,7 @@ export class Aggregator {
     this.syncSymbols();
     const mins = this.minutes;
     const d = mins.data;
+    const st = this.feed;
     for (let i = from; i < to; i++) {
       const ts = b.ts[i];
       const slot = b.slot[i];
@@ -363,8 +376,9 @@ export class Aggregator {
         this.onReject('E_LATE', `1-minute bar ending ${ts} belongs to a closed bar`, s, b.origin[i]);
         continue;
       }
-      if (this.stateDay[s] !== day) this.dayState(s, day);
-      if (this.mode[s] === MODE_TICKS) {
+      const f = s * S_FIELDS;
+      if (st[f + S_DAY] !== day) this.dayState(s, day);
+      if (st[f + S_MODE] === MODE_TICKS) {
         this.onReject('E_SOURCE_CONFLICT', '1-minute bar for a symbol fed by ticks today', s, b.origin[i]);
         continue;
       }
@@ -398,7 +412,7 @@ export class Aggregator {
       if (flags & HAS_TRADES) d[e + M_TRADES] += b.trades[i];
       else mins.setFlags(e, M_NO_TRADE_COUNT);
       mins.setFlags(e, M_NOT_TRADE_LEVEL | which);
-      this.mode[s] = MODE_BARS;
+      st[f + S_MODE] = MODE_BARS;
     }
     this.barsAggregated += to - from;
   }

@@ -14,7 +14,6 @@ import {
   KIND_SNAPSHOT,
   KIND_TRADE,
   SIDE_BUY,
-  SIDE_CODES,
   SIDE_SELL,
   SIDE_UNKNOWN,
   type BarBatch,
@@ -290,4 +289,3 @@ export function encodeBarJson(b: BarRecord): string {
   return JSON.stringify(b);
 }
 
-export { SIDE_CODES };

@@ -498,7 +498,7 @@ class SymbolDay {
     out.askVol1[i] = this.askVol1;
   }
 
-  private snapshot(ts: number, slot: number, out: TickBatch): void {
+  private snapshot(ts: number, out: TickBatch): void {
     out.reserve(1);
     const i = out.length;
     out.symbol[i] = this.index;
@@ -516,10 +516,10 @@ class SymbolDay {
   }
 
   /** Snapshots due up to and including `until` (snapshot feed only). */
-  private snapshotsUntil(until: number, slot: number, out: TickBatch, sessionEnd: number): void {
+  private snapshotsUntil(until: number, out: TickBatch, sessionEnd: number): void {
     if (this.info.feed !== 'snapshot') return;
     while (this.nextSnapshot <= until && this.nextSnapshot <= sessionEnd) {
-      this.snapshot(this.nextSnapshot, slot, out);
+      this.snapshot(this.nextSnapshot, out);
       this.nextSnapshot += this.params.snapshotIntervalSec * 1000;
     }
   }
@@ -535,12 +535,12 @@ class SymbolDay {
     if (slot === 0) {
       // Opening call auction: one print at 09:25:00, then the snapshot after the match.
       this.trade(t0 + AUCTION_OPEN_TIME, 0, this.openPrice, this.auctionVolume(0.03), SIDE_UNKNOWN, out);
-      if (this.info.feed === 'snapshot') this.snapshot(t0 + AUCTION_OPEN_TIME, 0, out);
+      if (this.info.feed === 'snapshot') this.snapshot(t0 + AUCTION_OPEN_TIME, out);
     }
     if (slot < CONTINUOUS_MINUTES) this.continuousMinute(slot, out);
     if (slot === SLOTS_PER_DAY - 1) {
       this.trade(t0 + CLOSE_TIME, slot, this.closePrice, this.auctionVolume(0.04), SIDE_UNKNOWN, out);
-      if (this.info.feed === 'snapshot') this.snapshot(t0 + CLOSE_TIME, slot, out);
+      if (this.info.feed === 'snapshot') this.snapshot(t0 + CLOSE_TIME, out);
     }
     if (this.barTrades > 0) this.writeBar(slot, bars);
   }
@@ -558,7 +558,7 @@ class SymbolDay {
     offsets.sort((a, b) => a - b);
     for (const off of offsets) {
       const ts = start + off;
-      this.snapshotsUntil(ts - 1, j, out, sessionEnd);
+      this.snapshotsUntil(ts - 1, out, sessionEnd);
       const x = off / 60_000;
       const price = this.clampPrice(Math.exp(lo + x * (hi - lo) + 0.0004 * rng.normal()));
       let side: number;
@@ -580,7 +580,7 @@ class SymbolDay {
     // Snapshots for the rest of the minute; the session's last instant (11:30:00.000 or
     // 14:57:00.000) is included in the minute that ends then.
     const end = start + 60_000;
-    this.snapshotsUntil(end === sessionEnd ? end : end - 1, j, out, sessionEnd);
+    this.snapshotsUntil(end === sessionEnd ? end : end - 1, out, sessionEnd);
     if (end === this.t0 + hm(11, 30)) this.nextSnapshot = this.t0 + hm(13, 0) + this.params.snapshotIntervalSec * 1000;
   }
 
