@@ -14,6 +14,7 @@
  * and a symbol fed by both ticks and bars on one day.
  */
 import type { ErrorCode } from '../errors.js';
+import { grown } from '../typed-arrays.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { BarSchedule, freqMinutes, MORNING_OPEN, type Freq } from '../market/sessions.js';
 import { boardOf } from '../market/symbols.js';
@@ -116,8 +117,8 @@ export class Aggregator {
    * Per-symbol, per-day feed state, S_FIELDS numbers per symbol in one array (one cache
    * line per symbol on the per-tick path): see the S_* offsets.
    */
-  private feed!: Float64Array;
-  private seqRing!: Float64Array;
+  private feed = new Float64Array(0);
+  private seqRing = new Float64Array(0);
   readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), board: [] };
 
   /** Counters (read by metrics and summaries). */
@@ -157,18 +158,12 @@ export class Aggregator {
   private ensureCapacity(needed: number): void {
     if (needed <= this.capacity) return;
     const cap = Math.max(needed, this.capacity * 2);
-    const grow = <T extends Float64Array | Int32Array | Uint8Array>(old: T | undefined, make: (n: number) => T, per = 1, fill?: number): T => {
-      const a = make(cap * per);
-      if (fill !== undefined) a.fill(fill);
-      if (old !== undefined) a.set(old);
-      return a;
-    };
     const oldCapacity = this.capacity;
-    this.feed = grow(this.feed, (n) => new Float64Array(n), S_FIELDS);
+    this.feed = grown(this.feed, cap * S_FIELDS);
     for (let s = oldCapacity; s < cap; s++) this.feed[s * S_FIELDS + S_DAY] = -1;
-    this.seqRing = grow(this.seqRing, (n) => new Float64Array(n), this.dedupWindow, -1);
-    this.reference.prevClose = grow(this.reference.prevClose, (n) => new Float64Array(n), 1, Number.NaN);
-    this.reference.isST = grow(this.reference.isST, (n) => new Uint8Array(n));
+    this.seqRing = grown(this.seqRing, cap * this.dedupWindow, -1);
+    this.reference.prevClose = grown(this.reference.prevClose, cap, Number.NaN);
+    this.reference.isST = grown(this.reference.isST, cap);
     this.minutes.resize(cap);
     for (const f of this.freqs) {
       f.reducer.resize(cap);

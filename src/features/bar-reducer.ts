@@ -4,6 +4,7 @@
  * Works on typed arrays with fixed scratch buffers: no allocation per close.
  */
 import { limitStateFor, type Board } from '../market/symbols.js';
+import { grown } from '../typed-arrays.js';
 import type { BarSchedule } from '../market/sessions.js';
 import type { ClosedBars } from './closed-bars.js';
 import {
@@ -59,16 +60,16 @@ export class BarReducer {
   private readonly params: FeatureParams;
   private capacity = 0;
   /** Close of the symbol's last non-missing bar (any day), NaN before the first. */
-  prevBarClose!: Float64Array;
+  prevBarClose = new Float64Array(0);
   /** Close of the symbol's last filled minute today (for 1-minute returns), NaN at day start. */
-  lastMinuteClose!: Float64Array;
-  lastMinuteDay!: Int32Array;
+  lastMinuteClose = new Float64Array(0);
+  lastMinuteDay = new Int32Array(0);
   /** The last close before the current day: the limit reference when no reference data is set. */
-  dayReferenceClose!: Float64Array;
+  dayReferenceClose = new Float64Array(0);
   /** Same-slot volume history: [symbol][bar slot][K days] ring + count. */
-  volumeHistory!: Float64Array;
-  volumeHistoryCount!: Uint8Array;
-  volumeHistoryHead!: Uint8Array;
+  volumeHistory = new Float64Array(0);
+  volumeHistoryCount = new Uint8Array(0);
+  volumeHistoryHead = new Uint8Array(0);
   private readonly minuteReturns: Float64Array;
   private readonly minuteClose: Float64Array;
   private readonly minuteVolume: Float64Array;
@@ -86,19 +87,13 @@ export class BarReducer {
     if (capacity <= this.capacity) return;
     const k = this.params.volumeLookbackDays;
     const slots = this.schedule.barsPerDay;
-    const grow = <T extends Float64Array | Int32Array | Uint8Array>(old: T | undefined, make: (n: number) => T, per: number, fill?: number): T => {
-      const a = make(capacity * per);
-      if (fill !== undefined) a.fill(fill);
-      if (old !== undefined) a.set(old);
-      return a;
-    };
-    this.prevBarClose = grow(this.prevBarClose, (n) => new Float64Array(n), 1, Number.NaN);
-    this.lastMinuteClose = grow(this.lastMinuteClose, (n) => new Float64Array(n), 1, Number.NaN);
-    this.lastMinuteDay = grow(this.lastMinuteDay, (n) => new Int32Array(n), 1, -1);
-    this.dayReferenceClose = grow(this.dayReferenceClose, (n) => new Float64Array(n), 1, Number.NaN);
-    this.volumeHistory = grow(this.volumeHistory, (n) => new Float64Array(n), slots * k);
-    this.volumeHistoryCount = grow(this.volumeHistoryCount, (n) => new Uint8Array(n), slots);
-    this.volumeHistoryHead = grow(this.volumeHistoryHead, (n) => new Uint8Array(n), slots);
+    this.prevBarClose = grown(this.prevBarClose, capacity, Number.NaN);
+    this.lastMinuteClose = grown(this.lastMinuteClose, capacity, Number.NaN);
+    this.lastMinuteDay = grown(this.lastMinuteDay, capacity, -1);
+    this.dayReferenceClose = grown(this.dayReferenceClose, capacity, Number.NaN);
+    this.volumeHistory = grown(this.volumeHistory, capacity * slots * k);
+    this.volumeHistoryCount = grown(this.volumeHistoryCount, capacity * slots);
+    this.volumeHistoryHead = grown(this.volumeHistoryHead, capacity * slots);
     this.capacity = capacity;
   }
 

@@ -8,6 +8,8 @@
  * that aggregating a tick touches one or two cache lines, not one per field; the entry
  * index `e` is already multiplied by MINUTE_FIELDS (use `e + M_CLOSE` etc.).
  */
+import { grown } from '../typed-arrays.js';
+
 export const RING_SLOTS = 60;
 
 /** Field offsets inside an entry. */
@@ -59,15 +61,9 @@ export class MinuteStore {
   resize(capacity: number): void {
     if (capacity <= this.capacity) return;
     const n = capacity * RING_SLOTS;
-    const stamp = new Int32Array(n).fill(-1);
-    stamp.set(this.stamp);
-    const flags = new Uint8Array(n);
-    flags.set(this.flags);
-    const data = new Float64Array(n * MINUTE_FIELDS);
-    data.set(this.data);
-    this.stamp = stamp;
-    this.flags = flags;
-    this.data = data;
+    this.stamp = grown(this.stamp, n, -1);
+    this.flags = grown(this.flags, n);
+    this.data = grown(this.data, n * MINUTE_FIELDS);
     this.capacity = capacity;
   }
 

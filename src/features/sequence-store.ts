@@ -4,6 +4,8 @@
  * lockstep and share one head. `fill` packs the [N, T, F] batch, oldest row first, with
  * two block copies per symbol and no per-row allocation.
  */
+import { grown } from '../typed-arrays.js';
+
 export class SequenceStore {
   readonly T: number;
   readonly F: number;
@@ -28,15 +30,9 @@ export class SequenceStore {
   ensure(capacity: number): void {
     if (capacity <= this.capacity) return;
     const cap = Math.max(capacity, this.capacity * 2);
-    const values = new Float32Array(cap * this.T * this.F);
-    values.set(this.values);
-    const mask = new Uint8Array(cap * this.T * this.F);
-    mask.set(this.mask);
-    const present = new Uint8Array(cap * this.T);
-    present.set(this.present);
-    this.values = values;
-    this.mask = mask;
-    this.present = present;
+    this.values = grown(this.values, cap * this.T * this.F);
+    this.mask = grown(this.mask, cap * this.T * this.F);
+    this.present = grown(this.present, cap * this.T);
     this.capacity = cap;
   }
 

@@ -90,26 +90,42 @@ function optionalTypeProblem(schema: A.Schema, strings: readonly string[], numer
   return undefined;
 }
 
+interface BatchDecoder<Out> {
+  schemaProblem(schema: A.Schema): string | undefined;
+  decodeBatch(rb: A.RecordBatch, origin: number, rowBase: number, out: Out, ctx: DecodeContext): number;
+}
+
+/** A whole IPC message: parse, check the schema once, decode each record batch. */
+function decodeMessage<Out>(decoder: BatchDecoder<Out>, bytes: Uint8Array, origin: number, out: Out, ctx: DecodeContext): number {
+  const table = parseArrow(bytes, origin, ctx);
+  if (table === undefined) return 0;
+  const problem = decoder.schemaProblem(table.schema);
+  if (problem !== undefined) {
+    ctx.reject('E_SCHEMA', problem, origin, -1, undefined);
+    return 0;
+  }
+  let appended = 0;
+  let rowBase = 0;
+  for (const rb of table.batches) {
+    appended += decoder.decodeBatch(rb, origin, rowBase, out, ctx);
+    rowBase += rb.numRows;
+  }
+  return appended;
+}
+
+/** Rejects a row whose symbol id is negative (readSymbolIds' codes). */
+function rejectSymbol(id: number, origin: number, row: number, ctx: DecodeContext): void {
+  if (id === -3) ctx.reject('E_SCHEMA', 'symbol is null', origin, row, undefined);
+  else ctx.reject(id === -1 ? 'E_BAD_SYMBOL' : 'E_UNKNOWN_SYMBOL', 'symbol rejected', origin, row, undefined);
+}
+
 /** Decodes the tick rows of Arrow record batches; per-row rejects carry the row number. */
 export class ArrowTickDecoder {
   private readonly scratch = new Scratch();
 
   /** Decodes a whole IPC message. */
   decodeMessage(bytes: Uint8Array, origin: number, out: TickBatch, ctx: DecodeContext): number {
-    const table = parseArrow(bytes, origin, ctx);
-    if (table === undefined) return 0;
-    const problem = this.schemaProblem(table.schema);
-    if (problem !== undefined) {
-      ctx.reject('E_SCHEMA', problem, origin, -1, undefined);
-      return 0;
-    }
-    let appended = 0;
-    let rowBase = 0;
-    for (const rb of table.batches) {
-      appended += this.decodeBatch(rb, origin, rowBase, out, ctx);
-      rowBase += rb.numRows;
-    }
-    return appended;
+    return decodeMessage(this, bytes, origin, out, ctx);
   }
 
   schemaProblem(schema: A.Schema): string | undefined {
@@ -144,8 +160,7 @@ export class ArrowTickDecoder {
       const rowNo = origin < 0 ? -1 : row;
       const id = symbols[r];
       if (id < 0) {
-        const code = id === -1 ? 'E_BAD_SYMBOL' : id === -2 ? 'E_UNKNOWN_SYMBOL' : 'E_SCHEMA';
-        ctx.reject(code, code === 'E_SCHEMA' ? 'symbol is null' : 'symbol rejected', rowOrigin, rowNo, undefined);
+        rejectSymbol(id, rowOrigin, rowNo, ctx);
         continue;
       }
       const symbol = ctx.symbols.names[id];
@@ -222,20 +237,7 @@ export class ArrowBarDecoder {
   private readonly scratch = new Scratch();
 
   decodeMessage(bytes: Uint8Array, origin: number, out: BarBatch, ctx: DecodeContext): number {
-    const table = parseArrow(bytes, origin, ctx);
-    if (table === undefined) return 0;
-    const problem = this.schemaProblem(table.schema);
-    if (problem !== undefined) {
-      ctx.reject('E_SCHEMA', problem, origin, -1, undefined);
-      return 0;
-    }
-    let appended = 0;
-    let rowBase = 0;
-    for (const rb of table.batches) {
-      appended += this.decodeBatch(rb, origin, rowBase, out, ctx);
-      rowBase += rb.numRows;
-    }
-    return appended;
+    return decodeMessage(this, bytes, origin, out, ctx);
   }
 
   schemaProblem(schema: A.Schema): string | undefined {
@@ -262,8 +264,7 @@ export class ArrowBarDecoder {
       const rowNo = origin < 0 ? -1 : row;
       const id = symbols[r];
       if (id < 0) {
-        const code = id === -1 ? 'E_BAD_SYMBOL' : id === -2 ? 'E_UNKNOWN_SYMBOL' : 'E_SCHEMA';
-        ctx.reject(code, code === 'E_SCHEMA' ? 'symbol is null' : 'symbol rejected', rowOrigin, rowNo, undefined);
+        rejectSymbol(id, rowOrigin, rowNo, ctx);
         continue;
       }
       const symbol = ctx.symbols.names[id];

@@ -4,6 +4,7 @@
  * Optional fields are marked present in a per-row `flags` bitmask instead of sentinels.
  */
 import { isValidSymbol } from '../market/symbols.js';
+import { doubled, grown } from '../typed-arrays.js';
 
 export const KIND_TRADE = 0;
 export const KIND_SNAPSHOT = 1;
@@ -21,31 +22,6 @@ export const HAS_QUOTE = 4;
 export const HAS_SIDES = 1;
 export const HAS_TRADES = 2;
 
-function grownF64(a: Float64Array, cap: number): Float64Array {
-  const b = new Float64Array(cap);
-  b.set(a);
-  return b;
-}
-function grownI32(a: Int32Array, cap: number): Int32Array {
-  const b = new Int32Array(cap);
-  b.set(a);
-  return b;
-}
-function grownI16(a: Int16Array, cap: number): Int16Array {
-  const b = new Int16Array(cap);
-  b.set(a);
-  return b;
-}
-function grownU8(a: Uint8Array, cap: number): Uint8Array {
-  const b = new Uint8Array(cap);
-  b.set(a);
-  return b;
-}
-
-/**
- * Interns symbols to dense ids. Validation of the symbol's form happens once, when it is
- * first seen. A frozen table (a configured universe) refuses new symbols.
- */
 /**
  * A number that identifies a well-formed symbol from its UTF-8 bytes without making a
  * string: digits * 4 + exchange (SH 1, SZ 2, BJ 3); -1 when the bytes are not of the form
@@ -162,26 +138,25 @@ export class TickBatch {
   reserve(extra: number): void {
     const need = this.length + extra;
     if (need <= this.capacity) return;
-    let cap = this.capacity * 2;
-    while (cap < need) cap *= 2;
+    const cap = doubled(this.capacity, need);
     this.capacity = cap;
-    this.symbol = grownI32(this.symbol, cap);
-    this.ts = grownF64(this.ts, cap);
-    this.slot = grownI16(this.slot, cap);
-    this.kind = grownU8(this.kind, cap);
-    this.side = grownU8(this.side, cap);
-    this.flags = grownU8(this.flags, cap);
-    this.price = grownF64(this.price, cap);
-    this.volume = grownF64(this.volume, cap);
-    this.amount = grownF64(this.amount, cap);
-    this.seq = grownF64(this.seq, cap);
-    this.cumVolume = grownF64(this.cumVolume, cap);
-    this.cumAmount = grownF64(this.cumAmount, cap);
-    this.bid1 = grownF64(this.bid1, cap);
-    this.ask1 = grownF64(this.ask1, cap);
-    this.bidVol1 = grownF64(this.bidVol1, cap);
-    this.askVol1 = grownF64(this.askVol1, cap);
-    this.origin = grownF64(this.origin, cap);
+    this.symbol = grown(this.symbol, cap);
+    this.ts = grown(this.ts, cap);
+    this.slot = grown(this.slot, cap);
+    this.kind = grown(this.kind, cap);
+    this.side = grown(this.side, cap);
+    this.flags = grown(this.flags, cap);
+    this.price = grown(this.price, cap);
+    this.volume = grown(this.volume, cap);
+    this.amount = grown(this.amount, cap);
+    this.seq = grown(this.seq, cap);
+    this.cumVolume = grown(this.cumVolume, cap);
+    this.cumAmount = grown(this.cumAmount, cap);
+    this.bid1 = grown(this.bid1, cap);
+    this.ask1 = grown(this.ask1, cap);
+    this.bidVol1 = grown(this.bidVol1, cap);
+    this.askVol1 = grown(this.askVol1, cap);
+    this.origin = grown(this.origin, cap);
   }
 }
 
@@ -230,23 +205,22 @@ export class BarBatch {
   reserve(extra: number): void {
     const need = this.length + extra;
     if (need <= this.capacity) return;
-    let cap = this.capacity * 2;
-    while (cap < need) cap *= 2;
+    const cap = doubled(this.capacity, need);
     this.capacity = cap;
-    this.symbol = grownI32(this.symbol, cap);
-    this.ts = grownF64(this.ts, cap);
-    this.slot = grownI16(this.slot, cap);
-    this.flags = grownU8(this.flags, cap);
-    this.open = grownF64(this.open, cap);
-    this.high = grownF64(this.high, cap);
-    this.low = grownF64(this.low, cap);
-    this.close = grownF64(this.close, cap);
-    this.volume = grownF64(this.volume, cap);
-    this.amount = grownF64(this.amount, cap);
-    this.buyVolume = grownF64(this.buyVolume, cap);
-    this.sellVolume = grownF64(this.sellVolume, cap);
-    this.trades = grownF64(this.trades, cap);
-    this.origin = grownF64(this.origin, cap);
+    this.symbol = grown(this.symbol, cap);
+    this.ts = grown(this.ts, cap);
+    this.slot = grown(this.slot, cap);
+    this.flags = grown(this.flags, cap);
+    this.open = grown(this.open, cap);
+    this.high = grown(this.high, cap);
+    this.low = grown(this.low, cap);
+    this.close = grown(this.close, cap);
+    this.volume = grown(this.volume, cap);
+    this.amount = grown(this.amount, cap);
+    this.buyVolume = grown(this.buyVolume, cap);
+    this.sellVolume = grown(this.sellVolume, cap);
+    this.trades = grown(this.trades, cap);
+    this.origin = grown(this.origin, cap);
   }
 }
 
@@ -348,6 +322,27 @@ export function copyTickRow(src: TickBatch, i: number, dst: TickBatch): void {
   dst.ask1[j] = src.ask1[i];
   dst.bidVol1[j] = src.bidVol1[i];
   dst.askVol1[j] = src.askVol1[i];
+  dst.origin[j] = src.origin[i];
+  dst.length = j + 1;
+}
+
+/** Copies row `i` of `src` to the end of `dst`. */
+export function copyBarRow(src: BarBatch, i: number, dst: BarBatch): void {
+  dst.reserve(1);
+  const j = dst.length;
+  dst.symbol[j] = src.symbol[i];
+  dst.ts[j] = src.ts[i];
+  dst.slot[j] = src.slot[i];
+  dst.flags[j] = src.flags[i];
+  dst.open[j] = src.open[i];
+  dst.high[j] = src.high[i];
+  dst.low[j] = src.low[i];
+  dst.close[j] = src.close[i];
+  dst.volume[j] = src.volume[i];
+  dst.amount[j] = src.amount[i];
+  dst.buyVolume[j] = src.buyVolume[i];
+  dst.sellVolume[j] = src.sellVolume[i];
+  dst.trades[j] = src.trades[i];
   dst.origin[j] = src.origin[i];
   dst.length = j + 1;
 }

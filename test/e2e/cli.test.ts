@@ -159,7 +159,7 @@ describe('factorstream simulate -> features', () => {
 
 describe('factorstream run (the embedded default)', () => {
   it('drives the simulated market through the pipeline and prints every bar close', () => {
-    const r = cli(['run', '--symbols', '30', '--days', '1', '--speed', 'max']);
+    const r = cli(['run', '--symbols', '30', '--days', '1', '--speed', 'max'], { FACTORSTREAM_LOG_LEVEL: 'info' });
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.filter((l) => / 10m close: /.test(l)).length).toBe(24);

@@ -3,37 +3,36 @@
  * checkBar set the slot and reject what is wrong) into a consumer, in runs of valid rows
  * without copying.
  */
-import type { DecodeContext } from '../decode.js';
-import { codeOf } from '../decode.js';
+import { codeOf, type DecodeContext } from '../decode.js';
 import type { BarBatch, TickBatch } from '../events.js';
 import { checkBar, checkTick } from '../validate.js';
 
-export function feedTicks(b: TickBatch, ctx: DecodeContext, ingest: (b: TickBatch, from: number, to: number) => void, from = 0, to = b.length): void {
+function feed<B extends TickBatch | BarBatch>(
+  b: B,
+  check: (b: B, i: number, calendar: DecodeContext['calendar']) => number,
+  ctx: DecodeContext,
+  ingest: (b: B, from: number, to: number) => void,
+  from: number,
+  to: number,
+): void {
   let run = from;
   for (let i = from; i < to; i++) {
-    const slot = checkTick(b, i, ctx.calendar);
+    const slot = check(b, i, ctx.calendar);
     if (slot >= 0) {
       b.slot[i] = slot;
       continue;
     }
     if (i > run) ingest(b, run, i);
-    ctx.reject(codeOf(slot), `simulated tick rejected at ts ${b.ts[i]}`, i, -1, ctx.symbols.names[b.symbol[i]]);
+    ctx.reject(codeOf(slot), `simulated event rejected at ts ${b.ts[i]}`, i, -1, ctx.symbols.names[b.symbol[i]]);
     run = i + 1;
   }
   if (to > run) ingest(b, run, to);
 }
 
-export function feedBars(b: BarBatch, ctx: DecodeContext, ingest: (b: BarBatch, from: number, to: number) => void): void {
-  let run = 0;
-  for (let i = 0; i < b.length; i++) {
-    const slot = checkBar(b, i, ctx.calendar);
-    if (slot >= 0) {
-      b.slot[i] = slot;
-      continue;
-    }
-    if (i > run) ingest(b, run, i);
-    ctx.reject(codeOf(slot), `simulated bar rejected at ts ${b.ts[i]}`, i, -1, ctx.symbols.names[b.symbol[i]]);
-    run = i + 1;
-  }
-  if (b.length > run) ingest(b, run, b.length);
+export function feedTicks(b: TickBatch, ctx: DecodeContext, ingest: (b: TickBatch, from: number, to: number) => void, from = 0, to = b.length): void {
+  feed(b, checkTick, ctx, ingest, from, to);
+}
+
+export function feedBars(b: BarBatch, ctx: DecodeContext, ingest: (b: BarBatch, from: number, to: number) => void, from = 0, to = b.length): void {
+  feed(b, checkBar, ctx, ingest, from, to);
 }

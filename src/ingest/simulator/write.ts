@@ -13,31 +13,10 @@ import { mkdirSync, writeFileSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { barsToTable, ticksToTable } from '../arrow-codec.js';
-import { BarBatch, TickBatch, copyTickRow } from '../events.js';
+import { BarBatch, TickBatch, copyBarRow, copyTickRow } from '../events.js';
 import type { FileFormat } from '../file-source.js';
 import { FILE_EXTENSIONS, TableWriter } from '../table-writer.js';
 import { INDUSTRIES, SIGNALS, type DailyRow, type MarketSimulator } from './market.js';
-
-function copyBars(src: BarBatch, dst: BarBatch): void {
-  dst.reserve(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const j = dst.length;
-    dst.symbol[j] = src.symbol[i];
-    dst.ts[j] = src.ts[i];
-    dst.flags[j] = src.flags[i];
-    dst.open[j] = src.open[i];
-    dst.high[j] = src.high[i];
-    dst.low[j] = src.low[i];
-    dst.close[j] = src.close[i];
-    dst.volume[j] = src.volume[i];
-    dst.amount[j] = src.amount[i];
-    dst.buyVolume[j] = src.buyVolume[i];
-    dst.sellVolume[j] = src.sellVolume[i];
-    dst.trades[j] = src.trades[i];
-    dst.origin[j] = src.origin[i];
-    dst.length = j + 1;
-  }
-}
 
 export interface SimulateSummary {
   days: number;
@@ -81,7 +60,7 @@ export async function writeSimulation(
       }
       const m = next.value;
       for (let i = 0; i < m.ticks.length; i++) copyTickRow(m.ticks, i, ticks);
-      copyBars(m.bars, bars);
+      for (let i = 0; i < m.bars.length; i++) copyBarRow(m.bars, i, bars);
       if ((m.slot + 1) % FLUSH_SLOTS === 0) {
         tw.write(ticksToTable(ticks, sim.symbols));
         bw.write(barsToTable(bars, sim.symbols));
