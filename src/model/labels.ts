@@ -1,0 +1,184 @@
+/**
+ * Training and evaluation labels from daily data (DESIGN §6): the forward return over
+ * `horizon` trading days (close of day d to close of day d + horizon), in excess of the
+ * cross-sectional mean ("raw"), or the residual of a per-date least-squares regression on
+ * risk exposures — industry dummies and log size — ("risk-adjusted"). A label of day d
+ * reads closes of days d and d + horizon only, and the exposures of day d: nothing later.
+ */
+import { readFileSync } from 'node:fs';
+
+export type LabelKind = 'raw' | 'risk-adjusted';
+
+/** Daily data, [day][symbol] row-major; NaN where a symbol has no row that day. */
+export interface DailyPanel {
+  days: string[];
+  symbols: string[];
+  close: Float64Array;
+  /** 1 when the symbol traded that day (not suspended). */
+  traded: Uint8Array;
+  /** Industry index per [day][symbol] (-1 unknown), into `industries`. */
+  industry: Int32Array;
+  industries: string[];
+  logSize: Float64Array;
+}
+
+function splitCsvLine(line: string): string[] {
+  return line.split(',').map((c) => c.trim());
+}
+
+/**
+ * Reads a daily CSV with at least `date, symbol, close` and optionally `suspended`,
+ * `industry`, `logSize` (the simulator's daily.csv has them all).
+ */
+export function readDailyCsv(path: string): DailyPanel {
+  const [header, ...lines] = readFileSync(path, 'utf8').trim().split(/\r?\n/);
+  const cols = splitCsvLine(header);
+  const at = (name: string): number => cols.indexOf(name);
+  const iDate = at('date');
+  const iSymbol = at('symbol');
+  const iClose = at('close');
+  if (iDate < 0 || iSymbol < 0 || iClose < 0) throw new Error(`${path}: needs columns date, symbol, close (has ${cols.join(', ')})`);
+  const iSusp = at('suspended');
+  const iInd = at('industry');
+  const iSize = at('logSize');
+  const rows = lines.filter((l) => l.trim() !== '').map(splitCsvLine);
+  const days = [...new Set(rows.map((r) => r[iDate]))].sort();
+  const symbols = [...new Set(rows.map((r) => r[iSymbol]))].sort();
+  const industries = iInd < 0 ? [] : [...new Set(rows.map((r) => r[iInd]))].sort();
+  const dayIndex = new Map(days.map((d, i) => [d, i]));
+  const symIndex = new Map(symbols.map((s, i) => [s, i]));
+  const indIndex = new Map(industries.map((s, i) => [s, i]));
+  const n = days.length * symbols.length;
+  const panel: DailyPanel = {
+    days,
+    symbols,
+    close: new Float64Array(n).fill(Number.NaN),
+    traded: new Uint8Array(n),
+    industry: new Int32Array(n).fill(-1),
+    industries,
+    logSize: new Float64Array(n).fill(Number.NaN),
+  };
+  for (const r of rows) {
+    const k = (dayIndex.get(r[iDate]) as number) * symbols.length + (symIndex.get(r[iSymbol]) as number);
+    panel.close[k] = Number(r[iClose]);
+    panel.traded[k] = iSusp >= 0 && r[iSusp] === '1' ? 0 : 1;
+    if (iInd >= 0) panel.industry[k] = indIndex.get(r[iInd]) ?? -1;
+    if (iSize >= 0) panel.logSize[k] = Number(r[iSize]);
+  }
+  return panel;
+}
+
+/** Solves A x = b (A n×n, row-major) by Gaussian elimination with partial pivoting; null when singular. */
+export function solve(a: Float64Array, b: Float64Array, n: number): Float64Array | null {
+  const m = Float64Array.from(a);
+  const x = Float64Array.from(b);
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r * n + c]) > Math.abs(m[p * n + c])) p = r;
+    if (Math.abs(m[p * n + c]) < 1e-12) return null;
+    if (p !== c) {
+      for (let k = 0; k < n; k++) [m[c * n + k], m[p * n + k]] = [m[p * n + k], m[c * n + k]];
+      [x[c], x[p]] = [x[p], x[c]];
+    }
+    for (let r = c + 1; r < n; r++) {
+      const f = m[r * n + c] / m[c * n + c];
+      if (f === 0) continue;
+      for (let k = c; k < n; k++) m[r * n + k] -= f * m[c * n + k];
+      x[r] -= f * x[c];
+    }
+  }
+  for (let c = n - 1; c >= 0; c--) {
+    let s = x[c];
+    for (let k = c + 1; k < n; k++) s -= m[c * n + k] * x[k];
+    x[c] = s / m[c * n + c];
+  }
+  return x;
+}
+
+/**
+ * Residuals of y on the exposures of the given rows: one dummy per industry present
+ * (which also carries the intercept) and standardised log size. Rows without exposures
+ * fall back to the cross-sectional mean only.
+ */
+export function exposureResiduals(y: Float64Array, industry: Int32Array, logSize: Float64Array): Float64Array {
+  const n = y.length;
+  const present = [...new Set(Array.from(industry).filter((g) => g >= 0))].sort((a, b) => a - b);
+  const sizeOk = Array.from(logSize).every(Number.isFinite);
+  const usable = present.length > 0 && Array.from(industry).every((g) => g >= 0);
+  if (!usable) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += y[i];
+    mean /= n;
+    return y.map((v) => v - mean);
+  }
+  let sMean = 0;
+  let sStd = 0;
+  if (sizeOk) {
+    for (let i = 0; i < n; i++) sMean += logSize[i];
+    sMean /= n;
+    for (let i = 0; i < n; i++) sStd += (logSize[i] - sMean) ** 2;
+    sStd = Math.sqrt(sStd / n) || 1;
+  }
+  const col = new Map(present.map((g, j) => [g, j]));
+  const k = present.length + (sizeOk ? 1 : 0);
+  const xtx = new Float64Array(k * k);
+  const xty = new Float64Array(k);
+  const row = new Float64Array(k);
+  const fill = (i: number): void => {
+    row.fill(0);
+    row[col.get(industry[i]) as number] = 1;
+    if (sizeOk) row[k - 1] = (logSize[i] - sMean) / sStd;
+  };
+  for (let i = 0; i < n; i++) {
+    fill(i);
+    for (let a = 0; a < k; a++) {
+      xty[a] += row[a] * y[i];
+      for (let b = 0; b < k; b++) xtx[a * k + b] += row[a] * row[b];
+    }
+  }
+  const beta = solve(xtx, xty, k);
+  if (beta === null) return exposureResiduals(y, new Int32Array(n).fill(-1), logSize);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    fill(i);
+    let fit = 0;
+    for (let a = 0; a < k; a++) fit += row[a] * beta[a];
+    out[i] = y[i] - fit;
+  }
+  return out;
+}
+
+/**
+ * Labels [day][symbol]: NaN where the symbol did not trade on day d, lacks a close at
+ * d + horizon, or d + horizon is past the data.
+ */
+export function forwardLabels(panel: DailyPanel, horizon: number, kind: LabelKind): Float64Array {
+  const nS = panel.symbols.length;
+  const out = new Float64Array(panel.days.length * nS).fill(Number.NaN);
+  for (let d = 0; d + horizon < panel.days.length; d++) {
+    const idx: number[] = [];
+    const ret: number[] = [];
+    for (let s = 0; s < nS; s++) {
+      const now = panel.close[d * nS + s];
+      const later = panel.close[(d + horizon) * nS + s];
+      if (panel.traded[d * nS + s] !== 1 || !(now > 0) || !(later > 0)) continue;
+      idx.push(s);
+      ret.push(later / now - 1);
+    }
+    if (idx.length < 2) continue;
+    const y = Float64Array.from(ret);
+    let labels: Float64Array;
+    if (kind === 'raw') {
+      const mean = ret.reduce((a, b) => a + b, 0) / ret.length;
+      labels = y.map((v) => v - mean);
+    } else {
+      labels = exposureResiduals(
+        y,
+        Int32Array.from(idx, (s) => panel.industry[d * nS + s]),
+        Float64Array.from(idx, (s) => panel.logSize[d * nS + s]),
+      );
+    }
+    idx.forEach((s, j) => (out[d * nS + s] = labels[j]));
+  }
+  return out;
+}
