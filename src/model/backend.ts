@@ -1,0 +1,80 @@
+/**
+ * The tfjs backend: the best one present, loaded dynamically so that a machine where the
+ * native addons could not be installed still trains and scores. Order: tfjs-node-gpu
+ * (TensorFlow with CUDA), tfjs-node (TensorFlow C library, CPU), wasm, plain JS cpu.
+ * The choice is logged by the caller and reported (meta.json, /metrics, doctor).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendPreference = 'auto' | BackendName;
+
+export interface BackendInfo {
+  /** What is actually in use. */
+  name: BackendName;
+  /** tfjs's own backend id (tensorflow, wasm, cpu). */
+  tfjsBackend: string;
+  tfjsVersion: string;
+  /** Version of the TensorFlow C library for the native backends. */
+  tensorflowVersion?: string;
+  /** Why faster backends were not used, for the start-up log. */
+  skipped: string[];
+}
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | undefined> {
+  // The addon registers the 'tensorflow' backend on import.
+  const mod = (await import(pkg)) as { version?: Record<string, string> };
+  await tf.setBackend('tensorflow');
+  await tf.ready();
+  return mod.version?.['tfjs-node'] === undefined ? undefined : String(mod.version['tfjs-node']);
+}
+
+let selected: BackendInfo | undefined;
+
+/**
+ * Selects the backend once per process (later calls return the first choice). With a
+ * preference other than auto, only that backend is tried, and failing to load it throws.
+ */
+export async function selectBackend(preference: BackendPreference = 'auto'): Promise<BackendInfo> {
+  if (selected !== undefined) return selected;
+  const candidates = preference === 'auto' ? ORDER : [preference];
+  const skipped: string[] = [];
+  for (const name of candidates) {
+    try {
+      if (name === 'tensorflow-gpu') await tryNative('@tensorflow/tfjs-node-gpu');
+      else if (name === 'tensorflow') await tryNative('@tensorflow/tfjs-node');
+      else if (name === 'wasm') {
+        await import('@tensorflow/tfjs-backend-wasm');
+        if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+        await tf.ready();
+      } else {
+        await tf.setBackend('cpu');
+        await tf.ready();
+      }
+      const native = tf.getBackend() === 'tensorflow';
+      selected = {
+        name,
+        tfjsBackend: tf.getBackend(),
+        tfjsVersion: tf.version.tfjs,
+        ...(native ? { tensorflowVersion: tensorflowVersion() } : {}),
+        skipped,
+      };
+      return selected;
+    } catch (err) {
+      const reason = (err as Error).message.split('\n')[0];
+      if (preference !== 'auto') throw new Error(`backend ${name} is not available: ${reason}`, { cause: err });
+      skipped.push(`${name}: ${reason}`);
+    }
+  }
+  throw new Error(`no tfjs backend could be loaded: ${skipped.join('; ')}`);
+}
+
+/** The TensorFlow C library version the native backend reports, if it does. */
+function tensorflowVersion(): string | undefined {
+  const backend = tf.backend() as unknown as { binding?: { TF_Version?: string } };
+  return backend.binding?.TF_Version;
+}
+
+export { tf };
