@@ -30,6 +30,12 @@ Commands:
   features   Extract bars and raw feature rows from tick / 1-minute bar files.
                --input FILE|DIR (repeatable) --freq 10m|30m (repeatable or comma list)
                --out DIR [--format arrow|csv|jsonl] [--lateness-ms N] [--config FILE]
+  train      Train a model on extracted features and daily data.
+               --features DIR|FILE --daily daily.csv --freq 10m|30m --out models/NAME
+               [--arch gru|lstm] [--head last|attention|residual] [--pooling last-query|mean|flatten]
+               [--loss ic|mse] [--epochs N] [--patience N] [--lr X] [--hidden H] [--layers N]
+               [--dropout X] [--seed S] [--horizon DAYS] [--label raw|risk-adjusted]
+               [--backend auto|tensorflow|wasm|cpu]
   help       Show this text.
 
 Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>
@@ -201,6 +207,87 @@ async function cmdFeatures(args: string[]): Promise<number> {
   return 0;
 }
 
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], fallback: T, flag: string): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+}
+
+async function cmdTrain(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    features: { type: 'string' },
+    daily: { type: 'string' },
+    freq: { type: 'string' },
+    out: { type: 'string' },
+    arch: { type: 'string' },
+    head: { type: 'string' },
+    pooling: { type: 'string' },
+    loss: { type: 'string' },
+    epochs: { type: 'string' },
+    patience: { type: 'string' },
+    lr: { type: 'string' },
+    hidden: { type: 'string' },
+    layers: { type: 'string' },
+    dropout: { type: 'string' },
+    seed: { type: 'string' },
+    horizon: { type: 'string' },
+    label: { type: 'string' },
+    backend: { type: 'string' },
+  });
+  if (values.help === true) return usage(0);
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  for (const required of ['features', 'daily', 'out']) if (str(required) === undefined) throw new UsageError(`train needs --${required}`);
+  const { ARCHS, HEADS, POOLINGS, DEFAULT_MODEL_SPEC } = await import('./model/architecture.js');
+  const { DEFAULT_TRAIN_OPTIONS } = await import('./model/train.js');
+  const freq = oneOf(str('freq'), ['10m', '30m'] as const, '10m', 'freq');
+  const config = configFrom(values, {});
+  const log = createLogger(config.log.level);
+  const { runTrain } = await import('./model/train-command.js');
+  const abort = new AbortController();
+  process.once('SIGINT', () => {
+    log.warn('interrupted: finishing the current date, then saving the best epoch so far');
+    abort.abort();
+  });
+  const { meta, result } = await runTrain(
+    {
+      features: str('features') as string,
+      daily: str('daily') as string,
+      freq,
+      out: str('out') as string,
+      T: config.features.sequenceLength[freq] ?? (freq === '10m' ? 120 : 40),
+      spec: {
+        arch: oneOf(str('arch'), ARCHS, DEFAULT_MODEL_SPEC.arch, 'arch'),
+        head: oneOf(str('head'), HEADS, DEFAULT_MODEL_SPEC.head, 'head'),
+        pooling: oneOf(str('pooling'), POOLINGS, DEFAULT_MODEL_SPEC.pooling, 'pooling'),
+        hidden: num(str('hidden'), 'hidden') ?? DEFAULT_MODEL_SPEC.hidden,
+        layers: num(str('layers'), 'layers') ?? DEFAULT_MODEL_SPEC.layers,
+        dense: DEFAULT_MODEL_SPEC.dense,
+        dropout: num(str('dropout'), 'dropout') ?? DEFAULT_MODEL_SPEC.dropout,
+        seed: num(str('seed'), 'seed') ?? DEFAULT_MODEL_SPEC.seed,
+      },
+      train: {
+        loss: oneOf(str('loss'), ['ic', 'mse'] as const, DEFAULT_TRAIN_OPTIONS.loss, 'loss'),
+        learningRate: num(str('lr'), 'lr') ?? DEFAULT_TRAIN_OPTIONS.learningRate,
+        maxEpochs: num(str('epochs'), 'epochs') ?? DEFAULT_TRAIN_OPTIONS.maxEpochs,
+        patience: num(str('patience'), 'patience') ?? DEFAULT_TRAIN_OPTIONS.patience,
+        validationShare: DEFAULT_TRAIN_OPTIONS.validationShare,
+        seed: num(str('seed'), 'seed') ?? DEFAULT_TRAIN_OPTIONS.seed,
+      },
+      horizon: num(str('horizon'), 'horizon') ?? 5,
+      label: oneOf(str('label'), ['raw', 'risk-adjusted'] as const, 'raw', 'label'),
+      minCoverage: config.features.minCoverage,
+      zClip: config.features.zClip,
+      backend: oneOf(str('backend'), ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, 'auto', 'backend'),
+    },
+    log,
+    abort.signal,
+  );
+  process.stdout.write(
+    `trained ${meta.name} (${meta.architecture.arch}/${meta.architecture.head}/${meta.architecture.pooling}, ${meta.freq}, T=${meta.T}) on ${meta.backend.name}: best validation IC ${result.bestValidationIc.toFixed(4)} at epoch ${result.bestEpoch} of ${result.epochs.length}${result.interrupted ? ' (interrupted)' : ''}, ${Math.round(result.samplesPerSecond)} samples/s -> ${str('out')}\n`,
+  );
+  return 0;
+}
+
 function usage(code: number): number {
   (code === 0 ? process.stdout : process.stderr).write(USAGE + '\n');
   return code;
@@ -216,6 +303,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdSimulate(rest);
       case 'features':
         return await cmdFeatures(rest);
+      case 'train':
+        return await cmdTrain(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,0 +1,138 @@
+/**
+ * Training samples from `factorstream features` output and daily data: the feature rows
+ * are normalised and pushed into a sequence store bar by bar, exactly as the daemon does
+ * live, and at each day's last bar close every symbol with enough coverage and a label
+ * becomes a sample — one date batch per trading day, labelled with the forward excess
+ * return from that close.
+ */
+import { open } from 'node:fs/promises';
+import * as A from 'apache-arrow';
+import { FEATURE_COUNT, FEATURE_NAMES } from '../features/feature-set.js';
+import { RobustZScorer } from '../features/normalize.js';
+import { SequenceStore } from '../features/sequence-store.js';
+import { SymbolTable } from '../ingest/events.js';
+import { DAY_CLOSE } from '../market/sessions.js';
+import { dayToIso, localDay, msOfLocalDay } from '../market/time.js';
+import { forwardLabels, type DailyPanel, type LabelKind } from './labels.js';
+import type { DateBatch } from './train.js';
+
+export interface DatasetOptions {
+  T: number;
+  minCoverage: number;
+  zClip: number;
+  horizon: number;
+  labelKind: LabelKind;
+}
+
+export interface Dataset {
+  batches: DateBatch[];
+  /** Symbols of the sample rows, per batch (same order as the rows). */
+  symbols: string[][];
+  barsRead: number;
+}
+
+/** Checks that a features file has the feature set's columns, in order. */
+export function checkFeatureColumns(schema: A.Schema, path: string): void {
+  const names = schema.fields.map((f) => f.name);
+  const features = names.filter((n) => n !== 'symbol' && n !== 'barEnd');
+  if (names[0] !== 'symbol' || names[1] !== 'barEnd' || features.join(',') !== FEATURE_NAMES.join(',')) {
+    throw new Error(`${path}: the columns are not symbol, barEnd and the feature set baseline-v1 (${FEATURE_NAMES.join(', ')}); got ${names.join(', ')}`);
+  }
+}
+
+export async function buildDataset(featuresPath: string, daily: DailyPanel, opts: DatasetOptions): Promise<Dataset> {
+  const F = FEATURE_COUNT;
+  const labels = forwardLabels(daily, opts.horizon, opts.labelKind);
+  const dayIndex = new Map(daily.days.map((d, i) => [d, i]));
+  const dailySymbol = new Map(daily.symbols.map((s, i) => [s, i]));
+  const symbols = new SymbolTable();
+  const store = new SequenceStore(opts.T, F);
+  const zscorer = new RobustZScorer(opts.zClip);
+  const out: Dataset = { batches: [], symbols: [], barsRead: 0 };
+  let rows = new Float64Array(0);
+  let mask = new Uint8Array(0);
+  let missing = new Uint8Array(0);
+  let normalized = new Float32Array(0);
+
+  // One bar end at a time: rows are collected until the bar end changes.
+  let currentEnd = Number.NaN;
+  const pending: { id: number; values: Float64Array; valid: Uint8Array }[] = [];
+  const closeBar = (): void => {
+    if (Number.isNaN(currentEnd)) return;
+    const n = symbols.size;
+    if (rows.length < n * F) {
+      rows = new Float64Array(n * F * 2);
+      mask = new Uint8Array(n * F * 2);
+      missing = new Uint8Array(n * 2);
+      normalized = new Float32Array(n * F * 2);
+    }
+    mask.fill(0, 0, n * F);
+    missing.fill(1, 0, n);
+    for (const p of pending) {
+      rows.set(p.values, p.id * F);
+      mask.set(p.valid, p.id * F);
+      missing[p.id] = p.valid.includes(1) ? 0 : 1;
+    }
+    pending.length = 0;
+    zscorer.all(rows, mask, n, F, normalized);
+    store.push(normalized, mask, missing, n);
+    out.barsRead++;
+    if (msOfLocalDay(currentEnd) !== DAY_CLOSE) return;
+    const date = dayToIso(localDay(currentEnd));
+    const d = dayIndex.get(date);
+    if (d === undefined) return;
+    const ids: number[] = [];
+    const y: number[] = [];
+    for (let s = 0; s < n; s++) {
+      const k = dailySymbol.get(symbols.names[s]);
+      if (k === undefined || store.coverage(s) < opts.minCoverage) continue;
+      const label = labels[d * daily.symbols.length + k];
+      if (!Number.isFinite(label)) continue;
+      ids.push(s);
+      y.push(label);
+    }
+    if (ids.length < 2) return;
+    const x = new Float32Array(ids.length * opts.T * F);
+    store.fill(ids, ids.length, x);
+    out.batches.push({ date, n: ids.length, x, y: Float32Array.from(y) });
+    out.symbols.push(ids.map((s) => symbols.names[s]));
+  };
+
+  const handle = await open(featuresPath);
+  try {
+    const reader = await A.RecordBatchReader.from(handle);
+    let checked = false;
+    for await (const rb of reader) {
+      if (!checked) {
+        checkFeatureColumns(rb.schema, featuresPath);
+        checked = true;
+      }
+      const sym = rb.getChild('symbol') as A.Vector;
+      const ends = rb.getChild('barEnd') as A.Vector;
+      const cols = FEATURE_NAMES.map((name) => rb.getChild(name) as A.Vector);
+      for (let r = 0; r < rb.numRows; r++) {
+        const end = Number(ends.get(r) as number | bigint);
+        if (end !== currentEnd) {
+          closeBar();
+          currentEnd = end;
+        }
+        const id = symbols.intern(String(sym.get(r)));
+        if (id < 0) continue;
+        const values = new Float64Array(F);
+        const valid = new Uint8Array(F);
+        for (let f = 0; f < F; f++) {
+          const v = cols[f].get(r) as number | null;
+          if (v !== null && Number.isFinite(v)) {
+            values[f] = v;
+            valid[f] = 1;
+          }
+        }
+        pending.push({ id, values, valid });
+      }
+    }
+    closeBar();
+  } finally {
+    await handle.close();
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+/**
+ * `factorstream train`: features file + daily data -> per-date samples -> model ->
+ * training with early stopping -> model folder (weights + meta.json). Ctrl-C stops after
+ * the current date and saves the best epoch so far.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_SET_ID } from '../features/feature-set.js';
+import type { Freq } from '../market/sessions.js';
+import type { Logger } from '../log.js';
+import { buildModel, type ModelSpec } from './architecture.js';
+import { factorstreamVersion, saveModel, type ModelMeta } from './artifact.js';
+import { selectBackend, type BackendPreference } from './backend.js';
+import { buildDataset } from './dataset.js';
+import { readDailyCsv, type LabelKind } from './labels.js';
+import { trainModel, type TrainOptions, type TrainResult } from './train.js';
+
+export interface TrainCommandOptions {
+  features: string;
+  daily: string;
+  freq: Freq;
+  out: string;
+  spec: Omit<ModelSpec, 'T' | 'F'>;
+  T: number;
+  train: Omit<TrainOptions, 'T' | 'F' | 'gap'>;
+  horizon: number;
+  label: LabelKind;
+  minCoverage: number;
+  zClip: number;
+  backend: BackendPreference;
+}
+
+/** The features file of a frequency: a file as given, or `features-<freq>.arrow` in a folder. */
+export function featuresFile(path: string, freq: Freq): string {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, `features-${freq}.arrow`) : path;
+  if (!existsSync(file)) throw new Error(`${file} does not exist (run factorstream features --format arrow first)`);
+  return file;
+}
+
+export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: AbortSignal): Promise<{ meta: ModelMeta; result: TrainResult }> {
+  const backend = await selectBackend(opts.backend);
+  log.info({ backend: backend.name, tfjs: backend.tfjsVersion, tensorflow: backend.tensorflowVersion, skipped: backend.skipped }, 'tfjs backend selected');
+  const file = featuresFile(opts.features, opts.freq);
+  const daily = readDailyCsv(opts.daily);
+  const started = performance.now();
+  const data = await buildDataset(file, daily, { T: opts.T, minCoverage: opts.minCoverage, zClip: opts.zClip, horizon: opts.horizon, labelKind: opts.label });
+  const samples = data.batches.reduce((a, b) => a + b.n, 0);
+  log.info({ file, bars: data.barsRead, dates: data.batches.length, samples, seconds: +((performance.now() - started) / 1000).toFixed(1) }, 'samples built');
+  if (data.batches.length === 0) throw new Error(`no samples: ${file} has no day with T=${opts.T} bars of history and a ${opts.horizon}-day label in ${opts.daily}`);
+  const spec: ModelSpec = { ...opts.spec, T: opts.T, F: FEATURE_COUNT };
+  const model = buildModel(spec);
+  const result = await trainModel(
+    model,
+    data.batches,
+    { ...opts.train, gap: opts.horizon, T: opts.T, F: FEATURE_COUNT },
+    (r) => log.info({ epoch: r.epoch, trainLoss: +r.trainLoss.toFixed(5), validationLoss: +r.validationLoss.toFixed(5), validationIc: +r.validationIc.toFixed(4), seconds: +r.seconds.toFixed(1), best: r.best }, 'epoch'),
+    signal,
+  );
+  if (result.bestEpoch < 0) throw new Error('training was interrupted before the first epoch ended: nothing to save');
+  const createdAt = new Date().toISOString();
+  const meta: ModelMeta = {
+    name: basename(opts.out),
+    version: `${createdAt.replace(/[-:.]/g, '').slice(0, 15)}-s${spec.seed}`,
+    factorstreamVersion: factorstreamVersion(),
+    featureSet: FEATURE_SET_ID,
+    features: [...FEATURE_NAMES],
+    freq: opts.freq,
+    T: opts.T,
+    normalisation: { method: 'robust-z', clip: opts.zClip, minCoverage: opts.minCoverage },
+    architecture: spec,
+    label: { kind: opts.label, horizonDays: opts.horizon },
+    training: {
+      loss: opts.train.loss,
+      learningRate: opts.train.learningRate,
+      epochs: result.epochs.length,
+      bestEpoch: result.bestEpoch,
+      trainDates: result.trainDates,
+      validationDates: result.validationDates,
+      samplesPerSecond: Math.round(result.samplesPerSecond),
+    },
+    validation: { ic: result.bestValidationIc },
+    backend,
+    createdAt,
+  };
+  await saveModel(opts.out, model, meta);
+  model.dispose();
+  return { meta, result };
+}
