@@ -36,6 +36,10 @@ Commands:
                [--loss ic|mse] [--epochs N] [--patience N] [--lr X] [--hidden H] [--layers N]
                [--dropout X] [--seed S] [--horizon DAYS] [--label raw|risk-adjusted]
                [--backend auto|tensorflow|wasm|cpu]
+  score      Score a features file with a model folder, bar by bar.
+               --model models/NAME --features DIR|FILE --out scores.arrow|scores.csv
+  evaluate   Weekly factor metrics of end-of-day scores against daily data.
+               --scores FILE --returns daily.csv --out DIR [--horizon DAYS] [--title TEXT]
   help       Show this text.
 
 Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>
@@ -288,6 +292,38 @@ async function cmdTrain(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdScore(args: string[]): Promise<number> {
+  const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' } });
+  if (values.help === true) return usage(0);
+  const [model, features, out] = ['model', 'features', 'out'].map((k) => values[k] as string | undefined);
+  if (model === undefined || features === undefined || out === undefined) throw new UsageError('score needs --model, --features and --out');
+  const config = configFrom(values, {});
+  const log = createLogger(config.log.level);
+  const { selectBackend } = await import('./model/backend.js');
+  const backend = await selectBackend();
+  log.info({ backend: backend.name, skipped: backend.skipped }, 'tfjs backend selected');
+  const { readMeta } = await import('./model/artifact.js');
+  const { featuresFile } = await import('./model/train-command.js');
+  const { scoreFeatures } = await import('./model/score.js');
+  const file = featuresFile(features, readMeta(model).freq);
+  const s = await scoreFeatures(model, file, out, config.features.minCoverage);
+  process.stdout.write(`scored ${s.rows.toLocaleString('en-US')} rows over ${s.bars} bars (${s.dayCloses} day closes) with ${s.model} ${s.version} -> ${out}\n`);
+  return 0;
+}
+
+async function cmdEvaluate(args: string[]): Promise<number> {
+  const { values } = parse(args, { scores: { type: 'string' }, returns: { type: 'string' }, out: { type: 'string' }, horizon: { type: 'string' }, title: { type: 'string' } });
+  if (values.help === true) return usage(0);
+  const [scores, returns, out] = ['scores', 'returns', 'out'].map((k) => values[k] as string | undefined);
+  if (scores === undefined || returns === undefined || out === undefined) throw new UsageError('evaluate needs --scores, --returns and --out');
+  const { evaluate } = await import('./eval/evaluate.js');
+  const m = evaluate({ scores, returns, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? scores, metrics: {} });
+  process.stdout.write(
+    `${m.dates} weeks: IC ${m.ic.toFixed(4)}, Rank IC ${m.rankIc.toFixed(4)}, ICIR ${m.icir.toFixed(2)}, win ${(m.winRate * 100).toFixed(0)}%, long ${(m.longExcess * 100).toFixed(2)}%, short ${(m.shortExcess * 100).toFixed(2)}%, autocorr ${m.autocorrelation.toFixed(2)}, turnover ${(m.turnover * 100).toFixed(0)}% -> ${out}/metrics.json, table.md, report.html\n`,
+  );
+  return 0;
+}
+
 function usage(code: number): number {
   (code === 0 ? process.stdout : process.stderr).write(USAGE + '\n');
   return code;
@@ -305,6 +341,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdFeatures(rest);
       case 'train':
         return await cmdTrain(rest);
+      case 'score':
+        return await cmdScore(rest);
+      case 'evaluate':
+        return await cmdEvaluate(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -13,6 +13,7 @@ import { SequenceStore } from '../features/sequence-store.js';
 import { SymbolTable } from '../ingest/events.js';
 import { DAY_CLOSE } from '../market/sessions.js';
 import { dayToIso, localDay, msOfLocalDay } from '../market/time.js';
+import { grown } from '../typed-arrays.js';
 import { forwardLabels, type DailyPanel, type LabelKind } from './labels.js';
 import type { DateBatch } from './train.js';
 
@@ -40,23 +41,36 @@ export function checkFeatureColumns(schema: A.Schema, path: string): void {
   }
 }
 
-export async function buildDataset(featuresPath: string, daily: DailyPanel, opts: DatasetOptions): Promise<Dataset> {
+/** What a replay hands over at each bar end: the store after that bar's row was pushed. */
+export interface ReplayedBar {
+  barEnd: number;
+  /** Whether this bar ends the trading day (15:00). */
+  dayClose: boolean;
+  store: SequenceStore;
+  symbols: SymbolTable;
+}
+
+/**
+ * Replays a features file bar by bar through the live normalisation and sequence store
+ * (robust z-score per bar, one row per symbol, missing rows masked) and calls `onBar`
+ * after each bar end.
+ */
+export async function replayFeatures(path: string, T: number, zClip: number, onBar: (bar: ReplayedBar) => void): Promise<number> {
   const F = FEATURE_COUNT;
-  const labels = forwardLabels(daily, opts.horizon, opts.labelKind);
-  const dayIndex = new Map(daily.days.map((d, i) => [d, i]));
-  const dailySymbol = new Map(daily.symbols.map((s, i) => [s, i]));
   const symbols = new SymbolTable();
-  const store = new SequenceStore(opts.T, F);
-  const zscorer = new RobustZScorer(opts.zClip);
-  const out: Dataset = { batches: [], symbols: [], barsRead: 0 };
+  const store = new SequenceStore(T, F);
+  const zscorer = new RobustZScorer(zClip);
   let rows = new Float64Array(0);
   let mask = new Uint8Array(0);
   let missing = new Uint8Array(0);
   let normalized = new Float32Array(0);
-
-  // One bar end at a time: rows are collected until the bar end changes.
+  let bars = 0;
   let currentEnd = Number.NaN;
-  const pending: { id: number; values: Float64Array; valid: Uint8Array }[] = [];
+  // Rows of the current bar end: symbol id, values and validity, collected until it changes.
+  const pendingIds: number[] = [];
+  let pendingValues = new Float64Array(0);
+  let pendingValid = new Uint8Array(0);
+
   const closeBar = (): void => {
     if (Number.isNaN(currentEnd)) return;
     const n = symbols.size;
@@ -68,43 +82,25 @@ export async function buildDataset(featuresPath: string, daily: DailyPanel, opts
     }
     mask.fill(0, 0, n * F);
     missing.fill(1, 0, n);
-    for (const p of pending) {
-      rows.set(p.values, p.id * F);
-      mask.set(p.valid, p.id * F);
-      missing[p.id] = p.valid.includes(1) ? 0 : 1;
-    }
-    pending.length = 0;
+    pendingIds.forEach((id, k) => {
+      rows.set(pendingValues.subarray(k * F, k * F + F), id * F);
+      mask.set(pendingValid.subarray(k * F, k * F + F), id * F);
+      missing[id] = pendingValid.subarray(k * F, k * F + F).includes(1) ? 0 : 1;
+    });
+    pendingIds.length = 0;
     zscorer.all(rows, mask, n, F, normalized);
     store.push(normalized, mask, missing, n);
-    out.barsRead++;
-    if (msOfLocalDay(currentEnd) !== DAY_CLOSE) return;
-    const date = dayToIso(localDay(currentEnd));
-    const d = dayIndex.get(date);
-    if (d === undefined) return;
-    const ids: number[] = [];
-    const y: number[] = [];
-    for (let s = 0; s < n; s++) {
-      const k = dailySymbol.get(symbols.names[s]);
-      if (k === undefined || store.coverage(s) < opts.minCoverage) continue;
-      const label = labels[d * daily.symbols.length + k];
-      if (!Number.isFinite(label)) continue;
-      ids.push(s);
-      y.push(label);
-    }
-    if (ids.length < 2) return;
-    const x = new Float32Array(ids.length * opts.T * F);
-    store.fill(ids, ids.length, x);
-    out.batches.push({ date, n: ids.length, x, y: Float32Array.from(y) });
-    out.symbols.push(ids.map((s) => symbols.names[s]));
+    bars++;
+    onBar({ barEnd: currentEnd, dayClose: msOfLocalDay(currentEnd) === DAY_CLOSE, store, symbols });
   };
 
-  const handle = await open(featuresPath);
+  const handle = await open(path);
   try {
     const reader = await A.RecordBatchReader.from(handle);
     let checked = false;
     for await (const rb of reader) {
       if (!checked) {
-        checkFeatureColumns(rb.schema, featuresPath);
+        checkFeatureColumns(rb.schema, path);
         checked = true;
       }
       const sym = rb.getChild('symbol') as A.Vector;
@@ -118,21 +114,54 @@ export async function buildDataset(featuresPath: string, daily: DailyPanel, opts
         }
         const id = symbols.intern(String(sym.get(r)));
         if (id < 0) continue;
-        const values = new Float64Array(F);
-        const valid = new Uint8Array(F);
+        const k = pendingIds.length;
+        if (pendingValues.length < (k + 1) * F) {
+          pendingValues = grown(pendingValues, (k + 1) * F * 2);
+          pendingValid = grown(pendingValid, (k + 1) * F * 2);
+        }
+        pendingIds.push(id);
         for (let f = 0; f < F; f++) {
           const v = cols[f].get(r) as number | null;
-          if (v !== null && Number.isFinite(v)) {
-            values[f] = v;
-            valid[f] = 1;
-          }
+          const ok = v !== null && Number.isFinite(v);
+          pendingValues[k * F + f] = ok ? v : 0;
+          pendingValid[k * F + f] = ok ? 1 : 0;
         }
-        pending.push({ id, values, valid });
       }
     }
     closeBar();
   } finally {
     await handle.close();
   }
+  return bars;
+}
+
+/** Per-date training samples: at each day close, every symbol with coverage and a label. */
+export async function buildDataset(featuresPath: string, daily: DailyPanel, opts: DatasetOptions): Promise<Dataset> {
+  const F = FEATURE_COUNT;
+  const labels = forwardLabels(daily, opts.horizon, opts.labelKind);
+  const dayIndex = new Map(daily.days.map((d, i) => [d, i]));
+  const dailySymbol = new Map(daily.symbols.map((s, i) => [s, i]));
+  const out: Dataset = { batches: [], symbols: [], barsRead: 0 };
+  out.barsRead = await replayFeatures(featuresPath, opts.T, opts.zClip, ({ barEnd, dayClose, store, symbols }) => {
+    if (!dayClose) return;
+    const date = dayToIso(localDay(barEnd));
+    const d = dayIndex.get(date);
+    if (d === undefined) return;
+    const ids: number[] = [];
+    const y: number[] = [];
+    for (let s = 0; s < symbols.size; s++) {
+      const k = dailySymbol.get(symbols.names[s]);
+      if (k === undefined || store.coverage(s) < opts.minCoverage) continue;
+      const label = labels[d * daily.symbols.length + k];
+      if (!Number.isFinite(label)) continue;
+      ids.push(s);
+      y.push(label);
+    }
+    if (ids.length < 2) return;
+    const x = new Float32Array(ids.length * opts.T * F);
+    store.fill(ids, ids.length, x);
+    out.batches.push({ date, n: ids.length, x, y: Float32Array.from(y) });
+    out.symbols.push(ids.map((s) => symbols.names[s]));
+  });
   return out;
 }

@@ -1,0 +1,87 @@
+/**
+ * `factorstream score`: a model folder scores a features file offline, bar by bar, the
+ * way the daemon scores live: after each bar close every symbol whose window has at least
+ * `minCoverage` present bars gets a score, its cross-sectional z-score and percentile
+ * rank (1 = best). Rows of the day's last bar (15:00) are marked `dayClose = 1`: those are
+ * the end-of-day scores the weekly evaluation reads.
+ */
+import * as A from 'apache-arrow';
+import { FEATURE_COUNT } from '../features/feature-set.js';
+import { DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVector } from '../ingest/arrow-columns.js';
+import { formatOfPath } from '../ingest/file-source.js';
+import { TableWriter } from '../ingest/table-writer.js';
+import { loadModel } from './artifact.js';
+import { tf } from './backend.js';
+import { replayFeatures } from './dataset.js';
+
+export interface ScoreSummary {
+  rows: number;
+  bars: number;
+  dayCloses: number;
+  model: string;
+  version: string;
+}
+
+/** Cross-sectional z-scores and percentile ranks (1 = highest score, ties share the average). */
+export function standardise(scores: Float32Array): { z: Float64Array; rank: Float64Array } {
+  const n = scores.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += scores[i];
+  mean /= n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (scores[i] - mean) ** 2;
+  const sd = Math.sqrt(v / n);
+  const z = Float64Array.from(scores, (s) => (sd > 0 ? (s - mean) / sd : 0));
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  const rank = new Float64Array(n);
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
+    const pct = n === 1 ? 1 : ((i + j) / 2) / (n - 1);
+    for (let k = i; k <= j; k++) rank[order[k]] = pct;
+    i = j + 1;
+  }
+  return { z, rank };
+}
+
+export async function scoreFeatures(modelDir: string, featuresPath: string, outPath: string, minCoverage: number): Promise<ScoreSummary> {
+  const { model, meta } = await loadModel(modelDir);
+  const writer = new TableWriter(outPath, formatOfPath(outPath));
+  const T = meta.T;
+  const F = FEATURE_COUNT;
+  let batch = new Float32Array(0);
+  const summary: ScoreSummary = { rows: 0, bars: 0, dayCloses: 0, model: meta.name, version: meta.version };
+  summary.bars = await replayFeatures(featuresPath, T, meta.normalisation.clip, ({ barEnd, dayClose, store, symbols }) => {
+    const ids: number[] = [];
+    const coverage: number[] = [];
+    for (let s = 0; s < symbols.size; s++) {
+      const c = store.coverage(s);
+      if (c >= minCoverage) {
+        ids.push(s);
+        coverage.push(c);
+      }
+    }
+    if (ids.length === 0) return;
+    const n = ids.length;
+    if (batch.length < n * T * F) batch = new Float32Array(n * T * F);
+    store.fill(ids, n, batch);
+    const scores = tf.tidy(() => (model.predict(tf.tensor3d(batch.subarray(0, n * T * F), [n, T, F])) as tf.Tensor).dataSync() as Float32Array);
+    const { z, rank } = standardise(scores);
+    writer.write(
+      tableOf([
+        ['symbol', dictionaryVector(DICT_SYMBOL, ids.map((s) => symbols.names[s]), Int32Array.from(ids, (_, i) => i)), false],
+        ['barEnd', timestampMsVector(new Float64Array(n).fill(barEnd)), false],
+        ['score', float64Vector(Float64Array.from(scores)), false],
+        ['z', float64Vector(z), false],
+        ['rank', float64Vector(rank), false],
+        ['coverage', float64Vector(Float64Array.from(coverage)), false],
+        ['dayClose', A.makeVector(new Uint8Array(n).fill(dayClose ? 1 : 0)), false],
+      ]),
+    );
+    summary.rows += n;
+    if (dayClose) summary.dayCloses++;
+  });
+  await writer.close();
+  model.dispose();
+  return summary;
+}

@@ -1,0 +1,63 @@
+/**
+ * simulate -> features -> train -> score -> evaluate, as a user runs it from the README,
+ * on a small synthetic market (wasm backend here; the native one where installed).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as A from 'apache-arrow';
+import { describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/model/artifact.js';
+import { selectBackend } from '../../src/model/backend.js';
+
+function cli(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['dist/cli.js', ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, FACTORSTREAM_LOG_LEVEL: 'info' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('model pipeline', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fs-model-'));
+  const model = join(dir, 'models', 'gru-attn-30m');
+
+  it('trains, scores and evaluates from the command line', async () => {
+    expect(cli(['simulate', '--symbols', '40', '--days', '25', '--seed', '9', '--trades-per-day', '120', '--snapshot-share', '0', '--out', join(dir, 'sim')]).code).toBe(0);
+    expect(cli(['features', '--input', join(dir, 'sim', 'ticks'), '--freq', '30m', '--out', join(dir, 'feat')]).code).toBe(0);
+    const train = cli(['train', '--features', join(dir, 'feat'), '--daily', join(dir, 'sim', 'daily.csv'), '--freq', '30m', '--out', model, '--epochs', '2', '--hidden', '8', '--head', 'residual', '--pooling', 'mean']);
+    expect(train.stderr).toMatch(/"msg":"tfjs backend selected"/);
+    expect(train.stderr).toMatch(/"epoch":1/);
+    expect(train.code).toBe(0);
+    expect(train.stdout).toMatch(/trained gru-attn-30m \(gru\/residual\/mean, 30m, T=40\)/);
+    const meta = JSON.parse(readFileSync(join(model, 'meta.json'), 'utf8')) as Record<string, unknown>;
+    expect(meta).toMatchObject({ featureSet: 'baseline-v1', freq: '30m', T: 40, label: { kind: 'raw', horizonDays: 5 } });
+    expect(((meta.backend as { name: string }).name)).toMatch(/tensorflow|wasm|cpu/);
+
+    const scores = join(dir, 'scores.arrow');
+    const score = cli(['score', '--model', model, '--features', join(dir, 'feat'), '--out', scores]);
+    expect(score.code).toBe(0);
+    const t = A.tableFromIPC(readFileSync(scores));
+    expect(t.schema.fields.map((f) => f.name)).toEqual(['symbol', 'barEnd', 'score', 'z', 'rank', 'coverage', 'dayClose']);
+    const ranks = (t.getChild('rank') as A.Vector).toArray() as Float64Array;
+    expect(Math.min(...ranks)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...ranks)).toBeLessThanOrEqual(1);
+
+    const evaluated = cli(['evaluate', '--scores', scores, '--returns', join(dir, 'sim', 'daily.csv'), '--out', join(dir, 'eval'), '--title', '30m residual']);
+    expect(evaluated.code).toBe(0);
+    const metrics = JSON.parse(readFileSync(join(dir, 'eval', 'metrics.json'), 'utf8')) as { dates: number; ic: number; series: unknown[] };
+    expect(metrics.dates).toBeGreaterThanOrEqual(2);
+    expect(Number.isFinite(metrics.ic)).toBe(true);
+    expect(readFileSync(join(dir, 'eval', 'table.md'), 'utf8')).toMatch(/^\| factor \| IC \| Rank IC \| ICIR \| win \| long \| short \| L-S \| autocorr \| top10% turnover \| weeks \|\n/);
+    const html = readFileSync(join(dir, 'eval', 'report.html'), 'utf8');
+    expect(html.match(/<svg /g)?.length).toBe(3);
+    expect(html).not.toMatch(/<script|(src|href)=["']?https?:/);
+  });
+
+  it('refuses to load a model trained on another feature set', async () => {
+    await selectBackend();
+    expect(existsSync(join(model, 'meta.json'))).toBe(true);
+    const meta = JSON.parse(readFileSync(join(model, 'meta.json'), 'utf8')) as { features: string[] };
+    await expect(loadModel(model)).resolves.toBeDefined();
+    writeFileSync(join(model, 'meta.json'), JSON.stringify({ ...meta, featureSet: 'other-v2', features: ['a', 'b'] }));
+    await expect(loadModel(model)).rejects.toThrow(/trained on feature set other-v2 \(a, b\); this build computes baseline-v1/);
+  });
+});
