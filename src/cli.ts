@@ -35,9 +35,10 @@ Commands:
                [--arch gru|lstm] [--head last|attention|residual] [--pooling last-query|mean|flatten]
                [--loss ic|mse] [--epochs N] [--patience N] [--lr X] [--hidden H] [--layers N]
                [--dropout X] [--seed S] [--horizon DAYS] [--label raw|risk-adjusted]
-               [--backend auto|tensorflow|wasm|cpu]
+               [--backend auto|tensorflow|wasm|cpu] [--orthogonal]
   score      Score a features file with a model folder, bar by bar.
                --model models/NAME --features DIR|FILE --out scores.arrow|scores.csv
+               [--daily daily.csv]  (needed by models trained with --orthogonal)
   evaluate   Weekly factor metrics of end-of-day scores against daily data.
                --scores FILE --returns daily.csv --out DIR [--horizon DAYS] [--title TEXT]
   help       Show this text.
@@ -237,6 +238,7 @@ async function cmdTrain(args: string[]): Promise<number> {
     horizon: { type: 'string' },
     label: { type: 'string' },
     backend: { type: 'string' },
+    orthogonal: { type: 'boolean' },
   });
   if (values.help === true) return usage(0);
   const str = (k: string): string | undefined => values[k] as string | undefined;
@@ -282,6 +284,7 @@ async function cmdTrain(args: string[]): Promise<number> {
       minCoverage: config.features.minCoverage,
       zClip: config.features.zClip,
       backend: oneOf(str('backend'), ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, 'auto', 'backend'),
+      orthogonal: values.orthogonal === true,
     },
     log,
     abort.signal,
@@ -293,7 +296,7 @@ async function cmdTrain(args: string[]): Promise<number> {
 }
 
 async function cmdScore(args: string[]): Promise<number> {
-  const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' } });
+  const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' }, daily: { type: 'string' } });
   if (values.help === true) return usage(0);
   const [model, features, out] = ['model', 'features', 'out'].map((k) => values[k] as string | undefined);
   if (model === undefined || features === undefined || out === undefined) throw new UsageError('score needs --model, --features and --out');
@@ -306,7 +309,9 @@ async function cmdScore(args: string[]): Promise<number> {
   const { featuresFile } = await import('./model/train-command.js');
   const { scoreFeatures } = await import('./model/score.js');
   const file = featuresFile(features, readMeta(model).freq);
-  const s = await scoreFeatures(model, file, out, config.features.minCoverage);
+  const dailyPath = values.daily as string | undefined;
+  const { readDailyCsv } = await import('./model/labels.js');
+  const s = await scoreFeatures(model, file, out, config.features.minCoverage, dailyPath === undefined ? undefined : readDailyCsv(dailyPath));
   process.stdout.write(`scored ${s.rows.toLocaleString('en-US')} rows over ${s.bars} bars (${s.dayCloses} day closes) with ${s.model} ${s.version} -> ${out}\n`);
   return 0;
 }

@@ -3,7 +3,7 @@ import { FeatureEngine, type BarCloseEvent } from '../src/features/engine.js';
 import { FEATURE_COUNT, FEATURE_NAMES, DEFAULT_FEATURE_PARAMS } from '../src/features/feature-set.js';
 import { median, RobustZScorer } from '../src/features/normalize.js';
 import { SequenceStore } from '../src/features/sequence-store.js';
-import { KIND_SNAPSHOT, SIDE_CODES, SymbolTable, TickBatch, BarBatch } from '../src/ingest/events.js';
+import { KIND_SNAPSHOT, SIDE_CODES, SymbolTable, TickBatch, BarBatch, copyTickRow } from '../src/ingest/events.js';
 import { decodeBarJson, decodeTickJson } from '../src/ingest/json-codec.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import { feedBars, feedTicks } from '../src/ingest/simulator/feed.js';
@@ -368,5 +368,53 @@ describe('sequence store', () => {
     expect(Array.from(out)).toEqual([0, 5]);
     expect(Array.from(mask)).toEqual([0, 1]);
     expect(store.coverage(1)).toBe(0.5);
+  });
+});
+
+describe('no look-ahead in features', () => {
+  it('changing every event after an instant changes no bar or feature closed before it', () => {
+    const sim = new MarketSimulator({ symbols: 12, days: 2, seed: 21, snapshotShare: 0.3 }, calendar);
+    const rows: { batch: TickBatch }[] = [];
+    for (let d = 0; d < sim.days.length; d++) {
+      for (const m of sim.generateDay(d)) {
+        const copy = new TickBatch(m.ticks.length + 1);
+        for (let i = 0; i < m.ticks.length; i++) copyTickRow(m.ticks, i, copy);
+        rows.push({ batch: copy });
+      }
+    }
+    const cut = sh('2026-01-06T10:37:12');
+    const run = (perturb: boolean): Captured[] => {
+      const { engine, closes } = engineFor(sim.symbols);
+      const ctx = engine.context('s');
+      for (const { batch } of rows) {
+        if (perturb) {
+          for (let i = 0; i < batch.length; i++) {
+            if (batch.ts[i] <= cut) continue;
+            batch.price[i] *= 1.07;
+            batch.volume[i] *= 3;
+            batch.amount[i] *= 3.21;
+            batch.cumVolume[i] *= 2;
+            batch.cumAmount[i] *= 2.14;
+            batch.bidVol1[i] += 500;
+          }
+        }
+        feedTicks(batch, ctx, (b, from, to) => engine.ingestTicks(b, from, to, 's'));
+      }
+      engine.flush();
+      return closes;
+    };
+    const base = run(false);
+    const changed = run(true);
+    expect(changed.length).toBe(base.length);
+    let before = 0;
+    let differentAfter = 0;
+    for (let k = 0; k < base.length; k++) {
+      if (base[k].barEnd <= cut) {
+        expect(changed[k]).toEqual(base[k]);
+        before++;
+      } else if (JSON.stringify(changed[k]) !== JSON.stringify(base[k])) differentAfter++;
+    }
+    expect(before).toBeGreaterThan(24);
+    expect(differentAfter).toBeGreaterThan(10);
   });
 });

@@ -63,3 +63,26 @@ describe('training', () => {
     model.dispose();
   });
 });
+
+describe('orthogonal layer', () => {
+  it('makes each date\'s output orthogonal to industry and size, in training and in prediction', async () => {
+    const { exposureProjection } = await import('../src/model/labels.js');
+    const { predictBatch } = await import('../src/model/train.js');
+    const batches = synthetic(14, 40, 4).map((b, d) => {
+      const industry = Int32Array.from({ length: b.n }, (_, i) => i % 3);
+      const size = Float64Array.from({ length: b.n }, (_, i) => 22 + ((i * 7 + d) % 11) / 3);
+      return { ...b, exposures: exposureProjection(industry, size), industry, size };
+    });
+    const model = buildModel({ arch: 'gru', head: 'last', pooling: 'last-query', T, F, hidden: 6, layers: 1, dense: 4, dropout: 0, seed: 5 });
+    await trainModel(model, batches, { loss: 'ic', learningRate: 0.01, maxEpochs: 2, patience: 2, validationShare: 0.25, gap: 1, seed: 1, T, F });
+    for (const b of batches.slice(0, 3)) {
+      const p = predictBatch(model, b, T, F);
+      for (const g of [0, 1, 2]) expect(Array.from(p).filter((_, i) => b.industry[i] === g).reduce((a, v) => a + v, 0)).toBeCloseTo(0, 4);
+      expect(Array.from(p).reduce((a, v, i) => a + v * b.size[i], 0)).toBeCloseTo(0, 3);
+      // without exposures the same model's output is not orthogonal
+      const raw = predictBatch(model, { ...b, exposures: undefined }, T, F);
+      expect(Math.abs(Array.from(raw).filter((_, i) => b.industry[i] === 0).reduce((a, v) => a + v, 0))).toBeGreaterThan(1e-3);
+    }
+    model.dispose();
+  });
+});

@@ -24,6 +24,8 @@ export interface ModelMeta {
   T: number;
   normalisation: { method: 'robust-z'; clip: number; minCoverage: number };
   architecture: ModelSpec;
+  /** Outputs are made orthogonal per date to industry and log size (scoring then needs daily data). */
+  orthogonal: boolean;
   label: { kind: 'raw' | 'risk-adjusted'; horizonDays: number };
   training: {
     loss: string;

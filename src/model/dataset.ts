@@ -14,7 +14,7 @@ import { SymbolTable } from '../ingest/events.js';
 import { DAY_CLOSE } from '../market/sessions.js';
 import { dayToIso, localDay, msOfLocalDay } from '../market/time.js';
 import { grown } from '../typed-arrays.js';
-import { forwardLabels, type DailyPanel, type LabelKind } from './labels.js';
+import { exposureProjection, forwardLabels, type DailyPanel, type ExposureProjection, type LabelKind } from './labels.js';
 import type { DateBatch } from './train.js';
 
 export interface DatasetOptions {
@@ -23,6 +23,8 @@ export interface DatasetOptions {
   zClip: number;
   horizon: number;
   labelKind: LabelKind;
+  /** Attach each date's exposures (industry, log size) for the orthogonal layer. */
+  orthogonal: boolean;
 }
 
 export interface Dataset {
@@ -135,6 +137,12 @@ export async function replayFeatures(path: string, T: number, zClip: number, onB
   return bars;
 }
 
+/** The exposure projection of day `d` for the daily-panel symbols `columns`. */
+export function exposuresOf(daily: DailyPanel, d: number, columns: number[]): ExposureProjection {
+  const base = d * daily.symbols.length;
+  return exposureProjection(Int32Array.from(columns, (k) => daily.industry[base + k]), Float64Array.from(columns, (k) => daily.logSize[base + k]));
+}
+
 /** Per-date training samples: at each day close, every symbol with coverage and a label. */
 export async function buildDataset(featuresPath: string, daily: DailyPanel, opts: DatasetOptions): Promise<Dataset> {
   const F = FEATURE_COUNT;
@@ -160,7 +168,9 @@ export async function buildDataset(featuresPath: string, daily: DailyPanel, opts
     if (ids.length < 2) return;
     const x = new Float32Array(ids.length * opts.T * F);
     store.fill(ids, ids.length, x);
-    out.batches.push({ date, n: ids.length, x, y: Float32Array.from(y) });
+    const batch: DateBatch = { date, n: ids.length, x, y: Float32Array.from(y) };
+    if (opts.orthogonal) batch.exposures = exposuresOf(daily, d, ids.map((s) => dailySymbol.get(symbols.names[s]) as number));
+    out.batches.push(batch);
     out.symbols.push(ids.map((s) => symbols.names[s]));
   });
   return out;

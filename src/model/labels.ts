@@ -96,21 +96,28 @@ export function solve(a: Float64Array, b: Float64Array, n: number): Float64Array
 }
 
 /**
- * Residuals of y on the exposures of the given rows: one dummy per industry present
- * (which also carries the intercept) and standardised log size. Rows without exposures
- * fall back to the cross-sectional mean only.
+ * A date's exposure design and its least-squares projector: X [n, k] has one dummy per
+ * industry present (which also carries the intercept) and standardised log size; A =
+ * (X'X)^-1 X' [k, n]. The residual of y is y - X (A y). Without usable exposures (an
+ * unknown industry, or a singular design) X is the intercept alone: residual = y - mean.
+ * The label's "risk-adjusted" form and the model's orthogonal layer both use it.
  */
-export function exposureResiduals(y: Float64Array, industry: Int32Array, logSize: Float64Array): Float64Array {
-  const n = y.length;
+export interface ExposureProjection {
+  n: number;
+  k: number;
+  X: Float64Array;
+  A: Float64Array;
+}
+
+function interceptOnly(n: number): ExposureProjection {
+  return { n, k: 1, X: new Float64Array(n).fill(1), A: new Float64Array(n).fill(1 / n) };
+}
+
+export function exposureProjection(industry: Int32Array, logSize: Float64Array): ExposureProjection {
+  const n = industry.length;
   const present = [...new Set(Array.from(industry).filter((g) => g >= 0))].sort((a, b) => a - b);
+  if (present.length === 0 || !Array.from(industry).every((g) => g >= 0)) return interceptOnly(n);
   const sizeOk = Array.from(logSize).every(Number.isFinite);
-  const usable = present.length > 0 && Array.from(industry).every((g) => g >= 0);
-  if (!usable) {
-    let mean = 0;
-    for (let i = 0; i < n; i++) mean += y[i];
-    mean /= n;
-    return y.map((v) => v - mean);
-  }
   let sMean = 0;
   let sStd = 0;
   if (sizeOk) {
@@ -121,31 +128,48 @@ export function exposureResiduals(y: Float64Array, industry: Int32Array, logSize
   }
   const col = new Map(present.map((g, j) => [g, j]));
   const k = present.length + (sizeOk ? 1 : 0);
-  const xtx = new Float64Array(k * k);
-  const xty = new Float64Array(k);
-  const row = new Float64Array(k);
-  const fill = (i: number): void => {
-    row.fill(0);
-    row[col.get(industry[i]) as number] = 1;
-    if (sizeOk) row[k - 1] = (logSize[i] - sMean) / sStd;
-  };
+  const X = new Float64Array(n * k);
   for (let i = 0; i < n; i++) {
-    fill(i);
-    for (let a = 0; a < k; a++) {
-      xty[a] += row[a] * y[i];
-      for (let b = 0; b < k; b++) xtx[a * k + b] += row[a] * row[b];
-    }
+    X[i * k + (col.get(industry[i]) as number)] = 1;
+    if (sizeOk) X[i * k + k - 1] = (logSize[i] - sMean) / sStd;
   }
-  const beta = solve(xtx, xty, k);
-  if (beta === null) return exposureResiduals(y, new Int32Array(n).fill(-1), logSize);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    fill(i);
+  const xtx = new Float64Array(k * k);
+  for (let i = 0; i < n; i++) for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) xtx[a * k + b] += X[i * k + a] * X[i * k + b];
+  // (X'X)^-1 column by column.
+  const inv = new Float64Array(k * k);
+  const unit = new Float64Array(k);
+  for (let c = 0; c < k; c++) {
+    unit.fill(0);
+    unit[c] = 1;
+    const column = solve(xtx, unit, k);
+    if (column === null) return interceptOnly(n);
+    for (let r = 0; r < k; r++) inv[r * k + c] = column[r];
+  }
+  const A = new Float64Array(k * n);
+  for (let a = 0; a < k; a++) for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let b = 0; b < k; b++) s += inv[a * k + b] * X[i * k + b];
+    A[a * n + i] = s;
+  }
+  return { n, k, X, A };
+}
+
+/** y minus its projection on the exposures: y - X (A y). */
+export function residualize(p: ExposureProjection, y: ArrayLike<number>): Float64Array {
+  const beta = new Float64Array(p.k);
+  for (let a = 0; a < p.k; a++) for (let i = 0; i < p.n; i++) beta[a] += p.A[a * p.n + i] * y[i];
+  const out = new Float64Array(p.n);
+  for (let i = 0; i < p.n; i++) {
     let fit = 0;
-    for (let a = 0; a < k; a++) fit += row[a] * beta[a];
+    for (let a = 0; a < p.k; a++) fit += p.X[i * p.k + a] * beta[a];
     out[i] = y[i] - fit;
   }
   return out;
+}
+
+/** Residuals of y on industry dummies and log size (see exposureProjection). */
+export function exposureResiduals(y: Float64Array, industry: Int32Array, logSize: Float64Array): Float64Array {
+  return residualize(exposureProjection(industry, logSize), y);
 }
 
 /**

@@ -12,7 +12,9 @@ import { formatOfPath } from '../ingest/file-source.js';
 import { TableWriter } from '../ingest/table-writer.js';
 import { loadModel } from './artifact.js';
 import { tf } from './backend.js';
-import { replayFeatures } from './dataset.js';
+import { exposuresOf, replayFeatures } from './dataset.js';
+import { exposureProjection, residualize, type DailyPanel } from './labels.js';
+import { dayToIso, localDay } from '../market/time.js';
 
 export interface ScoreSummary {
   rows: number;
@@ -44,8 +46,16 @@ export function standardise(scores: Float32Array): { z: Float64Array; rank: Floa
   return { z, rank };
 }
 
-export async function scoreFeatures(modelDir: string, featuresPath: string, outPath: string, minCoverage: number): Promise<ScoreSummary> {
+/**
+ * Scores every bar of a features file. A model with the orthogonal layer needs `daily`
+ * (industry and log size by day): each bar's scores are residualised on that day's
+ * exposures before z-scores and ranks.
+ */
+export async function scoreFeatures(modelDir: string, featuresPath: string, outPath: string, minCoverage: number, daily?: DailyPanel): Promise<ScoreSummary> {
   const { model, meta } = await loadModel(modelDir);
+  if (meta.orthogonal && daily === undefined) throw new Error(`model ${meta.name} has the orthogonal layer: scoring needs the daily data with industry and logSize (--daily)`);
+  const dayIndex = new Map((daily?.days ?? []).map((d, i) => [d, i]));
+  const dailySymbol = new Map((daily?.symbols ?? []).map((s, i) => [s, i]));
   const writer = new TableWriter(outPath, formatOfPath(outPath));
   const T = meta.T;
   const F = FEATURE_COUNT;
@@ -65,7 +75,14 @@ export async function scoreFeatures(modelDir: string, featuresPath: string, outP
     const n = ids.length;
     if (batch.length < n * T * F) batch = new Float32Array(n * T * F);
     store.fill(ids, n, batch);
-    const scores = tf.tidy(() => (model.predict(tf.tensor3d(batch.subarray(0, n * T * F), [n, T, F])) as tf.Tensor).dataSync() as Float32Array);
+    let scores = tf.tidy(() => (model.predict(tf.tensor3d(batch.subarray(0, n * T * F), [n, T, F])) as tf.Tensor).dataSync() as Float32Array);
+    if (meta.orthogonal && daily !== undefined) {
+      const d = dayIndex.get(dayToIso(localDay(barEnd)));
+      const columns = ids.map((s) => dailySymbol.get(symbols.names[s]) ?? -1);
+      // A day or symbol the daily data lacks: no exposures, the intercept alone (demeaned).
+      const projection = d === undefined || columns.includes(-1) ? exposureProjection(new Int32Array(n).fill(-1), new Float64Array(n)) : exposuresOf(daily, d, columns);
+      scores = Float32Array.from(residualize(projection, scores));
+    }
     const { z, rank } = standardise(scores);
     writer.write(
       tableOf([

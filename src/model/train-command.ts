@@ -28,6 +28,8 @@ export interface TrainCommandOptions {
   minCoverage: number;
   zClip: number;
   backend: BackendPreference;
+  /** The orthogonal layer: outputs residualised per date on industry and log size. */
+  orthogonal: boolean;
 }
 
 /** The features file of a frequency: a file as given, or `features-<freq>.arrow` in a folder. */
@@ -43,9 +45,10 @@ export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: 
   const file = featuresFile(opts.features, opts.freq);
   const daily = readDailyCsv(opts.daily);
   const started = performance.now();
-  const data = await buildDataset(file, daily, { T: opts.T, minCoverage: opts.minCoverage, zClip: opts.zClip, horizon: opts.horizon, labelKind: opts.label });
+  const data = await buildDataset(file, daily, { T: opts.T, minCoverage: opts.minCoverage, zClip: opts.zClip, horizon: opts.horizon, labelKind: opts.label, orthogonal: opts.orthogonal });
   const samples = data.batches.reduce((a, b) => a + b.n, 0);
   log.info({ file, bars: data.barsRead, dates: data.batches.length, samples, seconds: +((performance.now() - started) / 1000).toFixed(1) }, 'samples built');
+  if (opts.orthogonal && daily.industries.length === 0) throw new Error(`${opts.daily} has no industry column: the orthogonal layer needs industry (and logSize) per symbol and day`);
   if (data.batches.length === 0) throw new Error(`no samples: ${file} has no day with T=${opts.T} bars of history and a ${opts.horizon}-day label in ${opts.daily}`);
   const spec: ModelSpec = { ...opts.spec, T: opts.T, F: FEATURE_COUNT };
   const model = buildModel(spec);
@@ -68,6 +71,7 @@ export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: 
     T: opts.T,
     normalisation: { method: 'robust-z', clip: opts.zClip, minCoverage: opts.minCoverage },
     architecture: spec,
+    orthogonal: opts.orthogonal,
     label: { kind: opts.label, horizonDays: opts.horizon },
     training: {
       loss: opts.train.loss,

@@ -8,6 +8,7 @@
 import { Rng } from '../ingest/simulator/rng.js';
 import { pearson } from '../features/bar-reducer.js';
 import { tf } from './backend.js';
+import type { ExposureProjection } from './labels.js';
 
 /** One date's samples: x is [n, T, F] row-major, y the labels. */
 export interface DateBatch {
@@ -15,6 +16,8 @@ export interface DateBatch {
   n: number;
   x: Float32Array;
   y: Float32Array;
+  /** The date's exposures, when the orthogonal layer is on: predictions are residualised on them. */
+  exposures?: ExposureProjection;
 }
 
 export type Loss = 'mse' | 'ic';
@@ -89,8 +92,44 @@ function lossOf(kind: Loss, pred: tf.Tensor1D, y: tf.Tensor1D): tf.Scalar {
   return kind === 'ic' ? negativeIc(pred, y) : (tf.losses.meanSquaredError(zscore(y), pred) as tf.Scalar);
 }
 
-function tensors(b: DateBatch, T: number, F: number): { x: tf.Tensor3D; y: tf.Tensor1D } {
-  return { x: tf.tensor3d(b.x, [b.n, T, F]), y: tf.tensor1d(b.y) };
+interface DateTensors {
+  x: tf.Tensor3D;
+  y: tf.Tensor1D;
+  /** X [n, k] and A = (X'X)^-1 X' [k, n] of the orthogonal layer. */
+  X?: tf.Tensor2D;
+  A?: tf.Tensor2D;
+}
+
+function tensors(b: DateBatch, T: number, F: number): DateTensors {
+  const t: DateTensors = { x: tf.tensor3d(b.x, [b.n, T, F]), y: tf.tensor1d(b.y) };
+  if (b.exposures !== undefined) {
+    t.X = tf.tensor2d(Float32Array.from(b.exposures.X), [b.n, b.exposures.k]);
+    t.A = tf.tensor2d(Float32Array.from(b.exposures.A), [b.exposures.k, b.n]);
+  }
+  return t;
+}
+
+/**
+ * The model's output for a date: the network's scores, made orthogonal to the date's
+ * exposures when the batch has them (the orthogonal layer: pred - X (A pred)).
+ */
+function predictDate(model: tf.LayersModel, t: DateTensors, training: boolean): tf.Tensor1D {
+  const raw = (model.apply(t.x, { training }) as tf.Tensor).reshape([-1]) as tf.Tensor1D;
+  if (t.X === undefined || t.A === undefined) return raw;
+  const fit = t.X.matMul(t.A.matMul(raw.reshape([-1, 1])));
+  return raw.sub(fit.reshape([-1])) as tf.Tensor1D;
+}
+
+function disposeTensors(t: DateTensors): void {
+  tf.dispose([t.x, t.y, ...(t.X === undefined ? [] : [t.X]), ...(t.A === undefined ? [] : [t.A])]);
+}
+
+/** The model's output for one date (with the orthogonal layer when the batch has exposures). */
+export function predictBatch(model: tf.LayersModel, b: DateBatch, T: number, F: number): Float32Array {
+  const t = tensors(b, T, F);
+  const out = tf.tidy(() => predictDate(model, t, false).dataSync() as Float32Array);
+  disposeTensors(t);
+  return out;
 }
 
 /** Mean validation loss and IC of the model over dates. */
@@ -98,11 +137,12 @@ export function evaluateDates(model: tf.LayersModel, batches: DateBatch[], opts:
   let loss = 0;
   let ic = 0;
   for (const b of batches) {
-    const { x, y } = tensors(b, opts.T, opts.F);
-    const pred = tf.tidy(() => (model.predict(x) as tf.Tensor).reshape([-1]) as tf.Tensor1D);
-    loss += tf.tidy(() => lossOf(opts.loss, pred, y).dataSync()[0]);
+    const t = tensors(b, opts.T, opts.F);
+    const pred = tf.tidy(() => predictDate(model, t, false));
+    loss += tf.tidy(() => lossOf(opts.loss, pred, t.y).dataSync()[0]);
     ic += pearson(pred.dataSync(), b.y, b.n);
-    tf.dispose([x, y, pred]);
+    disposeTensors(t);
+    pred.dispose();
   }
   return { loss: loss / batches.length, ic: ic / batches.length };
 }
@@ -141,11 +181,12 @@ export async function trainModel(
         interrupted = true;
         break;
       }
-      const { x, y } = tensors(train[k], options.T, options.F);
-      const cost = optimizer.minimize(() => lossOf(options.loss, (model.apply(x, { training: true }) as tf.Tensor).reshape([-1]) as tf.Tensor1D, y), true);
+      const t = tensors(train[k], options.T, options.F);
+      const cost = optimizer.minimize(() => lossOf(options.loss, predictDate(model, t, true), t.y), true);
       lossSum += (cost as tf.Scalar).dataSync()[0];
       samples += train[k].n;
-      tf.dispose([x, y, cost as tf.Scalar]);
+      disposeTensors(t);
+      (cost as tf.Scalar).dispose();
       // Let timers and signals run between dates.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
