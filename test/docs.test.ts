@@ -66,12 +66,14 @@ describe('features and commands', () => {
   it('the README opens with the two set-up commands, and they are the package scripts', () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
     const block = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-    expect(block).toMatch(/^npm ci && npm start /m);
-    expect(block).toMatch(/^npm ci && npm test /m);
+    expect(block).toMatch(/^npm ci && npm run native && npm start /m);
+    expect(block).toMatch(/^npm ci && npm run native && npm test /m);
+    expect(pkg.scripts.native).toBe('node scripts/install-tfjs-native.mjs');
     expect(pkg.scripts.start).toMatch(/dist\/cli\.js run/);
     expect(pkg.scripts.test).toMatch(/typecheck.*lint.*vitest run/);
     const ci = readFileSync('.ci/run', 'utf8');
     expect(ci).toMatch(/npm ci/);
+    expect(ci).toMatch(/npm run native/);
     expect(ci).toMatch(/npm test/);
   });
 });

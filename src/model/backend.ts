@@ -4,6 +4,7 @@
  * (TensorFlow with CUDA), tfjs-node (TensorFlow C library, CPU), wasm, plain JS cpu.
  * The choice is logged by the caller and reported (meta.json, /metrics, doctor).
  */
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -17,6 +18,8 @@ export interface BackendInfo {
   tfjsVersion: string;
   /** Version of the TensorFlow C library for the native backends. */
   tensorflowVersion?: string;
+  /** Threads the backend computes with: TensorFlow's default pool is one per core; wasm in Node runs on one. */
+  threads: number;
   /** Why faster backends were not used, for the start-up log. */
   skipped: string[];
 }
@@ -24,6 +27,8 @@ export interface BackendInfo {
 const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | undefined> {
+  // TensorFlow's own start-up lines (oneDNN notices) would go to stderr between our JSON logs.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   // The addon registers the 'tensorflow' backend on import.
   const mod = (await import(pkg)) as { version?: Record<string, string> };
   await tf.setBackend('tensorflow');
@@ -59,6 +64,7 @@ export async function selectBackend(preference: BackendPreference = 'auto'): Pro
         tfjsBackend: tf.getBackend(),
         tfjsVersion: tf.version.tfjs,
         ...(native ? { tensorflowVersion: tensorflowVersion() } : {}),
+        threads: native ? availableParallelism() : 1,
         skipped,
       };
       return selected;
