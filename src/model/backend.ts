@@ -5,6 +5,7 @@
  * The choice is logged by the caller and reported (meta.json, /metrics, doctor).
  */
 import { availableParallelism } from 'node:os';
+import util from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -26,7 +27,20 @@ export interface BackendInfo {
 
 const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
+/**
+ * tfjs-node 4.22.0 (the latest release) calls util.isNullOrUndefined and util.isArray,
+ * which Node 23 removed; the upstream fix (tensorflow/tfjs#8425) is merged but has not
+ * been released (tensorflow/tfjs#8609). Put back exactly those two functions, only where
+ * they are missing, before the addon loads: the same build then runs on Node 20 and 24.
+ */
+function restoreRemovedUtilFunctions(): void {
+  const u = util as unknown as Record<string, unknown>;
+  if (typeof u.isNullOrUndefined !== 'function') u.isNullOrUndefined = (v: unknown): boolean => v === null || v === undefined;
+  if (typeof u.isArray !== 'function') u.isArray = Array.isArray;
+}
+
 async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | undefined> {
+  restoreRemovedUtilFunctions();
   // TensorFlow's own start-up lines (oneDNN notices) would go to stderr between our JSON logs.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   // The addon registers the 'tensorflow' backend on import.

@@ -92,7 +92,7 @@ function lossOf(kind: Loss, pred: tf.Tensor1D, y: tf.Tensor1D): tf.Scalar {
   return kind === 'ic' ? negativeIc(pred, y) : (tf.losses.meanSquaredError(zscore(y), pred) as tf.Scalar);
 }
 
-interface DateTensors {
+export interface DateTensors {
   x: tf.Tensor3D;
   y: tf.Tensor1D;
   /** X [n, k] and A = (X'X)^-1 X' [k, n] of the orthogonal layer. */
@@ -122,6 +122,14 @@ function predictDate(model: tf.LayersModel, t: DateTensors, training: boolean): 
 
 function disposeTensors(t: DateTensors): void {
   tf.dispose([t.x, t.y, ...(t.X === undefined ? [] : [t.X]), ...(t.A === undefined ? [] : [t.A])]);
+}
+
+/** One optimisation step on one date's tensors; returns the loss before the step. */
+export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, t: DateTensors, loss: Loss): number {
+  const cost = optimizer.minimize(() => lossOf(loss, predictDate(model, t, true), t.y), true) as tf.Scalar;
+  const value = cost.dataSync()[0];
+  cost.dispose();
+  return value;
 }
 
 /** The model's output for one date (with the orthogonal layer when the batch has exposures). */
@@ -182,11 +190,9 @@ export async function trainModel(
         break;
       }
       const t = tensors(train[k], options.T, options.F);
-      const cost = optimizer.minimize(() => lossOf(options.loss, predictDate(model, t, true), t.y), true);
-      lossSum += (cost as tf.Scalar).dataSync()[0];
+      lossSum += trainStep(model, optimizer, t, options.loss);
       samples += train[k].n;
       disposeTensors(t);
-      (cost as tf.Scalar).dispose();
       // Let timers and signals run between dates.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
