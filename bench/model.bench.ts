@@ -5,7 +5,7 @@
  * same machine is the reference the issues name (bench/peers/, not installed yet).
  */
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
-import { buildModel, type ModelSpec } from '../src/model/architecture.js';
+import { buildModel, predictAll, type ModelSpec } from '../src/model/architecture.js';
 import { selectBackend, tf } from '../src/model/backend.js';
 import { trainStep } from '../src/model/train.js';
 import { fmt, now, percentile, type Benchmark, type ResultRow } from './harness.js';
@@ -42,13 +42,13 @@ export const modelBenchmark: Benchmark = {
         for (const c of CONFIGS) {
           const model = buildModel({ arch: 'gru', head: c.head, pooling: c.pooling, T, F, hidden: 64, layers: 1, dense: 32, dropout: 0.1, seed: 1 });
           const x = tf.randomNormal([N, T, F]) as tf.Tensor3D;
-          const warm = model.predict(x) as tf.Tensor;
+          const warm = predictAll(model, x);
           warm.dataSync();
           warm.dispose();
           const inferMs: number[] = [];
           for (let r = 0; r < 3; r++) {
             const t0 = now();
-            const y = model.predict(x) as tf.Tensor;
+            const y = predictAll(model, x);
             y.dataSync();
             inferMs.push(now() - t0);
             y.dispose();

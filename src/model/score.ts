@@ -10,6 +10,7 @@ import { FEATURE_COUNT } from '../features/feature-set.js';
 import { DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVector } from '../ingest/arrow-columns.js';
 import { formatOfPath } from '../ingest/file-source.js';
 import { TableWriter } from '../ingest/table-writer.js';
+import { predictAll } from './architecture.js';
 import { loadModel } from './artifact.js';
 import { tf } from './backend.js';
 import { exposuresOf, replayFeatures } from './dataset.js';
@@ -75,7 +76,7 @@ export async function scoreFeatures(modelDir: string, featuresPath: string, outP
     const n = ids.length;
     if (batch.length < n * T * F) batch = new Float32Array(n * T * F);
     store.fill(ids, n, batch);
-    let scores = tf.tidy(() => (model.predict(tf.tensor3d(batch.subarray(0, n * T * F), [n, T, F])) as tf.Tensor).dataSync() as Float32Array);
+    let scores = tf.tidy(() => predictAll(model, tf.tensor3d(batch.subarray(0, n * T * F), [n, T, F])).dataSync() as Float32Array);
     if (meta.orthogonal && daily !== undefined) {
       const d = dayIndex.get(dayToIso(localDay(barEnd)));
       const columns = ids.map((s) => dailySymbol.get(symbols.names[s]) ?? -1);
