@@ -17,7 +17,9 @@
  * Aggregates of per-date returns are arithmetic means of weekly figures, as in the
  * report's Table 5.
  */
-import { pearson } from '../features/bar-reducer.js';
+import { pearson, spearman } from '../stats.js';
+
+export { ranks, spearman } from '../stats.js';
 
 export interface CrossSection {
   /** Evaluation date, YYYY-MM-DD. */
@@ -67,25 +69,6 @@ export interface MetricOptions {
 }
 
 export const DEFAULT_METRIC_OPTIONS: MetricOptions = { quantile: 0.1, periodsPerYear: 52 };
-
-/** Ranks 1..n with ties given their average rank. */
-export function ranks(x: ArrayLike<number>): Float64Array {
-  const n = x.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => x[a] - x[b]);
-  const r = new Float64Array(n);
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && x[order[j + 1]] === x[order[i]]) j++;
-    const avg = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) r[order[k]] = avg;
-    i = j + 1;
-  }
-  return r;
-}
-
-export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  return pearson(ranks(x), ranks(y), x.length);
-}
 
 /** Indices of the top (or bottom) quantile by factor, ties broken by symbol for determinism. */
 export function quantileMembers(cs: CrossSection, quantile: number, top: boolean): number[] {

@@ -4,6 +4,7 @@
  * Works on typed arrays with fixed scratch buffers: no allocation per close.
  */
 import { limitStateFor, type Board } from '../market/symbols.js';
+import { pearson } from '../stats.js';
 import { grown } from '../typed-arrays.js';
 import type { BarSchedule } from '../market/sessions.js';
 import type { ClosedBars } from './closed-bars.js';
@@ -284,28 +285,4 @@ export class BarReducer {
       mask[fo + F_REL_SPREAD] = 1;
     }
   }
-}
-
-/** Pearson correlation of the first n entries; NaN when either side has zero variance. */
-export function pearson(x: ArrayLike<number>, y: ArrayLike<number>, n: number): number {
-  let sx = 0;
-  let sy = 0;
-  for (let i = 0; i < n; i++) {
-    sx += x[i];
-    sy += y[i];
-  }
-  const mx = sx / n;
-  const my = sy / n;
-  let cxy = 0;
-  let cxx = 0;
-  let cyy = 0;
-  for (let i = 0; i < n; i++) {
-    const dx = x[i] - mx;
-    const dy = y[i] - my;
-    cxy += dx * dy;
-    cxx += dx * dx;
-    cyy += dy * dy;
-  }
-  if (cxx <= 1e-18 * n || cyy <= 1e-18 * n) return Number.NaN;
-  return cxy / Math.sqrt(cxx * cyy);
 }

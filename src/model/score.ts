@@ -10,6 +10,7 @@ import { FEATURE_COUNT } from '../features/feature-set.js';
 import { DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVector } from '../ingest/arrow-columns.js';
 import { formatOfPath } from '../ingest/file-source.js';
 import { TableWriter } from '../ingest/table-writer.js';
+import { ranks } from '../stats.js';
 import { predictAll } from './architecture.js';
 import { loadModel } from './artifact.js';
 import { tf } from './backend.js';
@@ -35,15 +36,8 @@ export function standardise(scores: Float32Array): { z: Float64Array; rank: Floa
   for (let i = 0; i < n; i++) v += (scores[i] - mean) ** 2;
   const sd = Math.sqrt(v / n);
   const z = Float64Array.from(scores, (s) => (sd > 0 ? (s - mean) / sd : 0));
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  const rank = new Float64Array(n);
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
-    const pct = n === 1 ? 1 : ((i + j) / 2) / (n - 1);
-    for (let k = i; k <= j; k++) rank[order[k]] = pct;
-    i = j + 1;
-  }
+  const r = ranks(scores);
+  const rank = r.map((v) => (n === 1 ? 1 : (v - 1) / (n - 1)));
   return { z, rank };
 }
 

@@ -6,7 +6,7 @@
  * of the epoch with the best mean validation IC.
  */
 import { Rng } from '../ingest/simulator/rng.js';
-import { pearson } from '../features/bar-reducer.js';
+import { pearson } from '../stats.js';
 import { tf } from './backend.js';
 import type { ExposureProjection } from './labels.js';
 
