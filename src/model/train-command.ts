@@ -13,7 +13,7 @@ import { factorstreamVersion, saveModel, type ModelMeta } from './artifact.js';
 import { selectBackend, type BackendPreference } from './backend.js';
 import { buildDataset } from './dataset.js';
 import { readDailyCsv, type LabelKind } from './labels.js';
-import { trainModel, type TrainOptions, type TrainResult } from './train.js';
+import { trainModel, type EpochReport, type TrainOptions, type TrainResult } from './train.js';
 
 export interface TrainCommandOptions {
   features: string;
@@ -39,6 +39,35 @@ export function featuresFile(path: string, freq: Freq): string {
   return file;
 }
 
+/**
+ * On a terminal: one self-rewriting line with the epoch, a bar over its dates, the ETA of
+ * the epoch and the last validation IC. Elsewhere (CI, logs) nothing: the per-epoch log
+ * line says the same.
+ */
+function progressBar(maxEpochs: number): { update(epoch: number, done: number, total: number): void; epochDone(r: EpochReport): void; end(): void } | undefined {
+  const out = process.stderr;
+  if (!out.isTTY) return undefined;
+  let started = performance.now();
+  let lastIc = Number.NaN;
+  return {
+    update(epoch, done, total) {
+      if (done === 1) started = performance.now();
+      const width = 30;
+      const filled = Math.round((width * done) / total);
+      const eta = ((performance.now() - started) / done) * (total - done) / 1000;
+      const ic = Number.isNaN(lastIc) ? '' : `  val IC ${lastIc.toFixed(4)}`;
+      out.write(`\repoch ${epoch}/${maxEpochs} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} dates  ETA ${eta.toFixed(0)} s${ic}   `);
+    },
+    epochDone(r) {
+      lastIc = r.validationIc;
+      out.write('\n');
+    },
+    end() {
+      out.write('\r\x1b[K');
+    },
+  };
+}
+
 export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: AbortSignal): Promise<{ meta: ModelMeta; result: TrainResult }> {
   const backend = await selectBackend(opts.backend);
   log.info({ backend: backend.name, tfjs: backend.tfjsVersion, tensorflow: backend.tensorflowVersion, skipped: backend.skipped }, 'tfjs backend selected');
@@ -52,13 +81,19 @@ export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: 
   if (data.batches.length === 0) throw new Error(`no samples: ${file} has no day with T=${opts.T} bars of history and a ${opts.horizon}-day label in ${opts.daily}`);
   const spec: ModelSpec = { ...opts.spec, T: opts.T, F: FEATURE_COUNT };
   const model = buildModel(spec);
+  const bar = progressBar(opts.train.maxEpochs);
   const result = await trainModel(
     model,
     data.batches,
     { ...opts.train, gap: opts.horizon, T: opts.T, F: FEATURE_COUNT },
-    (r) => log.info({ epoch: r.epoch, trainLoss: +r.trainLoss.toFixed(5), validationLoss: +r.validationLoss.toFixed(5), validationIc: +r.validationIc.toFixed(4), seconds: +r.seconds.toFixed(1), best: r.best }, 'epoch'),
+    (r) => {
+      bar?.epochDone(r);
+      log.info({ epoch: r.epoch, trainLoss: +r.trainLoss.toFixed(5), validationLoss: +r.validationLoss.toFixed(5), validationIc: +r.validationIc.toFixed(4), seconds: +r.seconds.toFixed(1), best: r.best }, 'epoch');
+    },
     signal,
+    (epoch, done, total) => bar?.update(epoch, done, total),
   );
+  bar?.end();
   if (result.bestEpoch < 0) throw new Error('training was interrupted before the first epoch ended: nothing to save');
   const createdAt = new Date().toISOString();
   const meta: ModelMeta = {

@@ -157,7 +157,8 @@ export function evaluateDates(model: tf.LayersModel, batches: DateBatch[], opts:
 
 /**
  * Trains `model` in place and leaves it holding the best validation weights. `onEpoch`
- * reports progress; `signal` stops after the current date (Ctrl-C keeps the best epoch).
+ * reports each epoch, `onProgress` each date; `signal` stops after the current date
+ * (Ctrl-C keeps the best epoch).
  */
 export async function trainModel(
   model: tf.LayersModel,
@@ -165,6 +166,7 @@ export async function trainModel(
   options: TrainOptions,
   onEpoch: (r: EpochReport) => void = () => undefined,
   signal?: AbortSignal,
+  onProgress: (epoch: number, datesDone: number, datesTotal: number) => void = () => undefined,
 ): Promise<TrainResult> {
   const { train, validation } = splitByDate(batches, options.validationShare, options.gap);
   const optimizer = tf.train.adam(options.learningRate);
@@ -184,15 +186,17 @@ export async function trainModel(
       [order[i], order[j]] = [order[j], order[i]];
     }
     let lossSum = 0;
-    for (const k of order) {
+    for (let done = 0; done < order.length; done++) {
       if (signal?.aborted === true) {
         interrupted = true;
         break;
       }
+      const k = order[done];
       const t = tensors(train[k], options.T, options.F);
       lossSum += trainStep(model, optimizer, t, options.loss);
       samples += train[k].n;
       disposeTensors(t);
+      onProgress(epoch, done + 1, order.length);
       // Let timers and signals run between dates.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
