@@ -11,7 +11,7 @@ import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import { feedTicks } from '../src/ingest/simulator/feed.js';
 import { TradingCalendar } from '../src/market/calendar.js';
 import { BarSchedule } from '../src/market/sessions.js';
-import { fmt, now, percentile, type Benchmark } from './harness.js';
+import { fmt, now, percentile, type Benchmark, option } from './harness.js';
 
 /**
  * Days replayed before measuring: the first days take each code path for the first time
@@ -20,10 +20,6 @@ import { fmt, now, percentile, type Benchmark } from './harness.js';
  */
 const WARMUP_DAYS = 2;
 
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
 
 export const barCloseBenchmark: Benchmark = {
   name: 'bar-close',

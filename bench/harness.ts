@@ -48,3 +48,9 @@ export function table(rows: ResultRow[]): string {
   const line = (cells: (string | number)[]): string => `| ${cells.join(' | ')} |`;
   return [line(cols), line(cols.map(() => '---')), ...rows.map((r) => line(cols.map((c) => r[c] ?? '')))].join('\n');
 }
+
+/** A numeric `--name value` argument, or the fallback. */
+export function option(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}

@@ -14,12 +14,8 @@ import { encodeTickJson } from '../src/ingest/json-codec.js';
 import { decodeTickJsonBytes } from '../src/ingest/json-scan.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import { TradingCalendar } from '../src/market/calendar.js';
-import { fmt, now, type Benchmark, type ResultRow } from './harness.js';
+import { fmt, now, type Benchmark, type ResultRow, option } from './harness.js';
 
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
 
 export const ingestBenchmark: Benchmark = {
   name: 'ingest',

@@ -8,7 +8,7 @@ import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { buildModel, predictAll, type ModelSpec } from '../src/model/architecture.js';
 import { selectBackend, tf } from '../src/model/backend.js';
 import { trainStep } from '../src/model/train.js';
-import { fmt, now, percentile, type Benchmark, type ResultRow } from './harness.js';
+import { fmt, now, percentile, type Benchmark, type ResultRow, option } from './harness.js';
 
 const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
   { head: 'last', pooling: 'last-query' },
@@ -17,10 +17,6 @@ const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
   { head: 'residual', pooling: 'mean' },
 ];
 
-function option(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
 
 export const modelBenchmark: Benchmark = {
   name: 'model',
