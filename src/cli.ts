@@ -40,7 +40,8 @@ Commands:
                --model models/NAME --features DIR|FILE --out scores.arrow|scores.csv
                [--daily daily.csv]  (needed by models trained with --orthogonal)
   evaluate   Weekly factor metrics of end-of-day scores against daily data.
-               --scores FILE --returns daily.csv --out DIR [--horizon DAYS] [--title TEXT]
+               (--scores FILE | --model M --features DIR) --returns daily.csv --out DIR
+               [--horizon DAYS] [--title TEXT]
   help       Show this text.
 
 Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>
@@ -317,12 +318,37 @@ async function cmdScore(args: string[]): Promise<number> {
 }
 
 async function cmdEvaluate(args: string[]): Promise<number> {
-  const { values } = parse(args, { scores: { type: 'string' }, returns: { type: 'string' }, out: { type: 'string' }, horizon: { type: 'string' }, title: { type: 'string' } });
+  const { values } = parse(args, {
+    scores: { type: 'string' },
+    model: { type: 'string' },
+    features: { type: 'string' },
+    returns: { type: 'string' },
+    out: { type: 'string' },
+    horizon: { type: 'string' },
+    title: { type: 'string' },
+  });
   if (values.help === true) return usage(0);
-  const [scores, returns, out] = ['scores', 'returns', 'out'].map((k) => values[k] as string | undefined);
-  if (scores === undefined || returns === undefined || out === undefined) throw new UsageError('evaluate needs --scores, --returns and --out');
+  const [given, model, features, returns, out] = ['scores', 'model', 'features', 'returns', 'out'].map((k) => values[k] as string | undefined);
+  if (returns === undefined || out === undefined || (given === undefined) === (model === undefined || features === undefined)) {
+    throw new UsageError('evaluate needs --returns, --out and either --scores FILE or --model M with --features DIR');
+  }
+  let scores = given;
+  if (scores === undefined) {
+    // Evaluation reads saved predictions: score first, into the output folder, then evaluate that file.
+    const config = configFrom(values, {});
+    const { selectBackend } = await import('./model/backend.js');
+    await selectBackend();
+    const { readMeta } = await import('./model/artifact.js');
+    const { featuresFile } = await import('./model/train-command.js');
+    const { scoreFeatures } = await import('./model/score.js');
+    const { readDailyCsv } = await import('./model/labels.js');
+    const meta = readMeta(model as string);
+    mkdirSync(out, { recursive: true });
+    scores = `${out}/scores.arrow`;
+    await scoreFeatures(model as string, featuresFile(features as string, meta.freq), scores, config.features.minCoverage, meta.orthogonal ? readDailyCsv(returns) : undefined);
+  }
   const { evaluate } = await import('./eval/evaluate.js');
-  const m = evaluate({ scores, returns, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? scores, metrics: {} });
+  const m = evaluate({ scores, returns, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? model ?? scores, metrics: {} });
   process.stdout.write(
     `${m.dates} weeks: IC ${m.ic.toFixed(4)}, Rank IC ${m.rankIc.toFixed(4)}, ICIR ${m.icir.toFixed(2)}, win ${(m.winRate * 100).toFixed(0)}%, long ${(m.longExcess * 100).toFixed(2)}%, short ${(m.shortExcess * 100).toFixed(2)}%, autocorr ${m.autocorrelation.toFixed(2)}, turnover ${(m.turnover * 100).toFixed(0)}% -> ${out}/metrics.json, table.md, report.html\n`,
   );

@@ -47,6 +47,13 @@ describe('model pipeline', () => {
     expect(metrics.dates).toBeGreaterThanOrEqual(2);
     expect(Number.isFinite(metrics.ic)).toBe(true);
     expect(readFileSync(join(dir, 'eval', 'table.md'), 'utf8')).toMatch(/^\| factor \| IC \| Rank IC \| ICIR \| win \| long \| short \| L-S \| autocorr \| top10% turnover \| weeks \|\n/);
+    // the same evaluation straight from the model and the features gives the same figures
+    const direct = cli(['evaluate', '--model', model, '--features', join(dir, 'feat'), '--returns', join(dir, 'sim', 'daily.csv'), '--out', join(dir, 'eval2'), '--title', '30m residual']);
+    expect(direct.code).toBe(0);
+    const metrics2 = JSON.parse(readFileSync(join(dir, 'eval2', 'metrics.json'), 'utf8')) as { dates: number; ic: number };
+    expect(metrics2.dates).toBe(metrics.dates);
+    expect(metrics2.ic).toBeCloseTo(metrics.ic, 6);
+    expect(cli(['evaluate', '--returns', 'x.csv', '--out', join(dir, 'eval3')]).code).toBe(2);
     const html = readFileSync(join(dir, 'eval', 'report.html'), 'utf8');
     expect(html.match(/<svg /g)?.length).toBe(3);
     expect(html).not.toMatch(/<script|(src|href)=["']?https?:/);
