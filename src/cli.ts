@@ -303,16 +303,10 @@ async function cmdScore(args: string[]): Promise<number> {
   if (model === undefined || features === undefined || out === undefined) throw new UsageError('score needs --model, --features and --out');
   const config = configFrom(values, {});
   const log = createLogger(config.log.level);
-  const { selectBackend } = await import('./model/backend.js');
-  const backend = await selectBackend();
-  log.info({ backend: backend.name, skipped: backend.skipped }, 'tfjs backend selected');
-  const { readMeta } = await import('./model/artifact.js');
-  const { featuresFile } = await import('./model/train-command.js');
-  const { scoreFeatures } = await import('./model/score.js');
-  const file = featuresFile(features, readMeta(model).freq);
   const dailyPath = values.daily as string | undefined;
   const { readDailyCsv } = await import('./model/labels.js');
-  const s = await scoreFeatures(model, file, out, config.features.minCoverage, dailyPath === undefined ? undefined : readDailyCsv(dailyPath));
+  const { scoreModel } = await import('./model/score.js');
+  const s = await scoreModel(model, features, out, config.features.minCoverage, dailyPath === undefined ? undefined : readDailyCsv(dailyPath), log);
   process.stdout.write(`scored ${s.rows.toLocaleString('en-US')} rows over ${s.bars} bars (${s.dayCloses} day closes) with ${s.model} ${s.version} -> ${out}\n`);
   return 0;
 }
@@ -336,16 +330,11 @@ async function cmdEvaluate(args: string[]): Promise<number> {
   if (scores === undefined) {
     // Evaluation reads saved predictions: score first, into the output folder, then evaluate that file.
     const config = configFrom(values, {});
-    const { selectBackend } = await import('./model/backend.js');
-    await selectBackend();
-    const { readMeta } = await import('./model/artifact.js');
-    const { featuresFile } = await import('./model/train-command.js');
-    const { scoreFeatures } = await import('./model/score.js');
+    const { scoreModel } = await import('./model/score.js');
     const { readDailyCsv } = await import('./model/labels.js');
-    const meta = readMeta(model as string);
     mkdirSync(out, { recursive: true });
     scores = `${out}/scores.arrow`;
-    await scoreFeatures(model as string, featuresFile(features as string, meta.freq), scores, config.features.minCoverage, meta.orthogonal ? readDailyCsv(returns) : undefined);
+    await scoreModel(model as string, features as string, scores, config.features.minCoverage, readDailyCsv(returns), createLogger(config.log.level));
   }
   const { evaluate } = await import('./eval/evaluate.js');
   const m = evaluate({ scores, returns, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? model ?? scores, metrics: {} });

@@ -9,7 +9,7 @@
  */
 import * as A from 'apache-arrow';
 import { isNumericType, isStringType, readCodes, readNumeric, readSymbolIds, Scratch, type NumericColumn } from './arrow-columns.js';
-import { codeOf, type DecodeContext } from './decode.js';
+import { codeOf, rejectSymbol, type DecodeContext } from './decode.js';
 import {
   HAS_AMOUNT,
   HAS_QUOTE,
@@ -113,12 +113,6 @@ function decodeMessage<Out>(decoder: BatchDecoder<Out>, bytes: Uint8Array, origi
   return appended;
 }
 
-/** Rejects a row whose symbol id is negative (readSymbolIds' codes). */
-function rejectSymbol(id: number, origin: number, row: number, ctx: DecodeContext): void {
-  if (id === -3) ctx.reject('E_SCHEMA', 'symbol is null', origin, row, undefined);
-  else ctx.reject(id === -1 ? 'E_BAD_SYMBOL' : 'E_UNKNOWN_SYMBOL', 'symbol rejected', origin, row, undefined);
-}
-
 /** Decodes the tick rows of Arrow record batches; per-row rejects carry the row number. */
 export class ArrowTickDecoder {
   private readonly scratch = new Scratch();
@@ -160,7 +154,7 @@ export class ArrowTickDecoder {
       const rowNo = origin < 0 ? -1 : row;
       const id = symbols[r];
       if (id < 0) {
-        rejectSymbol(id, rowOrigin, rowNo, ctx);
+        rejectSymbol(ctx, id, undefined, rowOrigin, rowNo);
         continue;
       }
       const symbol = ctx.symbols.names[id];
@@ -264,7 +258,7 @@ export class ArrowBarDecoder {
       const rowNo = origin < 0 ? -1 : row;
       const id = symbols[r];
       if (id < 0) {
-        rejectSymbol(id, rowOrigin, rowNo, ctx);
+        rejectSymbol(ctx, id, undefined, rowOrigin, rowNo);
         continue;
       }
       const symbol = ctx.symbols.names[id];

@@ -5,6 +5,7 @@
  * dictionary-encoded strings are mapped once per dictionary.
  */
 import * as A from 'apache-arrow';
+import { SYMBOL_MALFORMED, SYMBOL_MISSING } from './decode.js';
 import { symbolKey, type SymbolTable } from './events.js';
 
 const TWO_32 = 4_294_967_296;
@@ -144,12 +145,12 @@ export function readCodes(
 /**
  * The symbol column as symbol ids: dictionary entries are read as bytes and mapped with
  * symbolKey (no string per entry once a symbol is known); other forms fall back to
- * strings. Negative ids: -1 malformed, -2 outside a frozen universe, -3 null.
+ * strings. Negative ids as in decode.ts: SYMBOL_MALFORMED, SYMBOL_OUTSIDE_UNIVERSE, SYMBOL_MISSING (null).
  */
 export function readSymbolIds(data: A.Data, scratch: Scratch, symbols: SymbolTable): Int32Array {
   const type = data.type as A.DataType;
   if (!A.DataType.isDictionary(type) || !A.DataType.isUtf8(type.dictionary) || data.dictionary === undefined) {
-    return readCodes(data, 'symbol', scratch, (s) => symbols.intern(s), -3);
+    return readCodes(data, 'symbol', scratch, (s) => symbols.intern(s), SYMBOL_MISSING);
   }
   const dict = data.dictionary;
   const map = scratch.int32('symbol.dict', dict.length);
@@ -160,18 +161,18 @@ export function readSymbolIds(data: A.Data, scratch: Scratch, symbols: SymbolTab
     for (let k = 0; k < chunk.length; k++, j++) {
       const nullBitmap = chunk.nullBitmap;
       if (chunk.nullCount > 0 && nullBitmap !== undefined && ((nullBitmap[(chunk.offset + k) >> 3] >> ((chunk.offset + k) & 7)) & 1) === 0) {
-        map[j] = -3;
+        map[j] = SYMBOL_MISSING;
         continue;
       }
       const key = symbolKey(bytes, offsets[k], offsets[k + 1]);
-      map[j] = key >= 0 ? symbols.internKey(key) : -1;
+      map[j] = key >= 0 ? symbols.internKey(key) : SYMBOL_MALFORMED;
     }
   }
   const n = data.length;
   const out = scratch.int32('symbol', n).subarray(0, n);
   const valid = validity(data, 'symbol', scratch);
   const idx = data.values as ArrayLike<number>;
-  for (let i = 0; i < n; i++) out[i] = valid !== null && valid[i] === 0 ? -3 : map[idx[i]];
+  for (let i = 0; i < n; i++) out[i] = valid !== null && valid[i] === 0 ? SYMBOL_MISSING : map[idx[i]];
   return out;
 }
 

@@ -14,6 +14,18 @@ export interface DecodeContext {
   reject(code: ErrorCode, detail: string, origin: number, row: number, symbol: string | undefined): void;
 }
 
+/** Negative symbol ids: SymbolTable.intern's -1 and -2, and the readers' "no string here". */
+export const SYMBOL_MALFORMED = -1;
+export const SYMBOL_OUTSIDE_UNIVERSE = -2;
+export const SYMBOL_MISSING = -3;
+
+/** The one reject for a symbol that did not resolve to an id; `text` when the reader has it. */
+export function rejectSymbol(ctx: DecodeContext, id: number, text: string | undefined, origin: number, row: number): void {
+  if (id === SYMBOL_MISSING) ctx.reject('E_SCHEMA', 'symbol is missing, null or not a string', origin, row, undefined);
+  else if (id === SYMBOL_MALFORMED) ctx.reject('E_BAD_SYMBOL', text === undefined ? 'bad symbol' : `bad symbol "${text.slice(0, 32)}"`, origin, row, undefined);
+  else ctx.reject('E_UNKNOWN_SYMBOL', text === undefined ? 'symbol outside the universe' : `symbol ${text} is outside the universe`, origin, row, text);
+}
+
 export function codeOf(negativeId: number): ErrorCode {
   return ERROR_CODES[-negativeId];
 }

@@ -4,7 +4,7 @@
  * schemas/tick.schema.json and schemas/bar-1m.schema.json, which a test ties together.
  */
 import { checkBar, checkTick } from './validate.js';
-import { codeOf, type DecodeContext } from './decode.js';
+import { codeOf, rejectSymbol, SYMBOL_MISSING, type DecodeContext } from './decode.js';
 import {
   HAS_AMOUNT,
   HAS_QUOTE,
@@ -59,13 +59,8 @@ function schemaError(ctx: DecodeContext, detail: string, origin: number, symbol:
 /** Resolves the symbol field to an id, or rejects. */
 function symbolOf(o: Json, origin: number, ctx: DecodeContext): number {
   const sym = o.symbol;
-  if (typeof sym !== 'string') {
-    ctx.reject('E_SCHEMA', 'symbol must be a string', origin, -1, undefined);
-    return -1;
-  }
-  const id = ctx.symbols.intern(sym);
-  if (id === -1) ctx.reject('E_BAD_SYMBOL', `bad symbol "${sym.slice(0, 32)}"`, origin, -1, undefined);
-  else if (id === -2) ctx.reject('E_UNKNOWN_SYMBOL', `symbol ${sym} is outside the universe`, origin, -1, sym);
+  const id = typeof sym === 'string' ? ctx.symbols.intern(sym) : SYMBOL_MISSING;
+  if (id < 0) rejectSymbol(ctx, id, typeof sym === 'string' ? sym : undefined, origin, -1);
   return id;
 }
 
@@ -88,7 +83,6 @@ export const FIELD_ABSENT = 0; // missing or null
 export const FIELD_NUMBER = 1;
 export const FIELD_OTHER = 2; // present with a type the field does not take
 
-export const SYMBOL_NOT_STRING = -4;
 export const CODE_ABSENT = -1;
 export const CODE_INVALID = 9;
 
@@ -100,8 +94,8 @@ export const CODE_INVALID = 9;
 export class TickFields {
   readonly num = new Float64Array(TICK_NUMBER_FIELDS.length);
   readonly state = new Uint8Array(TICK_NUMBER_FIELDS.length);
-  /** Interned id, or -1 malformed, -2 outside a frozen universe, SYMBOL_NOT_STRING. */
-  symbolId = SYMBOL_NOT_STRING;
+  /** Interned id, or SYMBOL_MALFORMED, SYMBOL_OUTSIDE_UNIVERSE, SYMBOL_MISSING (decode.ts). */
+  symbolId = SYMBOL_MISSING;
   /** The symbol text when it was rejected (for the reject detail). */
   symbolText = '';
   kind = CODE_ABSENT;
@@ -109,7 +103,7 @@ export class TickFields {
 
   reset(): void {
     this.state.fill(FIELD_ABSENT);
-    this.symbolId = SYMBOL_NOT_STRING;
+    this.symbolId = SYMBOL_MISSING;
     this.symbolText = '';
     this.kind = CODE_ABSENT;
     this.side = CODE_ABSENT;
@@ -158,9 +152,7 @@ export function decodeTickObject(o: Json, origin: number, out: TickBatch, ctx: D
 export function decodeTickFields(t: TickFields, origin: number, out: TickBatch, ctx: DecodeContext): boolean {
   const id = t.symbolId;
   if (id < 0) {
-    if (id === SYMBOL_NOT_STRING) ctx.reject('E_SCHEMA', 'symbol must be a string', origin, -1, undefined);
-    else if (id === -1) ctx.reject('E_BAD_SYMBOL', `bad symbol "${t.symbolText.slice(0, 32)}"`, origin, -1, undefined);
-    else ctx.reject('E_UNKNOWN_SYMBOL', `symbol ${t.symbolText} is outside the universe`, origin, -1, t.symbolText);
+    rejectSymbol(ctx, id, t.symbolText, origin, -1);
     return false;
   }
   const symbol = ctx.symbols.names[id];

@@ -9,7 +9,7 @@
  * exactly-rounded fast range, malformed input. The caller then takes the JSON.parse path,
  * so the two paths accept, reject and decode identically (a differential test checks it).
  */
-import type { DecodeContext } from './decode.js';
+import { SYMBOL_MALFORMED, type DecodeContext } from './decode.js';
 import { KIND_SNAPSHOT, KIND_TRADE, SIDE_BUY, SIDE_SELL, SIDE_UNKNOWN, symbolKey } from './events.js';
 import type { TickBatch } from './events.js';
 import {
@@ -228,7 +228,7 @@ export function scanTickJson(b: Uint8Array, start: number, end: number, t: TickF
       i = vEnd + 1;
       if (key === K_SYMBOL) {
         const k = symbolKey(b, vStart, vEnd);
-        t.symbolId = k >= 0 ? ctx.symbols.internKey(k) : -1;
+        t.symbolId = k >= 0 ? ctx.symbols.internKey(k) : SYMBOL_MALFORMED;
         if (t.symbolId < 0) t.symbolText = latin1.decode(b.subarray(vStart, vEnd));
       } else if (key === K_KIND) {
         t.kind = sameBytes(b, vStart, vEnd, 'trade') ? KIND_TRADE : sameBytes(b, vStart, vEnd, 'snapshot') ? KIND_SNAPSHOT : CODE_INVALID;

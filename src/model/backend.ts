@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import util from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import type { Logger } from '../log.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -89,6 +90,13 @@ export async function selectBackend(preference: BackendPreference = 'auto'): Pro
     }
   }
   throw new Error(`no tfjs backend could be loaded: ${skipped.join('; ')}`);
+}
+
+/** selectBackend, then the start-up log line that says what is in use and why faster backends were skipped. */
+export async function selectAndLogBackend(preference: BackendPreference, log: Logger): Promise<BackendInfo> {
+  const b = await selectBackend(preference);
+  log.info({ backend: b.name, tfjs: b.tfjsVersion, tensorflow: b.tensorflowVersion, threads: b.threads, skipped: b.skipped }, 'tfjs backend selected');
+  return b;
 }
 
 /** The TensorFlow C library version the native backend reports, if it does. */

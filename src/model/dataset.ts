@@ -5,17 +5,26 @@
  * becomes a sample — one date batch per trading day, labelled with the forward excess
  * return from that close.
  */
+import { existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as A from 'apache-arrow';
 import { FEATURE_COUNT, FEATURE_NAMES } from '../features/feature-set.js';
 import { RobustZScorer } from '../features/normalize.js';
 import { SequenceStore } from '../features/sequence-store.js';
 import { SymbolTable } from '../ingest/events.js';
-import { DAY_CLOSE } from '../market/sessions.js';
+import { DAY_CLOSE, type Freq } from '../market/sessions.js';
 import { dayToIso, localDay, msOfLocalDay } from '../market/time.js';
 import { grown } from '../typed-arrays.js';
 import { exposureProjection, forwardLabels, type DailyPanel, type ExposureProjection, type LabelKind } from './labels.js';
 import type { DateBatch } from './train.js';
+
+/** The features file of a frequency: a file as given, or `features-<freq>.arrow` in a folder. */
+export function featuresFile(path: string, freq: Freq): string {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, `features-${freq}.arrow`) : path;
+  if (!existsSync(file)) throw new Error(`${file} does not exist (run factorstream features --format arrow first)`);
+  return file;
+}
 
 export interface DatasetOptions {
   T: number;

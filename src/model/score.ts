@@ -12,9 +12,10 @@ import { formatOfPath } from '../ingest/file-source.js';
 import { TableWriter } from '../ingest/table-writer.js';
 import { ranks } from '../stats.js';
 import { predictAll } from './architecture.js';
-import { loadModel } from './artifact.js';
-import { tf } from './backend.js';
-import { exposuresOf, replayFeatures } from './dataset.js';
+import type { Logger } from '../log.js';
+import { loadModel, readMeta } from './artifact.js';
+import { selectAndLogBackend, tf, type BackendInfo } from './backend.js';
+import { exposuresOf, featuresFile, replayFeatures } from './dataset.js';
 import { exposureProjection, residualize, type DailyPanel } from './labels.js';
 import { dayToIso, localDay } from '../market/time.js';
 
@@ -96,4 +97,22 @@ export async function scoreFeatures(modelDir: string, featuresPath: string, outP
   await writer.close();
   model.dispose();
   return summary;
+}
+
+/**
+ * Scores a model folder over the features of its frequency (a features file, or the
+ * folder `factorstream features` wrote), on the best tfjs backend present. `daily` gives
+ * the exposures of models trained with the orthogonal layer.
+ */
+export async function scoreModel(
+  modelDir: string,
+  features: string,
+  outPath: string,
+  minCoverage: number,
+  daily: DailyPanel | undefined,
+  log: Logger,
+): Promise<ScoreSummary & { backend: BackendInfo }> {
+  const backend = await selectAndLogBackend('auto', log);
+  const summary = await scoreFeatures(modelDir, featuresFile(features, readMeta(modelDir).freq), outPath, minCoverage, daily);
+  return { ...summary, backend };
 }

@@ -3,15 +3,14 @@
  * training with early stopping -> model folder (weights + meta.json). Ctrl-C stops after
  * the current date and saves the best epoch so far.
  */
-import { existsSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_SET_ID } from '../features/feature-set.js';
 import type { Freq } from '../market/sessions.js';
 import type { Logger } from '../log.js';
 import { buildModel, type ModelSpec } from './architecture.js';
 import { factorstreamVersion, saveModel, type ModelMeta } from './artifact.js';
-import { selectBackend, type BackendPreference } from './backend.js';
-import { buildDataset } from './dataset.js';
+import { selectAndLogBackend, type BackendPreference } from './backend.js';
+import { buildDataset, featuresFile } from './dataset.js';
 import { readDailyCsv, type LabelKind } from './labels.js';
 import { trainModel, type EpochReport, type TrainOptions, type TrainResult } from './train.js';
 
@@ -32,12 +31,6 @@ export interface TrainCommandOptions {
   orthogonal: boolean;
 }
 
-/** The features file of a frequency: a file as given, or `features-<freq>.arrow` in a folder. */
-export function featuresFile(path: string, freq: Freq): string {
-  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, `features-${freq}.arrow`) : path;
-  if (!existsSync(file)) throw new Error(`${file} does not exist (run factorstream features --format arrow first)`);
-  return file;
-}
 
 /**
  * On a terminal: one self-rewriting line with the epoch, a bar over its dates, the ETA of
@@ -69,8 +62,7 @@ function progressBar(maxEpochs: number): { update(epoch: number, done: number, t
 }
 
 export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: AbortSignal): Promise<{ meta: ModelMeta; result: TrainResult }> {
-  const backend = await selectBackend(opts.backend);
-  log.info({ backend: backend.name, tfjs: backend.tfjsVersion, tensorflow: backend.tensorflowVersion, skipped: backend.skipped }, 'tfjs backend selected');
+  const backend = await selectAndLogBackend(opts.backend, log);
   const file = featuresFile(opts.features, opts.freq);
   const daily = readDailyCsv(opts.daily);
   const started = performance.now();
