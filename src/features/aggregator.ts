@@ -121,9 +121,6 @@ export class Aggregator {
   private seqRing = new Float64Array(0);
   readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), board: [] };
 
-  /** Counters (read by metrics and summaries). */
-  ticksAggregated = 0;
-  barsAggregated = 0;
 
   constructor(opts: AggregatorOptions) {
     this.calendar = opts.calendar;
@@ -350,7 +347,6 @@ export class Aggregator {
       if (flags & HAS_QUOTE) mins.addQuote(e, b.bid1[i], b.ask1[i], b.bidVol1[i], b.askVol1[i]);
       st[f + S_MODE] = MODE_TICKS;
     }
-    this.ticksAggregated += to - from;
   }
 
   /** Aggregates validated 1-minute bar rows [from, to) in order. */
@@ -409,7 +405,6 @@ export class Aggregator {
       mins.setFlags(e, M_NOT_TRADE_LEVEL | which);
       st[f + S_MODE] = MODE_BARS;
     }
-    this.barsAggregated += to - from;
   }
 
   /** Closes every bar up to the end of the last trading day seen (end of a file or replay). */
@@ -418,10 +413,5 @@ export class Aggregator {
     const last = localDay(this.maxEventTs);
     const coarsest = this.freqs[this.freqs.length - 1].schedule;
     this.advanceWatermark(coarsest.closeAt(last, coarsest.barsPerDay - 1));
-  }
-
-  /** The latest event time seen (epoch ms), -Infinity before the first event. */
-  get eventTime(): number {
-    return this.maxEventTs;
   }
 }

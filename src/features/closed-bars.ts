@@ -56,10 +56,4 @@ export class ClosedBars {
     this.featureMask = new Uint8Array(cap * FEATURE_COUNT);
     this.capacity = cap;
   }
-
-  get present(): number {
-    let k = 0;
-    for (let i = 0; i < this.n; i++) k += 1 - this.missing[i];
-    return k;
-  }
 }

@@ -226,10 +226,6 @@ export function int64Vector(values: Float64Array, valid?: Uint8Array): A.Vector<
   return A.makeVector(A.makeData({ type: new A.Int64(), length: n, nullCount, nullBitmap: bitmap, data }));
 }
 
-export function int32Vector(values: Int32Array): A.Vector<A.Int32> {
-  return A.makeVector(values);
-}
-
 /**
  * Dictionary column types by dictionary id. Tables written one after another to one IPC
  * stream must share their schema, so a column keeps one type object (and id) for the

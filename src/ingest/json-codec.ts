@@ -17,7 +17,6 @@ import {
   SIDE_SELL,
   SIDE_UNKNOWN,
   type BarBatch,
-  type BarRecord,
   type TickBatch,
   type TickRecord,
 } from './events.js';
@@ -275,9 +274,5 @@ export function decodeBarObject(o: Json, origin: number, out: BarBatch, ctx: Dec
 /** The JSON wire form of a tick: only the fields its kind uses. */
 export function encodeTickJson(t: TickRecord): string {
   return JSON.stringify(t);
-}
-
-export function encodeBarJson(b: BarRecord): string {
-  return JSON.stringify(b);
 }
 

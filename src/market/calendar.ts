@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { SLOTS_PER_DAY, slotOfTimeOfDay } from './sessions.js';
-import { dayStart, dayToIso, isoToDay, localDay, MS_PER_DAY, weekday } from './time.js';
+import { slotOfTimeOfDay } from './sessions.js';
+import { dayStart, isoToDay, localDay, MS_PER_DAY, weekday } from './time.js';
 
 const HolidaysFile = z.object({
   calendar: z.string(),
@@ -27,9 +27,8 @@ export class TradingCalendar {
   readonly lastDay: number;
   readonly source: string;
   private readonly closed: Set<number>;
-  /** The last day asked about by slotOf (events come in runs of one day). */
-  private cachedDay = Number.NaN;
-  private cachedDayStart = 0;
+  /** The local midnight of the last day slotOf looked at (events come in runs of one day). */
+  private cachedDayStart = Number.NaN;
   private cachedTrading = false;
 
   constructor(file: HolidaysFile) {
@@ -83,13 +82,6 @@ export class TradingCalendar {
     return days;
   }
 
-  /** Trading days in [from, to], both day numbers. */
-  tradingDaysBetween(from: number, to: number): number[] {
-    const days: number[] = [];
-    for (let d = from; d <= to; d++) if (this.isTradingDay(d)) days.push(d);
-    return days;
-  }
-
   /**
    * The 1-minute slot (0..239) an event at `ts` belongs to, or -1 when it falls outside
    * every session of a trading day (E_OUT_OF_SESSION).
@@ -98,17 +90,10 @@ export class TradingCalendar {
     let ms = ts - this.cachedDayStart;
     if (!(ms >= 0 && ms < MS_PER_DAY)) {
       const day = localDay(ts);
-      this.cachedDay = day;
       this.cachedDayStart = dayStart(day);
       this.cachedTrading = this.isTradingDay(day);
       ms = ts - this.cachedDayStart;
     }
     return this.cachedTrading ? slotOfTimeOfDay(ms) : -1;
   }
-
-  describe(day: number): string {
-    return `${dayToIso(day)}${this.covers(day) ? '' : ' (beyond the holidays file: weekday assumed open)'}`;
-  }
 }
-
-export { SLOTS_PER_DAY };

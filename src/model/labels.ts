@@ -6,6 +6,7 @@
  * reads closes of days d and d + horizon only, and the exposures of day d: nothing later.
  */
 import { readFileSync } from 'node:fs';
+import { parse as parseCsv } from 'csv-parse/sync';
 
 export type LabelKind = 'raw' | 'risk-adjusted';
 
@@ -22,17 +23,12 @@ export interface DailyPanel {
   logSize: Float64Array;
 }
 
-function splitCsvLine(line: string): string[] {
-  return line.split(',').map((c) => c.trim());
-}
-
 /**
  * Reads a daily CSV with at least `date, symbol, close` and optionally `suspended`,
  * `industry`, `logSize` (the simulator's daily.csv has them all).
  */
 export function readDailyCsv(path: string): DailyPanel {
-  const [header, ...lines] = readFileSync(path, 'utf8').trim().split(/\r?\n/);
-  const cols = splitCsvLine(header);
+  const [cols = [], ...rows] = parseCsv(readFileSync(path, 'utf8'), { skip_empty_lines: true, trim: true }) as string[][];
   const at = (name: string): number => cols.indexOf(name);
   const iDate = at('date');
   const iSymbol = at('symbol');
@@ -41,7 +37,6 @@ export function readDailyCsv(path: string): DailyPanel {
   const iSusp = at('suspended');
   const iInd = at('industry');
   const iSize = at('logSize');
-  const rows = lines.filter((l) => l.trim() !== '').map(splitCsvLine);
   const days = [...new Set(rows.map((r) => r[iDate]))].sort();
   const symbols = [...new Set(rows.map((r) => r[iSymbol]))].sort();
   const industries = iInd < 0 ? [] : [...new Set(rows.map((r) => r[iInd]))].sort();
