@@ -42,6 +42,12 @@ Commands:
   evaluate   Weekly factor metrics of end-of-day scores against daily data.
                (--scores FILE | --model M --features DIR) --returns daily.csv --out DIR
                [--horizon DAYS] [--title TEXT]
+  serve      The daemon: Kafka in (ticks and 1-minute bars), scores out, exactly once.
+               --config FILE [--brokers host:port,...] [--models DIR,...] [--http-port N]
+               [--checkpoint-dir DIR]
+  replay     Publish tick / 1-minute bar files to Kafka in event-time order.
+               --input FILE|DIR (repeatable) [--brokers host:port,...] [--format json|arrow]
+               [--speed 60x|max] [--arrow-rows N] [--config FILE]
   help       Show this text.
 
 Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>
@@ -126,7 +132,7 @@ async function cmdRun(args: string[]): Promise<number> {
   });
   const rejected = Object.entries(summary.rejected).map(([c, n]) => `${c}=${n}`).join(' ') || 'none';
   process.stdout.write(
-    `done: ${summary.days} simulated day(s), ${summary.events.toLocaleString('en-US')} events, ${summary.barsClosed} bar closes, rejected: ${rejected}, ${summary.wallSeconds.toFixed(1)} s\n`,
+    `done: ${summary.days} simulated day(s), ${summary.events.toLocaleString('en-US')} events, ${summary.barsClosed} bar closes, ${summary.scores.toLocaleString('en-US')} scores, rejected: ${rejected}, ${summary.wallSeconds.toFixed(1)} s\n`,
   );
   return 0;
 }
@@ -344,6 +350,63 @@ async function cmdEvaluate(args: string[]): Promise<number> {
   return 0;
 }
 
+function list(v: unknown): string[] | undefined {
+  return typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined;
+}
+
+async function cmdServe(args: string[]): Promise<number> {
+  const { values } = parse(args, { brokers: { type: 'string' }, models: { type: 'string' }, 'http-port': { type: 'string' }, 'checkpoint-dir': { type: 'string' } });
+  if (values.help === true) return usage(0);
+  const config = configFrom(values, {
+    kafka: { brokers: list(values.brokers) },
+    daemon: { models: list(values.models), httpPort: num(values['http-port'] as string | undefined, 'http-port'), checkpointDir: values['checkpoint-dir'] as string | undefined },
+  });
+  const log = createLogger(config.log.level);
+  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const { serve } = await import('./daemon/serve.js');
+  const { LiveClock } = await import('./market/clock.js');
+  const code = await serve({ config, calendar, log, clock: new LiveClock() });
+  // kafkajs may leave sockets closing: the daemon has stopped, the process ends here.
+  process.exit(code);
+}
+
+async function cmdReplay(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    input: { type: 'string', multiple: true },
+    brokers: { type: 'string' },
+    format: { type: 'string' },
+    speed: { type: 'string' },
+    'arrow-rows': { type: 'string' },
+  });
+  if (values.help === true) return usage(0);
+  const inputs = (values.input as string[] | undefined) ?? [];
+  if (inputs.length === 0) throw new UsageError('replay needs --input FILE|DIR');
+  const format = oneOf(values.format as string | undefined, ['json', 'arrow'] as const, 'json', 'format');
+  const config = configFrom(values, { kafka: { brokers: list(values.brokers) } });
+  const log = createLogger(config.log.level);
+  const { expandInputs } = await import('./ingest/file-source.js');
+  const { replay } = await import('./ingest/replay.js');
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  const s = await replay({
+    inputs: expandInputs(inputs),
+    brokers: [...config.kafka.brokers],
+    ticksTopic: config.kafka.ticksTopic,
+    barsTopic: config.kafka.barsTopic,
+    format,
+    speed: values.speed === undefined ? 'max' : parseSpeed(values.speed as string),
+    arrowRows: num(values['arrow-rows'] as string | undefined, 'arrow-rows') ?? 5_000,
+    partitions: config.kafka.topicPartitions,
+    calendar: TradingCalendar.load(config.market.holidaysFile),
+    log,
+    signal: abort.signal,
+  });
+  process.stdout.write(
+    `replayed ${s.ticks.toLocaleString('en-US')} ticks and ${s.bars.toLocaleString('en-US')} bars in ${s.messages.toLocaleString('en-US')} ${format} messages to ${config.kafka.brokers.join(',')} in ${s.seconds.toFixed(1)} s (${s.rejected} input rows rejected)\n`,
+  );
+  return 0;
+}
+
 function usage(code: number): number {
   (code === 0 ? process.stdout : process.stderr).write(USAGE + '\n');
   return code;
@@ -365,6 +428,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdScore(rest);
       case 'evaluate':
         return await cmdEvaluate(rest);
+      case 'serve':
+        return await cmdServe(rest);
+      case 'replay':
+        return await cmdReplay(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -59,6 +59,60 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    kafka: z
+      .object({
+        /** Bootstrap brokers, host:port. */
+        brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+        clientId: z.string().default('factorstream'),
+        /** Consumer group of the input topics; one daemon consumes every partition (it scores the whole cross-section). */
+        groupId: z.string().default('factorstream'),
+        /** Transactional id of the score producer: stable per deployment, so that a restart fences its predecessor. */
+        transactionalId: z.string().default('factorstream-scores'),
+        ticksTopic: z.string().default('md.ticks'),
+        barsTopic: z.string().default('md.bars.1m'),
+        scoresTopic: z.string().default('factor.scores'),
+        scoresBatchTopic: z.string().default('factor.scores.batch'),
+        deadLetterTopic: z.string().default('md.deadletter'),
+        /** Create missing topics at start (partitions for new topics below). */
+        createTopics: z.boolean().default(true),
+        topicPartitions: z.number().int().min(1).default(4),
+        /** Largest fetch per partition (bytes): smaller means shorter batches between commits. */
+        maxBytesPerPartition: z.number().int().min(1_024).default(4_194_304),
+        /** Transactions the broker aborts if not committed within this time (ms). */
+        transactionTimeoutMs: z.number().int().min(1_000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
+    daemon: z
+      .object({
+        /** Model folders served side by side (a 10m and a 30m model share one aggregation). */
+        models: z.array(z.string().min(1)).default(['models/demo-10m', 'models/demo-30m']),
+        /** tfjs backend for inference: auto picks tensorflow-gpu, tensorflow, wasm, cpu in that order. */
+        backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+        httpHost: z.string().default('127.0.0.1'),
+        /** /metrics, /healthz, /readyz; 0 picks a free port (logged). */
+        httpPort: z.number().int().min(0).max(65_535).default(9464),
+        /** State (aggregation and sequences) written atomically after each commit. */
+        checkpointDir: z.string().default('data/checkpoint'),
+        /** Daily Arrow files of every published score ('' turns the archive off). */
+        archiveDir: z.string().default('data/scores'),
+        /** Between bar closes, offsets and dead letters are committed (with a checkpoint) this often (ms). */
+        commitIntervalMs: z.number().int().min(50).default(5_000),
+        /** A quiet feed's bars close when the wall clock passes their end plus this (ms). */
+        wallClockGraceMs: z.number().int().min(0).default(5_000),
+        /** A partition may run this far (event time, ms) ahead of the watermark before it is paused. */
+        maxAheadMs: z.number().int().min(0).max(25 * 60_000).default(10 * 60_000),
+        /** Larger input messages are dead-lettered as E_OVERSIZED. */
+        maxMessageBytes: z.number().int().min(1_024).default(1_048_576),
+        /** /readyz fails while total consumer lag exceeds this many messages. */
+        readyMaxLag: z.number().int().min(0).default(50_000),
+        /** SIGTERM: stop consuming, publish what is pending, checkpoint and exit within this time (ms). */
+        shutdownTimeoutMs: z.number().int().min(1_000).default(8_000),
+        /** Optional file with one symbol per line: events for other symbols are E_UNKNOWN_SYMBOL. */
+        universeFile: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

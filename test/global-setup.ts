@@ -1,9 +1,43 @@
 /**
- * Builds dist/ once before the tests, so that end-to-end tests run the CLI exactly as a
- * user does (node dist/cli.js) and never a stale build.
+ * Before the tests: builds dist/ once, so that end-to-end tests run the CLI exactly as a
+ * user does (node dist/cli.js) and never a stale build; and, unless KAFKA_BROKERS names
+ * a broker already, starts a real single-node Kafka (scripts/kafka-local.mjs) for the
+ * integration tests. Without Java the Kafka tests skip with a loud message, except under
+ * CI=true, where a missing broker fails the run.
  */
 import { execFileSync } from 'node:child_process';
+import type { TestProject } from 'vitest/node';
+import { KAFKA_VERSION, missingTools, startKafka, type LocalKafka } from '../scripts/kafka-local.mjs';
 
-export default function setup(): void {
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kafkaBrokers: string;
+    kafkaSkipReason: string;
+  }
+}
+
+let kafka: LocalKafka | undefined;
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  let brokers = process.env.KAFKA_BROKERS ?? '';
+  let skip = '';
+  if (brokers === '') {
+    const missing = missingTools();
+    if (missing !== undefined) {
+      skip = `no local Kafka broker: missing ${missing}`;
+      if (process.env.CI === 'true') throw new Error(`${skip}; CI=true requires the Kafka tests to run`);
+      process.stderr.write(`\n${'!'.repeat(78)}\n!! KAFKA TESTS SKIPPED: ${skip}.\n!! Install Java 17+ and Maven, or set KAFKA_BROKERS=host:port.\n${'!'.repeat(78)}\n\n`);
+    } else {
+      const t0 = Date.now();
+      kafka = await startKafka();
+      brokers = kafka.brokers;
+      process.stderr.write(`[global-setup] Apache Kafka ${KAFKA_VERSION} (KRaft) at ${brokers}, started in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+  }
+  project.provide('kafkaBrokers', brokers);
+  project.provide('kafkaSkipReason', skip);
+  return async () => {
+    await kafka?.stop();
+  };
 }

@@ -134,6 +134,15 @@ describe('Arrow IPC codec', () => {
     expect(ctx.rejects).toEqual([]);
     for (let i = 0; i < 4; i++) expect(tickRecordAt(out, ctx.symbols, i)).toEqual(tickRecordAt(b, symbols, i));
   });
+  it('decodes a message at any byte offset (a Kafka value is a slice of the fetch buffer)', () => {
+    const symbols = new SymbolTable();
+    const bytes = encodeTicksArrow(sampleTicks(symbols), symbols);
+    const carrier = new Uint8Array(bytes.length + 3);
+    carrier.set(bytes, 3);
+    const ctx = collectingContext(new SymbolTable());
+    expect(new ArrowTickDecoder().decodeMessage(carrier.subarray(3), 0, new TickBatch(2), ctx)).toBe(4);
+    expect(ctx.rejects).toEqual([]);
+  });
   it('round-trips 1-minute bars', () => {
     const ctx = collectingContext();
     const b = new BarBatch(2);

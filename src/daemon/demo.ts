@@ -1,9 +1,11 @@
 /**
- * The embedded default: an in-process simulated market drives the feature engine on a
- * simulated clock, paced at `speed` times real time, and each bar close prints a summary
- * line. No Kafka is needed. The daemon issue turns this into the scoring daemon; the
- * wiring (simulator -> checks -> aggregation -> bar close -> normalisation -> sequences)
- * is already the production path.
+ * The embedded default (`factorstream run`, the README's first command): an in-process
+ * simulated market feeds the daemon's own pipeline (ScoringPipeline: the same decoding,
+ * checks, aggregation, bar close, batched inference and score records as `serve`) on a
+ * simulated clock paced at `speed` times real time. Each minute's ticks travel as one
+ * Arrow message of a one-partition "topic", exactly as a Kafka message would. Bar closes
+ * and scores print to stdout, scores go to the daily Arrow archive, and /metrics,
+ * /healthz and /readyz are served as by the daemon. No Kafka is needed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
@@ -12,11 +14,18 @@ import type { TradingCalendar } from '../market/calendar.js';
 import { SimulatedClock } from '../market/clock.js';
 import { DAY_CLOSE, slotEndTimeOfDay } from '../market/sessions.js';
 import { dayStart, dayToIso, toLocalIso } from '../market/time.js';
-import { FeatureEngine, type BarCloseEvent } from '../features/engine.js';
+import type { BarCloseEvent } from '../features/engine.js';
 import { F_RET, FEATURE_COUNT } from '../features/feature-set.js';
+import { encodeBarsArrow, encodeTicksArrow } from '../ingest/arrow-codec.js';
+import { CONTENT_TYPE_ARROW } from '../ingest/decode.js';
 import { MarketSimulator } from '../ingest/simulator/market.js';
-import { feedBars, feedTicks } from '../ingest/simulator/feed.js';
+import type { BackendPreference } from '../model/backend.js';
 import type { Logger } from '../log.js';
+import { ScoreArchive } from '../sink/archive.js';
+import { HttpServer } from '../sink/http.js';
+import { Metrics } from '../sink/metrics.js';
+import { loadServedModels } from './models.js';
+import { ScoringPipeline, type ScoredClose, type ServedModel } from './pipeline.js';
 
 export interface DemoOptions {
   config: Readonly<Config>;
@@ -27,18 +36,26 @@ export interface DemoOptions {
   source: 'ticks' | 'bars';
   print: (line: string) => void;
   signal?: AbortSignal;
+  /** Serve /metrics, /healthz, /readyz on config.daemon.httpPort (default true). */
+  http?: boolean;
 }
 
 export interface DemoSummary {
   days: number;
   events: number;
   barsClosed: number;
+  scores: number;
   rejected: Partial<Record<ErrorCode, number>>;
   wallSeconds: number;
+  httpPort: number;
 }
 
 function pct(x: number): string {
   return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
+}
+
+function hhmm(ts: number): string {
+  return toLocalIso(ts).slice(0, 16).replace('T', ' ');
 }
 
 /** One line per bar close: what a person watching the market wants to see. */
@@ -71,68 +88,117 @@ export function barCloseLine(e: BarCloseEvent, names: readonly string[], minCove
   return `${time} ${b.freq.padStart(3)} close: ${present}/${b.n} traded, ${b.n - present} missing, ${limits} at limit, volume ${Math.round(volume).toLocaleString('en-US')}${movers}${window}`;
 }
 
+/** One line per model and close: what a person watching the scores wants to see. */
+export function scoreLine(c: ScoredClose): string {
+  const r = c.records;
+  let best = 0;
+  let worst = 0;
+  for (let i = 1; i < r.length; i++) {
+    if (r[i].score > r[best].score) best = i;
+    if (r[i].score < r[worst].score) worst = i;
+  }
+  const ends = r.length === 0 ? '' : ` | top ${r[best].symbol} z ${r[best].z.toFixed(2)}, bottom ${r[worst].symbol} z ${r[worst].z.toFixed(2)}`;
+  return `${hhmm(r[0]?.barEnd ?? 0)} ${c.source.freq.padStart(3)} scores ${c.source.model}: ${r.length} scored, ${c.skipped} skipped (window coverage), inference ${(c.inferenceSeconds * 1000).toFixed(0)} ms${ends}`;
+}
+
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const { config, calendar, log } = opts;
   const sim = new MarketSimulator(config.simulator, calendar);
   const started = performance.now();
-  const engine = new FeatureEngine({
-    calendar,
-    symbols: sim.symbols,
-    freqs: config.features.freqs,
-    allowedLatenessMs: config.features.allowedLatenessMs,
-    dedupWindow: config.features.dedupWindow,
-    features: config.features,
-    zClip: config.features.zClip,
-    sequenceLength: config.features.sequenceLength,
-    onReject: (r) => log.warn({ reject: r }, 'event rejected'),
-  });
-  const summary: DemoSummary = { days: 0, events: 0, barsClosed: 0, rejected: {}, wallSeconds: 0 };
-  engine.onBarClose((e) => {
-    summary.barsClosed++;
-    opts.print(barCloseLine(e, sim.symbols.names, config.features.minCoverage));
-  });
-  const ctx = engine.context('simulator');
+  const metrics = new Metrics();
   const clock = new SimulatedClock(dayStart(sim.days[0]));
-  const graceMs = config.features.allowedLatenessMs;
+  let models: ServedModel[] = [];
+  if (config.daemon.models.length > 0) {
+    models = (await loadServedModels(config.daemon.models, config.daemon.backend as BackendPreference, config.features.minCoverage, metrics, log)).models;
+  }
+  const topic = opts.source === 'ticks' ? config.kafka.ticksTopic : config.kafka.barsTopic;
+  const summary: DemoSummary = { days: 0, events: 0, barsClosed: 0, scores: 0, rejected: {}, wallSeconds: 0, httpPort: 0 };
+  const pipeline = new ScoringPipeline({
+    config,
+    calendar,
+    topics: { ticks: config.kafka.ticksTopic, bars: config.kafka.barsTopic, scores: config.kafka.scoresTopic, scoresBatch: config.kafka.scoresBatchTopic, deadLetter: config.kafka.deadLetterTopic },
+    models,
+    metrics,
+    universe: sim.symbols.names,
+    now: () => clock.now(),
+    onBarClose: (e) => {
+      summary.barsClosed++;
+      opts.print(barCloseLine(e, pipeline.engine.symbols.names, config.features.minCoverage));
+    },
+  });
+  // One partition that always holds everything there is: event time alone moves the watermark.
+  pipeline.assign(topic, 0, 0, true);
+  const archive = config.daemon.archiveDir === '' ? undefined : new ScoreArchive(config.daemon.archiveDir, String(Date.now()));
+  let http: HttpServer | undefined;
+  if (opts.http !== false) {
+    http = new HttpServer({
+      host: config.daemon.httpHost,
+      port: config.daemon.httpPort,
+      metrics,
+      readiness: () => ({ ready: models.length > 0 || config.daemon.models.length === 0, checks: { modelsLoaded: models.length, source: 'simulator' } }),
+    });
+    summary.httpPort = await http.listen();
+    log.info({ host: config.daemon.httpHost, port: summary.httpPort }, 'http listening (/metrics, /healthz, /readyz)');
+  }
+  const publish = (): void => {
+    if (!pipeline.hasOutput) return;
+    const { closes, batches } = pipeline.takeOutputs();
+    for (const c of closes) {
+      summary.scores += c.records.length;
+      metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
+      metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, (clock.now() - c.closedAtMs) / 1000);
+      archive?.append(c.records, c.source);
+      opts.print(scoreLine(c));
+    }
+    for (const b of batches) if (b.topic === config.kafka.deadLetterTopic) log.warn({ deadLetters: b.messages.length, codes: [...new Set(b.messages.map((m) => m.headers.error))] }, 'events rejected');
+  };
+  const graceMs = config.daemon.wallClockGraceMs;
   const msPerMinute = opts.speed === 'max' ? 0 : 60_000 / opts.speed;
   log.info(
-    { symbols: sim.universe.length, days: sim.days.length, seed: config.simulator.seed, speed: opts.speed, source: opts.source, freqs: config.features.freqs },
+    { symbols: sim.universe.length, days: sim.days.length, seed: config.simulator.seed, speed: opts.speed, source: opts.source, freqs: config.features.freqs, models: models.map((m) => m.meta.name) },
     'simulated market started',
   );
   const aborted = (): boolean => opts.signal?.aborted === true;
-  for (let d = 0; d < sim.days.length && !aborted(); d++) {
-    const gen = sim.generateDay(d);
-    let tick = performance.now();
-    while (true) {
-      const next = gen.next();
-      if (next.done === true) break;
-      const m = next.value;
-      if (opts.source === 'ticks') {
-        summary.events += m.ticks.length;
-        feedTicks(m.ticks, ctx, (b, from, to) => engine.ingestTicks(b, from, to, 'simulator'));
-      } else {
-        summary.events += m.bars.length;
-        feedBars(m.bars, ctx, (b, from, to) => engine.ingestBars(b, from, to, 'simulator'));
+  let offset = 0;
+  try {
+    for (let d = 0; d < sim.days.length && !aborted(); d++) {
+      const gen = sim.generateDay(d);
+      let tick = performance.now();
+      while (true) {
+        const next = gen.next();
+        if (next.done === true) break;
+        const m = next.value;
+        const rows = opts.source === 'ticks' ? m.ticks.length : m.bars.length;
+        summary.events += rows;
+        if (rows > 0) {
+          const value = opts.source === 'ticks' ? encodeTicksArrow(m.ticks, sim.symbols) : encodeBarsArrow(m.bars, sim.symbols);
+          pipeline.ingest({ topic, partition: 0, offset: offset++, key: null, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), headers: { 'content-type': CONTENT_TYPE_ARROW } });
+        }
+        // The wall clock closes bars of a quiet feed once it passes their end plus grace.
+        clock.advanceTo(dayStart(m.day) + slotEndTimeOfDay(m.slot) + graceMs);
+        pipeline.wallClock(clock.now());
+        publish();
+        if (msPerMinute > 0) {
+          const wait = msPerMinute - (performance.now() - tick);
+          if (wait > 0) await sleep(wait);
+          tick = performance.now();
+        } else if (m.slot % 30 === 29) {
+          await sleep(0);
+        }
+        if (aborted()) break;
       }
-      // The wall clock closes bars of a quiet feed once it passes their end plus grace.
-      clock.advanceTo(dayStart(m.day) + slotEndTimeOfDay(m.slot));
-      engine.advanceWatermark(clock.now() - graceMs);
-      if (msPerMinute > 0) {
-        const wait = msPerMinute - (performance.now() - tick);
-        if (wait > 0) await sleep(wait);
-        tick = performance.now();
-      } else if (m.slot % 30 === 29) {
-        await sleep(0);
-      }
-      if (aborted()) break;
+      // End of the session: the wall clock passes 15:00 plus grace and closes the last bars.
+      clock.advanceTo(dayStart(sim.days[d]) + DAY_CLOSE + 1 + graceMs);
+      pipeline.wallClock(clock.now());
+      publish();
+      summary.days++;
+      log.info({ day: dayToIso(sim.days[d]), events: summary.events, scores: summary.scores }, 'simulated day done');
     }
-    // End of the session: the wall clock passes 15:00 plus grace.
-    clock.advanceTo(dayStart(sim.days[d]) + DAY_CLOSE + 1 + graceMs);
-    engine.advanceWatermark(dayStart(sim.days[d]) + DAY_CLOSE + 1);
-    summary.days++;
-    log.info({ day: dayToIso(sim.days[d]), events: summary.events }, 'simulated day done');
+  } finally {
+    await archive?.close();
+    await http?.close();
   }
-  for (const [code, n] of engine.rejected) summary.rejected[code] = n;
+  for (const [code, n] of pipeline.engine.rejected) summary.rejected[code] = n;
   summary.wallSeconds = (performance.now() - started) / 1000;
   return summary;
 }

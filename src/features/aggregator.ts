@@ -33,6 +33,7 @@ import {
 } from '../ingest/events.js';
 import { BarReducer, type DailyReference } from './bar-reducer.js';
 import { ClosedBars } from './closed-bars.js';
+import { captureFields, restoreFields, type State } from './state.js';
 import { DEFAULT_FEATURE_PARAMS, type FeatureParams } from './feature-set.js';
 import {
   M_AMOUNT,
@@ -78,6 +79,12 @@ export interface AggregatorOptions {
   /** Sequence numbers remembered per symbol for duplicate detection. */
   dedupWindow?: number;
   features?: Partial<FeatureParams>;
+  /**
+   * Whether the newest event time moves the watermark (default). The daemon turns this
+   * off and drives advanceWatermark itself from per-partition event times, so that the
+   * order in which partitions are read cannot make an event late.
+   */
+  eventTimeWatermark?: boolean;
   /** Called once per rejected event, with the batch row it came from. */
   onReject(code: ErrorCode, detail: string, symbol: number, origin: number): void;
   /** Called at every bar close, in time order; coarser frequencies after finer ones at the same instant. */
@@ -95,12 +102,15 @@ interface FreqState {
   closeAt: number;
 }
 
+const AGGREGATOR_FIELDS = ['capacity', 'maxEventTs', 'nextCloseAt', 'openFromStamp', 'feed', 'seqRing'];
+
 export class Aggregator {
   readonly calendar: TradingCalendar;
   readonly symbols: SymbolTable;
   readonly params: FeatureParams;
   readonly latenessMs: number;
   private readonly dedupWindow: number;
+  private readonly eventTimeWatermark: boolean;
   private readonly onReject: AggregatorOptions['onReject'];
   private readonly onClose: AggregatorOptions['onClose'];
   /** Finest first: closes at one instant go finest to coarsest. */
@@ -131,6 +141,7 @@ export class Aggregator {
       throw new RangeError('allowed lateness must be in [0, 30 minutes)');
     }
     this.dedupWindow = opts.dedupWindow ?? 256;
+    this.eventTimeWatermark = opts.eventTimeWatermark ?? true;
     this.onReject = opts.onReject;
     this.onClose = opts.onClose;
     const cap = Math.max(16, opts.symbols.size);
@@ -273,7 +284,7 @@ export class Aggregator {
   private beforeEvent(ts: number): void {
     if (this.freqs[0].day < 0) this.startAt(ts);
     this.maxEventTs = ts;
-    this.advanceWatermark(ts - this.latenessMs);
+    if (this.eventTimeWatermark) this.advanceWatermark(ts - this.latenessMs);
   }
 
   /** Aggregates validated tick rows [from, to) in order. */
@@ -405,6 +416,48 @@ export class Aggregator {
       mins.setFlags(e, M_NOT_TRADE_LEVEL | which);
       st[f + S_MODE] = MODE_BARS;
     }
+  }
+
+  /** The newest event time ingested (epoch ms), -Infinity before the first. */
+  get newestEventTs(): number {
+    return this.maxEventTs;
+  }
+
+  /** The close instant of the next bar to close (epoch ms), Infinity before the first event. */
+  get nextClose(): number {
+    return this.nextCloseAt;
+  }
+
+  snapshot(): State {
+    return {
+      ...captureFields(this, AGGREGATOR_FIELDS),
+      prevClose: this.reference.prevClose,
+      isST: this.reference.isST,
+      minutes: this.minutes.snapshot(),
+      freqs: this.freqs.map((f) => ({ freq: f.freq, day: f.day, bar: f.bar, closeAt: f.closeAt, reducer: f.reducer.snapshot() })),
+    };
+  }
+
+  /** Restores a snapshot taken with the same frequencies; the symbol table must already hold the snapshot's symbols. */
+  restore(state: State): void {
+    const freqs = state.freqs as { freq: Freq; day: number; bar: number; closeAt: number; reducer: State }[];
+    if (freqs.map((f) => f.freq).join() !== this.freqs.map((f) => f.freq).join()) {
+      throw new Error(`checkpoint aggregates ${freqs.map((f) => f.freq).join(', ')}; this run aggregates ${this.freqs.map((f) => f.freq).join(', ')}`);
+    }
+    restoreFields(this, state, AGGREGATOR_FIELDS, 'the aggregator');
+    this.reference.prevClose = state.prevClose as Float64Array;
+    this.reference.isST = state.isST as Uint8Array;
+    this.reference.board.length = 0;
+    this.minutes.restore(state.minutes as State);
+    freqs.forEach((saved, i) => {
+      const f = this.freqs[i];
+      f.day = saved.day;
+      f.bar = saved.bar;
+      f.closeAt = saved.closeAt;
+      f.reducer.restore(saved.reducer);
+      f.out.ensure(this.capacity);
+    });
+    this.syncSymbols();
   }
 
   /** Closes every bar up to the end of the last trading day seen (end of a file or replay). */

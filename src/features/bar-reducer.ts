@@ -3,6 +3,7 @@
  * Per-frequency carried state (previous close, same-slot volume history) lives here.
  * Works on typed arrays with fixed scratch buffers: no allocation per close.
  */
+import { captureFields, restoreFields, type State } from './state.js';
 import { limitStateFor, type Board } from '../market/symbols.js';
 import { pearson } from '../stats.js';
 import { grown } from '../typed-arrays.js';
@@ -56,6 +57,8 @@ export interface DailyReference {
   board: (Board | undefined)[];
 }
 
+const BAR_REDUCER_FIELDS = ['capacity', 'prevBarClose', 'lastMinuteClose', 'lastMinuteDay', 'dayReferenceClose', 'volumeHistory', 'volumeHistoryCount', 'volumeHistoryHead'];
+
 export class BarReducer {
   readonly schedule: BarSchedule;
   private readonly params: FeatureParams;
@@ -82,6 +85,14 @@ export class BarReducer {
     this.minuteClose = new Float64Array(schedule.minutes);
     this.minuteVolume = new Float64Array(schedule.minutes);
     this.resize(capacity);
+  }
+
+  snapshot(): State {
+    return captureFields(this, BAR_REDUCER_FIELDS);
+  }
+
+  restore(state: State): void {
+    restoreFields(this, state, BAR_REDUCER_FIELDS, `the ${this.schedule.freq} bar reducer`);
   }
 
   resize(capacity: number): void {

@@ -15,6 +15,7 @@ import type { ClosedBars } from './closed-bars.js';
 import { FEATURE_COUNT, type FeatureParams } from './feature-set.js';
 import { RobustZScorer } from './normalize.js';
 import { SequenceStore } from './sequence-store.js';
+import type { State } from './state.js';
 
 export interface FeatureEngineOptions {
   calendar: TradingCalendar;
@@ -26,6 +27,8 @@ export interface FeatureEngineOptions {
   zClip?: number;
   /** Sequence length per frequency; frequencies without one keep no sequences. */
   sequenceLength?: Partial<Record<Freq, number>>;
+  /** See AggregatorOptions.eventTimeWatermark. */
+  eventTimeWatermark?: boolean;
   onReject(reject: Reject): void;
 }
 
@@ -75,6 +78,7 @@ export class FeatureEngine {
       allowedLatenessMs: opts.allowedLatenessMs,
       dedupWindow: opts.dedupWindow,
       features: opts.features,
+      eventTimeWatermark: opts.eventTimeWatermark,
       onReject: (code, detail, symbol, origin) => this.reject(code, detail, origin, -1, this.symbols.names[symbol]),
       onClose: (bars) => this.closed(bars),
     });
@@ -120,6 +124,27 @@ export class FeatureEngine {
 
   advanceWatermark(ts: number): void {
     this.aggregator.advanceWatermark(ts);
+  }
+
+  /** Everything a restart needs to continue as if it had never stopped (see State). */
+  snapshot(): State {
+    const sequences: Record<string, State> = {};
+    for (const [freq, buf] of this.buffers) if (buf.store !== undefined) sequences[freq] = buf.store.snapshot();
+    return { symbols: this.symbols.names, frozen: this.symbols.frozen, aggregator: this.aggregator.snapshot(), sequences, rejected: [...this.rejected] };
+  }
+
+  restore(state: State): void {
+    this.symbols.restore(state.symbols as string[], state.frozen as boolean);
+    this.aggregator.restore(state.aggregator as State);
+    const sequences = state.sequences as Record<string, State>;
+    for (const [freq, buf] of this.buffers) {
+      if (buf.store === undefined) continue;
+      const saved = sequences[freq];
+      if (saved === undefined) throw new Error(`checkpoint has no ${freq} sequences`);
+      buf.store.restore(saved);
+    }
+    this.rejected.clear();
+    for (const [code, n] of state.rejected as [ErrorCode, number][]) this.rejected.set(code, n);
   }
 
   flush(): void {

@@ -10,13 +10,13 @@
  *   rejects.jsonl          every rejected event: code, detail, file, line/row, symbol
  *   summary.json           counts: events, bars, rejects by code, feature set
  */
-import { createWriteStream, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Reject } from '../errors.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import type { Freq } from '../market/sessions.js';
-import { FileSource, formatOfPath, mergeByTime, type FileFormat } from '../ingest/file-source.js';
+import { expandInputs, FileSource, mergeByTime, type FileFormat } from '../ingest/file-source.js';
 import { SymbolTable } from '../ingest/events.js';
 import { FILE_EXTENSIONS, TableWriter } from '../ingest/table-writer.js';
 import { FeatureEngine } from './engine.js';
@@ -45,24 +45,6 @@ export interface ExtractSummary {
   symbols: number;
   rejected: Record<string, number>;
   outputs: string[];
-}
-
-/** Input paths: files as given, folders expanded to their data files (sorted by name). */
-export function expandInputs(paths: string[]): string[] {
-  const out: string[] = [];
-  for (const p of paths) {
-    if (statSync(p).isDirectory()) {
-      const files = readdirSync(p)
-        .filter((f) => /\.(csv|jsonl|ndjson|arrow|arrows|ipc|feather)$/i.test(f))
-        .sort();
-      if (files.length === 0) throw new Error(`${p}: no .csv, .jsonl or .arrow files in this folder`);
-      for (const f of files) out.push(join(p, f));
-    } else {
-      formatOfPath(p);
-      out.push(p);
-    }
-  }
-  return out;
 }
 
 export async function extractFeatures(opts: ExtractOptions): Promise<ExtractSummary> {

@@ -8,6 +8,7 @@
  * that aggregating a tick touches one or two cache lines, not one per field; the entry
  * index `e` is already multiplied by MINUTE_FIELDS (use `e + M_CLOSE` etc.).
  */
+import { captureFields, restoreFields, type State } from './state.js';
 import { grown } from '../typed-arrays.js';
 
 export const RING_SLOTS = 60;
@@ -45,6 +46,8 @@ export function stampOf(day: number, slot: number): number {
   return day * 240 + slot;
 }
 
+const MINUTE_STORE_FIELDS = ['capacity', 'stamp', 'flags', 'data'];
+
 export class MinuteStore {
   capacity = 0;
   /** Per entry (symbol * RING_SLOTS + slot % RING_SLOTS): the minute it holds. */
@@ -65,6 +68,14 @@ export class MinuteStore {
     this.flags = grown(this.flags, n);
     this.data = grown(this.data, n * MINUTE_FIELDS);
     this.capacity = capacity;
+  }
+
+  snapshot(): State {
+    return captureFields(this, MINUTE_STORE_FIELDS);
+  }
+
+  restore(state: State): void {
+    restoreFields(this, state, MINUTE_STORE_FIELDS, 'the minute store');
   }
 
   /** Ring index of (symbol, slot). */

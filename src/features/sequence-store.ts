@@ -5,6 +5,9 @@
  * two block copies per symbol and no per-row allocation.
  */
 import { grown } from '../typed-arrays.js';
+import { captureFields, restoreFields, type State } from './state.js';
+
+const SEQUENCE_STORE_FIELDS = ['T', 'F', 'capacity', 'pushed', 'head', 'values', 'mask', 'present'];
 
 export class SequenceStore {
   readonly T: number;
@@ -58,6 +61,15 @@ export class SequenceStore {
     }
     this.head = (h + 1) % T;
     this.pushed++;
+  }
+
+  snapshot(): State {
+    return captureFields(this, SEQUENCE_STORE_FIELDS);
+  }
+
+  restore(state: State): void {
+    if (state.T !== this.T || state.F !== this.F) throw new Error(`checkpoint holds sequences of T=${String(state.T)}, F=${String(state.F)}; this run needs T=${this.T}, F=${this.F}`);
+    restoreFields(this, state, SEQUENCE_STORE_FIELDS, 'a sequence store');
   }
 
   /** Fraction of the window's T rows whose bar was present. */

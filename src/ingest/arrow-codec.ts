@@ -60,7 +60,9 @@ function has(col: NumericColumn | undefined, i: number): col is NumericColumn {
  */
 export function parseArrow(bytes: Uint8Array, origin: number, ctx: DecodeContext): A.Table | undefined {
   try {
-    return A.tableFromIPC(bytes);
+    // Arrow views columns as typed arrays in place: a Kafka message value (a slice of the
+    // fetch response at any offset) is copied when it is not 8-byte aligned.
+    return A.tableFromIPC(bytes.byteOffset % 8 === 0 ? bytes : new Uint8Array(bytes));
   } catch (err) {
     ctx.reject('E_MALFORMED', `not a complete Arrow IPC stream: ${(err as Error).message}`, origin, -1, undefined);
     return undefined;

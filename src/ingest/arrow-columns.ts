@@ -236,6 +236,10 @@ const DICTIONARY_TYPES = new Map<number, A.Dictionary<A.Utf8, A.Int32>>();
 export const DICT_SYMBOL = 0;
 export const DICT_KIND = 1;
 export const DICT_SIDE = 2;
+/** Score messages: one-entry dictionaries for the columns that are constant within a close. */
+export const DICT_FREQ = 3;
+export const DICT_MODEL = 4;
+export const DICT_MODEL_VERSION = 5;
 
 function dictionaryType(id: number): A.Dictionary<A.Utf8, A.Int32> {
   let t = DICTIONARY_TYPES.get(id);

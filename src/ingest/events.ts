@@ -69,6 +69,17 @@ export class SymbolTable {
     return next;
   }
 
+  /** Re-interns a checkpoint's symbols in their order, so that ids match; the table must be empty or a prefix of it. */
+  restore(names: readonly string[], frozen: boolean): void {
+    for (let i = 0; i < this.names.length; i++) {
+      if (names[i] !== this.names[i]) throw new Error(`checkpoint symbol ${i} is ${names[i]}, this run has ${this.names[i]}`);
+    }
+    const wasFrozen = this.frozen;
+    this.frozen = false;
+    for (let i = this.names.length; i < names.length; i++) this.intern(names[i]);
+    this.frozen = frozen || wasFrozen;
+  }
+
   idOf(symbol: string): number | undefined {
     return this.ids.get(symbol);
   }

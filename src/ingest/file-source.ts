@@ -4,10 +4,10 @@
  * decoded into the source's own batches. Several files are merged by event time
  * (`mergeByTime`), so ticks and bars for different symbols may come in separate files.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import * as A from 'apache-arrow';
 import { parse as parseCsv } from 'csv-parse';
 import { ArrowBarDecoder, ArrowTickDecoder } from './arrow-codec.js';
@@ -164,8 +164,8 @@ export class FileSource {
 
 /** What a merged stream hands over: one row of one source's current batch. */
 export interface EventSink {
-  ticks(batch: TickBatch, from: number, to: number, source: FileSource): void;
-  bars(batch: BarBatch, from: number, to: number, source: FileSource): void;
+  ticks(batch: TickBatch, from: number, to: number, source: FileSource): void | Promise<void>;
+  bars(batch: BarBatch, from: number, to: number, source: FileSource): void | Promise<void>;
 }
 
 interface Cursor {
@@ -225,9 +225,28 @@ export async function mergeByTime(
     const n = rowsIn(best);
     let end = best.row + 1;
     while (end < n && (best.kind === 'bars' ? best.source.bars.ts[end] - 1 : best.source.ticks.ts[end]) <= second) end++;
-    if (best.kind === 'bars') sink.bars(best.source.bars, best.row, end, best.source);
-    else sink.ticks(best.source.ticks, best.row, end, best.source);
+    // A sink may return a promise (a producer applying back-pressure): wait for it.
+    if (best.kind === 'bars') await sink.bars(best.source.bars, best.row, end, best.source);
+    else await sink.ticks(best.source.ticks, best.row, end, best.source);
     best.row = end;
     if (best.row >= n) await advance(best);
   }
+}
+
+/** Input paths: files as given, folders expanded to their data files (sorted by name). */
+export function expandInputs(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    if (statSync(p).isDirectory()) {
+      const files = readdirSync(p)
+        .filter((f) => /\.(csv|jsonl|ndjson|arrow|arrows|ipc|feather)$/i.test(f))
+        .sort();
+      if (files.length === 0) throw new Error(`${p}: no .csv, .jsonl or .arrow files in this folder`);
+      for (const f of files) out.push(join(p, f));
+    } else {
+      formatOfPath(p);
+      out.push(p);
+    }
+  }
+  return out;
 }

@@ -6,15 +6,13 @@
  * the end-of-day scores the weekly evaluation reads.
  */
 import * as A from 'apache-arrow';
-import { FEATURE_COUNT } from '../features/feature-set.js';
 import { DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVector } from '../ingest/arrow-columns.js';
 import { formatOfPath } from '../ingest/file-source.js';
 import { TableWriter } from '../ingest/table-writer.js';
-import { ranks } from '../stats.js';
-import { predictAll } from './architecture.js';
 import type { Logger } from '../log.js';
 import { loadModel, readMeta } from './artifact.js';
-import { selectAndLogBackend, tf, type BackendInfo } from './backend.js';
+import { selectAndLogBackend, type BackendInfo } from './backend.js';
+import { CrossSectionScorer } from './scorer.js';
 import { exposuresOf, featuresFile, replayFeatures } from './dataset.js';
 import { exposureProjection, residualize, type DailyPanel } from './labels.js';
 import { dayToIso, localDay } from '../market/time.js';
@@ -25,21 +23,6 @@ export interface ScoreSummary {
   dayCloses: number;
   model: string;
   version: string;
-}
-
-/** Cross-sectional z-scores and percentile ranks (1 = highest score, ties share the average). */
-export function standardise(scores: Float32Array): { z: Float64Array; rank: Float64Array } {
-  const n = scores.length;
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += scores[i];
-  mean /= n;
-  let v = 0;
-  for (let i = 0; i < n; i++) v += (scores[i] - mean) ** 2;
-  const sd = Math.sqrt(v / n);
-  const z = Float64Array.from(scores, (s) => (sd > 0 ? (s - mean) / sd : 0));
-  const r = ranks(scores);
-  const rank = r.map((v) => (n === 1 ? 1 : (v - 1) / (n - 1)));
-  return { z, rank };
 }
 
 /**
@@ -53,41 +36,29 @@ export async function scoreFeatures(modelDir: string, featuresPath: string, outP
   const dayIndex = new Map((daily?.days ?? []).map((d, i) => [d, i]));
   const dailySymbol = new Map((daily?.symbols ?? []).map((s, i) => [s, i]));
   const writer = new TableWriter(outPath, formatOfPath(outPath));
-  const T = meta.T;
-  const F = FEATURE_COUNT;
-  let batch = new Float32Array(0);
+  const scorer = new CrossSectionScorer(model, meta, minCoverage);
   const summary: ScoreSummary = { rows: 0, bars: 0, dayCloses: 0, model: meta.name, version: meta.version };
-  summary.bars = await replayFeatures(featuresPath, T, meta.normalisation.clip, ({ barEnd, dayClose, store, symbols }) => {
-    const ids: number[] = [];
-    const coverage: number[] = [];
-    for (let s = 0; s < symbols.size; s++) {
-      const c = store.coverage(s);
-      if (c >= minCoverage) {
-        ids.push(s);
-        coverage.push(c);
-      }
-    }
-    if (ids.length === 0) return;
-    const n = ids.length;
-    if (batch.length < n * T * F) batch = new Float32Array(n * T * F);
-    store.fill(ids, n, batch);
-    let scores = tf.tidy(() => predictAll(model, tf.tensor3d(batch.subarray(0, n * T * F), [n, T, F])).dataSync() as Float32Array);
-    if (meta.orthogonal && daily !== undefined) {
+  summary.bars = await replayFeatures(featuresPath, meta.T, meta.normalisation.clip, ({ barEnd, dayClose, store, symbols }) => {
+    const job = scorer.assemble(store, symbols.names, symbols.size, barEnd);
+    if (job === undefined) return;
+    const { n, ids } = job;
+    const orthogonal = (scores: Float32Array): Float32Array => {
+      if (daily === undefined) return scores;
       const d = dayIndex.get(dayToIso(localDay(barEnd)));
-      const columns = ids.map((s) => dailySymbol.get(symbols.names[s]) ?? -1);
+      const columns = Array.from(ids, (s) => dailySymbol.get(symbols.names[s]) ?? -1);
       // A day or symbol the daily data lacks: no exposures, the intercept alone (demeaned).
       const projection = d === undefined || columns.includes(-1) ? exposureProjection(new Int32Array(n).fill(-1), new Float64Array(n)) : exposuresOf(daily, d, columns);
-      scores = Float32Array.from(residualize(projection, scores));
-    }
-    const { z, rank } = standardise(scores);
+      return Float32Array.from(residualize(projection, scores));
+    };
+    const { score, z, rank } = scorer.run(job, meta.orthogonal ? orthogonal : undefined);
     writer.write(
       tableOf([
-        ['symbol', dictionaryVector(DICT_SYMBOL, ids.map((s) => symbols.names[s]), Int32Array.from(ids, (_, i) => i)), false],
+        ['symbol', dictionaryVector(DICT_SYMBOL, Array.from(ids, (s) => symbols.names[s]), Int32Array.from(ids, (_, i) => i)), false],
         ['barEnd', timestampMsVector(new Float64Array(n).fill(barEnd)), false],
-        ['score', float64Vector(Float64Array.from(scores)), false],
+        ['score', float64Vector(Float64Array.from(score)), false],
         ['z', float64Vector(z), false],
         ['rank', float64Vector(rank), false],
-        ['coverage', float64Vector(Float64Array.from(coverage)), false],
+        ['coverage', float64Vector(Float64Array.from(job.coverage)), false],
         ['dayClose', A.makeVector(new Uint8Array(n).fill(dayClose ? 1 : 0)), false],
       ]),
     );

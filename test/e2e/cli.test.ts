@@ -158,18 +158,34 @@ describe('factorstream simulate -> features', () => {
 });
 
 describe('factorstream run (the embedded default)', () => {
-  it('drives the simulated market through the pipeline and prints every bar close', () => {
-    const r = cli(['run', '--symbols', '30', '--days', '1', '--speed', 'max'], { FACTORSTREAM_LOG_LEVEL: 'info' });
-    expect(r.code).toBe(0);
+  it('drives the simulated market through the daemon pipeline: every bar close, scores of both demo models, the Arrow archive', () => {
+    const archive = mkdtempSync(join(tmpdir(), 'fs-archive-'));
+    const r = cli(['run', '--symbols', '30', '--days', '1', '--speed', 'max'], { FACTORSTREAM_LOG_LEVEL: 'info', FACTORSTREAM_DAEMON_HTTP_PORT: '0', FACTORSTREAM_DAEMON_ARCHIVE_DIR: archive });
+    expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.filter((l) => / 10m close: /.test(l)).length).toBe(24);
     expect(lines.filter((l) => / 30m close: /.test(l)).length).toBe(8);
     expect(lines[0]).toMatch(/^2026-01-05 09:40 10m close: \d+\/30 traded/);
-    expect(lines[lines.length - 1]).toMatch(/^done: 1 simulated day\(s\), [\d,]+ events, 32 bar closes, rejected: none/);
+    // demo-10m (T=12) scores once half its window is present: from 10:30, 19 closes; demo-30m (T=8) from 11:30, 5 closes.
+    const scoreLines = lines.filter((l) => / scores demo-(10|30)m: /.test(l));
+    expect(scoreLines.filter((l) => /10m scores demo-10m: 30 scored, 0 skipped/.test(l)).length).toBe(19);
+    expect(scoreLines.filter((l) => /30m scores demo-30m: 30 scored, 0 skipped/.test(l)).length).toBe(5);
+    expect(lines[lines.length - 1]).toMatch(/^done: 1 simulated day\(s\), [\d,]+ events, 32 bar closes, 720 scores, rejected: none/);
     expect(r.stderr).toMatch(/"msg":"simulated market started"/);
+    expect(r.stderr).toMatch(/"msg":"http listening/);
+    const day = readdirSync(join(archive, '2026-01-05')).sort();
+    expect(day.map((f) => f.replace(/\.\d+\.arrow$/, ''))).toEqual(['demo-10m', 'demo-30m']);
+    const rows = day.reduce((n, f) => n + A.tableFromIPC(readFileSync(join(archive, '2026-01-05', f))).numRows, 0);
+    expect(rows).toBe(720);
   });
   it('takes configuration from the environment', () => {
-    const r = cli(['run', '--days', '1', '--speed', 'max'], { FACTORSTREAM_SIMULATOR_SYMBOLS: '7', FACTORSTREAM_FEATURES_FREQS: '["30m"]' });
+    const r = cli(['run', '--days', '1', '--speed', 'max'], {
+      FACTORSTREAM_SIMULATOR_SYMBOLS: '7',
+      FACTORSTREAM_FEATURES_FREQS: '["30m"]',
+      FACTORSTREAM_DAEMON_MODELS: '["models/demo-30m"]',
+      FACTORSTREAM_DAEMON_HTTP_PORT: '0',
+      FACTORSTREAM_DAEMON_ARCHIVE_DIR: '',
+    });
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter((l) => / 30m close: \d+\/7 traded/.test(l)).length).toBe(8);
     expect(r.stdout).not.toMatch(/ 10m close/);

@@ -1,0 +1,454 @@
+/**
+ * The daemon's deterministic core, independent of Kafka: input messages (topic,
+ * partition, offset, headers, bytes) -> decode by content-type -> checks -> aggregation
+ * -> bar close by watermark -> one batched inference per model -> score records, with
+ * every rejected event turned into a dead-letter message. Given the same messages per
+ * partition it produces the same outputs whatever order the partitions are read in, which
+ * is what lets a restart from a checkpoint reproduce, not duplicate, its scores:
+ *
+ * - The watermark is the minimum over partitions of each partition's newest event time
+ *   (a partition that has delivered everything it holds does not hold it back), minus the
+ *   allowed lateness; a bar closes when the watermark passes its end.
+ * - A partition may run ahead of the watermark by at most `maxAheadMs` of event time;
+ *   messages beyond are decoded and held (the source pauses the partition) until the
+ *   watermark catches up, so that the minute ring is never overrun.
+ * - When every partition has delivered everything, the wall clock (minus a grace period)
+ *   closes the bars of a quiet feed, up to the end of the newest event's trading day.
+ */
+import type { ErrorCode, Reject } from '../errors.js';
+import type { Config } from '../config.js';
+import { ArrowBarDecoder, ArrowTickDecoder } from '../ingest/arrow-codec.js';
+import { codecOf, type DecodeContext } from '../ingest/decode.js';
+import { BarBatch, copyBarRow, copyTickRow, SymbolTable, TickBatch } from '../ingest/events.js';
+import { decodeBarJson } from '../ingest/json-codec.js';
+import { decodeTickJsonBytes } from '../ingest/json-scan.js';
+import { FeatureEngine, type BarCloseEvent } from '../features/engine.js';
+import type { State } from '../features/state.js';
+import type { TradingCalendar } from '../market/calendar.js';
+import { DAY_CLOSE, type Freq } from '../market/sessions.js';
+import { dayStart, localDay } from '../market/time.js';
+import type { ModelMeta } from '../model/artifact.js';
+import type { CrossSectionScorer, ScoringJob } from '../model/scorer.js';
+import type { Metrics } from '../sink/metrics.js';
+import { scoreBatchMessage, scoreMessages, scoreRecords, type OutMessage, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
+
+/** One message from a partitioned source (Kafka, or the embedded simulator). */
+export interface InputMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Readonly<Record<string, string | undefined>>;
+}
+
+/** A model served by the pipeline. */
+export interface ServedModel {
+  dir: string;
+  meta: ModelMeta;
+  scorer: CrossSectionScorer;
+  engine: string;
+}
+
+/** The outcome of one bar close for one model. */
+export interface ScoredClose {
+  model: ServedModel;
+  source: ScoreSource;
+  records: ScoreRecord[];
+  skipped: number;
+  inferenceSeconds: number;
+  /** Wall time (ms) the close was decided: the start of bar-close-to-publish latency. */
+  closedAtMs: number;
+}
+
+export interface OutputBatch {
+  topic: string;
+  messages: OutMessage[];
+}
+
+export interface PipelineTopics {
+  ticks: string;
+  bars: string;
+  scores: string;
+  scoresBatch: string;
+  deadLetter: string;
+}
+
+export interface PipelineOptions {
+  config: Readonly<Config>;
+  calendar: TradingCalendar;
+  topics: PipelineTopics;
+  models: ServedModel[];
+  metrics: Metrics;
+  /** Symbols known from the start (a fixed universe when `freeze`). */
+  universe?: readonly string[];
+  freezeUniverse?: boolean;
+  /** Wall time in ms (the Clock). */
+  now(): number;
+  onBarClose?(e: BarCloseEvent): void;
+}
+
+interface HeldMessage {
+  message: InputMessage;
+  ticks: TickBatch | undefined;
+  bars: BarBatch | undefined;
+  maxTs: number;
+  rejects: Reject[];
+}
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  /** Newest event time ingested from this partition. */
+  maxTs: number;
+  /** Offset of the next message to ingest (what a commit records). */
+  next: number;
+  /** Whether the partition had nothing more to deliver when last asked. */
+  caughtUp: boolean;
+  held: HeldMessage[];
+}
+
+const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+export class ScoringPipeline {
+  readonly engine: FeatureEngine;
+  readonly models: ServedModel[];
+  readonly topics: PipelineTopics;
+  private readonly metrics: Metrics;
+  private readonly latenessMs: number;
+  private readonly graceMs: number;
+  private readonly maxAheadMs: number;
+  private readonly maxMessageBytes: number;
+  private readonly now: () => number;
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly jobs: { model: ServedModel; job: ScoringJob; closedAtMs: number }[] = [];
+  private readonly deadLetters: OutMessage[] = [];
+  private readonly ticks = new TickBatch(4096);
+  private readonly bars = new BarBatch(1024);
+  private readonly arrowTicks = new ArrowTickDecoder();
+  private readonly arrowBars = new ArrowBarDecoder();
+  private readonly ctx: DecodeContext;
+  /** Rejects of the message being decoded or applied. */
+  private rejects: Reject[] = [];
+  private watermark = -Infinity;
+  /** Events aggregated, by topic and codec (a test reads it; the metric has the same). */
+  ingested = 0;
+
+  constructor(opts: PipelineOptions) {
+    const { config } = opts;
+    this.models = opts.models;
+    this.topics = opts.topics;
+    this.metrics = opts.metrics;
+    this.now = opts.now;
+    this.latenessMs = config.features.allowedLatenessMs;
+    this.graceMs = config.daemon.wallClockGraceMs;
+    this.maxAheadMs = config.daemon.maxAheadMs;
+    this.maxMessageBytes = config.daemon.maxMessageBytes;
+    const sequenceLength: Partial<Record<Freq, number>> = {};
+    for (const m of opts.models) {
+      const T = sequenceLength[m.meta.freq];
+      if (T !== undefined && T !== m.meta.T) throw new Error(`models on ${m.meta.freq} need one sequence length; ${m.meta.name} has T=${m.meta.T}, another has T=${T}`);
+      sequenceLength[m.meta.freq] = m.meta.T;
+    }
+    const freqs = [...new Set<Freq>([...config.features.freqs, ...opts.models.map((m) => m.meta.freq)])];
+    const symbols = new SymbolTable(opts.universe ?? []);
+    symbols.frozen = opts.freezeUniverse === true;
+    this.engine = new FeatureEngine({
+      calendar: opts.calendar,
+      symbols,
+      freqs,
+      allowedLatenessMs: this.latenessMs,
+      dedupWindow: config.features.dedupWindow,
+      features: config.features,
+      zClip: config.features.zClip,
+      sequenceLength,
+      eventTimeWatermark: false,
+      onReject: (r) => this.rejects.push(r),
+    });
+    this.ctx = this.engine.context('');
+    this.engine.onBarClose((e) => {
+      const closedAtMs = this.now();
+      this.metrics.barsClosed.inc({ freq: e.bars.freq });
+      this.metrics.lastBarEnd.set({ freq: e.bars.freq }, e.bars.barEnd / 1000);
+      for (const model of this.models) {
+        if (model.meta.freq !== e.bars.freq || e.sequences === undefined) continue;
+        const job = model.scorer.assemble(e.sequences, this.engine.symbols.names, e.bars.n, e.bars.barEnd);
+        if (job === undefined) {
+          this.metrics.symbolsScored.set({ model: model.meta.name }, 0);
+          this.metrics.symbolsSkipped.set({ model: model.meta.name }, e.bars.n);
+        } else this.jobs.push({ model, job, closedAtMs });
+      }
+      opts.onBarClose?.(e);
+    });
+  }
+
+  private partitionState(topic: string, partition: number): PartitionState {
+    const key = partitionKey(topic, partition);
+    let st = this.partitions.get(key);
+    if (st === undefined) {
+      st = { topic, partition, maxTs: -Infinity, next: -1, caughtUp: false, held: [] };
+      this.partitions.set(key, st);
+    }
+    return st;
+  }
+
+  /** Declares a partition the source will deliver from `next` (before its first message), so that it holds the watermark back. */
+  assign(topic: string, partition: number, next: number, caughtUp: boolean): void {
+    const st = this.partitionState(topic, partition);
+    if (st.next < 0) st.next = next;
+    st.caughtUp = caughtUp && st.held.length === 0;
+    this.advance();
+  }
+
+  /** Whether a partition has messages held back (the source should pause it). */
+  holding(topic: string, partition: number): boolean {
+    return (this.partitions.get(partitionKey(topic, partition))?.held.length ?? 0) > 0;
+  }
+
+  /** The source's view of a partition's end: caught up when nothing more is there to read. */
+  setCaughtUp(topic: string, partition: number, caughtUp: boolean): void {
+    const st = this.partitionState(topic, partition);
+    const was = st.caughtUp;
+    st.caughtUp = caughtUp;
+    if (caughtUp !== was) this.advance();
+  }
+
+  /**
+   * Decodes one message and aggregates it, or holds it when its partition is too far
+   * ahead of the watermark. Returns false when held.
+   */
+  ingest(m: InputMessage): boolean {
+    const st = this.partitionState(m.topic, m.partition);
+    if (m.offset < st.next) return true; // already ingested (a redelivery after a rebalance)
+    const held = this.decode(m);
+    if (st.held.length > 0 || (held.maxTs > this.watermark + this.latenessMs + this.maxAheadMs && this.holdsBack(st) === false)) {
+      st.held.push(this.own(held));
+      st.caughtUp = false;
+      return false;
+    }
+    this.apply(st, held);
+    this.advance();
+    return true;
+  }
+
+  /** Whether another partition, not this one, holds the watermark back (this one may then wait). */
+  private holdsBack(st: PartitionState): boolean {
+    for (const other of this.partitions.values()) if (other !== st && !other.caughtUp && other.maxTs < st.maxTs) return false;
+    return true;
+  }
+
+  private decode(m: InputMessage): HeldMessage {
+    this.rejects = [];
+    this.ticks.clear();
+    this.bars.clear();
+    const isBars = m.topic === this.topics.bars;
+    const value = m.value ?? Buffer.alloc(0);
+    const reject = (code: ErrorCode, detail: string): void => {
+      this.rejects.push({ code, detail, source: m.topic, partition: m.partition, offset: m.offset, row: -1, symbol: undefined });
+    };
+    const codec = codecOf(m.headers['content-type']);
+    if (value.length > this.maxMessageBytes) reject('E_OVERSIZED', `${value.length} bytes, more than daemon.maxMessageBytes = ${this.maxMessageBytes}`);
+    else if (codec === undefined) reject('E_UNKNOWN_CONTENT_TYPE', `content-type ${JSON.stringify(m.headers['content-type'] ?? null)}`);
+    else if (codec === 'json') {
+      if (isBars) decodeBarJson(value.toString('utf8'), m.offset, this.bars, this.ctx);
+      else decodeTickJsonBytes(value, 0, value.length, m.offset, this.ticks, this.ctx);
+    } else if (isBars) this.arrowBars.decodeMessage(value, m.offset, this.bars, this.ctx);
+    else this.arrowTicks.decodeMessage(value, m.offset, this.ticks, this.ctx);
+    for (const r of this.rejects) {
+      r.source = m.topic;
+      r.partition = m.partition;
+      r.offset = m.offset;
+    }
+    let maxTs = -Infinity;
+    const b = isBars ? this.bars : this.ticks;
+    for (let i = 0; i < b.length; i++) if (b.ts[i] > maxTs) maxTs = b.ts[i];
+    return { message: m, ticks: isBars ? undefined : this.ticks, bars: isBars ? this.bars : undefined, maxTs, rejects: this.rejects };
+  }
+
+  /** A held message must not share the scratch batches. */
+  private own(h: HeldMessage): HeldMessage {
+    let ticks: TickBatch | undefined;
+    let bars: BarBatch | undefined;
+    if (h.ticks !== undefined) {
+      ticks = new TickBatch(Math.max(1, h.ticks.length));
+      for (let i = 0; i < h.ticks.length; i++) copyTickRow(h.ticks, i, ticks);
+    }
+    if (h.bars !== undefined) {
+      bars = new BarBatch(Math.max(1, h.bars.length));
+      for (let i = 0; i < h.bars.length; i++) copyBarRow(h.bars, i, bars);
+    }
+    return { ...h, ticks, bars, rejects: [...h.rejects] };
+  }
+
+  private apply(st: PartitionState, h: HeldMessage): void {
+    const m = h.message;
+    this.rejects = h.rejects;
+    const decodeRejects = h.rejects.length;
+    const format = codecOf(m.headers['content-type']) ?? 'unknown';
+    let rows = 0;
+    if (h.ticks !== undefined && h.ticks.length > 0) {
+      rows = h.ticks.length;
+      this.engine.ingestTicks(h.ticks, 0, h.ticks.length, m.topic, m.partition);
+    } else if (h.bars !== undefined && h.bars.length > 0) {
+      rows = h.bars.length;
+      this.engine.ingestBars(h.bars, 0, h.bars.length, m.topic, m.partition);
+    }
+    const valid = rows - (this.rejects.length - decodeRejects);
+    if (valid > 0) this.metrics.eventsIngested.inc({ topic: m.topic, format }, valid);
+    this.deadLetter(m, this.rejects);
+    this.ingested += rows;
+    if (h.maxTs > st.maxTs) st.maxTs = h.maxTs;
+    st.next = m.offset + 1;
+  }
+
+  /** One dead letter per (message, error code): the original bytes and headers, plus where and why. */
+  private deadLetter(m: InputMessage, rejects: readonly Reject[]): void {
+    if (rejects.length === 0) return;
+    const byCode = new Map<ErrorCode, Reject[]>();
+    for (const r of rejects) {
+      this.metrics.eventsInvalid.inc({ code: r.code });
+      if (r.code === 'E_LATE') this.metrics.lateEvents.inc();
+      let list = byCode.get(r.code);
+      if (list === undefined) byCode.set(r.code, (list = []));
+      list.push(r);
+    }
+    for (const [code, list] of byCode) {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(m.headers)) if (v !== undefined) headers[k] = v;
+      headers.error = code;
+      headers['error-detail'] = list[0].detail.slice(0, 500);
+      headers['error-count'] = String(list.length);
+      const rows = list.filter((r) => r.row >= 0).map((r) => r.row);
+      if (rows.length > 0) headers['error-rows'] = rows.slice(0, 1000).join(',');
+      headers['source-topic'] = m.topic;
+      headers['source-partition'] = String(m.partition);
+      headers['source-offset'] = String(m.offset);
+      this.deadLetters.push({ key: m.key, value: m.value ?? Buffer.alloc(0), headers });
+      this.metrics.deadLetters.inc({ code });
+    }
+  }
+
+  /** Recomputes the watermark, closes what it passed, and releases held messages it caught up with. */
+  private advance(): void {
+    for (;;) {
+      let min = Infinity;
+      let max = -Infinity;
+      let open = 0;
+      for (const st of this.partitions.values()) {
+        if (st.maxTs > max) max = st.maxTs;
+        if (st.caughtUp) continue;
+        open++;
+        if (st.maxTs < min) min = st.maxTs;
+      }
+      const eventTime = open === 0 ? max : min;
+      if (eventTime === -Infinity) return;
+      this.moveTo(eventTime - this.latenessMs);
+      let released = false;
+      for (const st of this.partitions.values()) {
+        while (st.held.length > 0 && (st.held[0].maxTs <= this.watermark + this.latenessMs + this.maxAheadMs || this.holdsBack(st))) {
+          this.apply(st, st.held.shift() as HeldMessage);
+          released = true;
+        }
+      }
+      if (!released) return;
+    }
+  }
+
+  private moveTo(watermark: number): void {
+    if (watermark <= this.watermark) return;
+    this.watermark = watermark;
+    this.engine.advanceWatermark(watermark);
+  }
+
+  /**
+   * The wall clock closes the bars of a quiet feed: once every partition has delivered
+   * everything, bars whose end plus the grace period has passed close, up to the end of
+   * the newest event's trading day (a replay of an old day never closes days it has not
+   * seen).
+   */
+  wallClock(now: number): void {
+    let max = -Infinity;
+    for (const st of this.partitions.values()) {
+      if (!st.caughtUp) return;
+      if (st.maxTs > max) max = st.maxTs;
+    }
+    if (max === -Infinity) return;
+    const endOfDay = dayStart(localDay(max)) + DAY_CLOSE + 1;
+    this.moveTo(Math.min(now - this.graceMs, endOfDay));
+  }
+
+  get currentWatermark(): number {
+    return this.watermark;
+  }
+
+  /** Bar closes waiting for inference. */
+  get pendingCloses(): number {
+    return this.jobs.length;
+  }
+
+  /** Whether anything awaits publishing. */
+  get hasOutput(): boolean {
+    return this.jobs.length > 0 || this.deadLetters.length > 0;
+  }
+
+  /** Runs the queued inferences (in close order) and returns everything to publish since the last call. */
+  takeOutputs(): { closes: ScoredClose[]; batches: OutputBatch[] } {
+    const closes: ScoredClose[] = [];
+    const batches: OutputBatch[] = [];
+    for (const { model, job, closedAtMs } of this.jobs.splice(0)) {
+      const cs = model.scorer.run(job);
+      const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
+      const records = scoreRecords(cs, this.engine.symbols.names, source);
+      const name = model.meta.name;
+      this.metrics.inference.observe({ model: name, engine: model.engine }, cs.inferenceSeconds);
+      this.metrics.batchSize.set({ model: name }, job.n);
+      this.metrics.symbolsScored.set({ model: name }, job.n);
+      this.metrics.symbolsSkipped.set({ model: name }, job.universe - job.n);
+      const sorted = Float64Array.from(cs.score).sort();
+      for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+      closes.push({ model, source, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
+      batches.push({ topic: this.topics.scores, messages: scoreMessages(records, source) });
+      batches.push({ topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
+    }
+    if (this.deadLetters.length > 0) batches.push({ topic: this.topics.deadLetter, messages: this.deadLetters.splice(0) });
+    return { closes, batches };
+  }
+
+  /** Next offsets per partition: what a commit records together with the outputs. */
+  positions(): { topic: string; partition: number; offset: number }[] {
+    const out: { topic: string; partition: number; offset: number }[] = [];
+    for (const st of this.partitions.values()) if (st.next >= 0) out.push({ topic: st.topic, partition: st.partition, offset: st.next });
+    return out.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+  }
+
+  /** Lag per partition given the partition ends (high watermarks). */
+  lag(ends: ReadonlyMap<string, number>): { topic: string; partition: number; lag: number }[] {
+    const out: { topic: string; partition: number; lag: number }[] = [];
+    for (const st of this.partitions.values()) {
+      const end = ends.get(partitionKey(st.topic, st.partition));
+      if (end !== undefined) out.push({ topic: st.topic, partition: st.partition, lag: Math.max(0, end - Math.max(0, st.next)) });
+    }
+    return out;
+  }
+
+  /** Everything a restart needs, taken between messages (no held message is part of it). */
+  snapshot(): State {
+    return {
+      engine: this.engine.snapshot(),
+      watermark: this.watermark,
+      partitions: [...this.partitions.values()].map((p) => ({ topic: p.topic, partition: p.partition, maxTs: p.maxTs, next: p.next })),
+    };
+  }
+
+  restore(state: State): void {
+    this.engine.restore(state.engine as State);
+    this.watermark = state.watermark as number;
+    for (const p of state.partitions as { topic: string; partition: number; maxTs: number; next: number }[]) {
+      const st = this.partitionState(p.topic, p.partition);
+      st.maxTs = p.maxTs;
+      st.next = p.next;
+    }
+  }
+}
+
+export { partitionKey };

@@ -1,0 +1,419 @@
+/**
+ * `factorstream serve`: the pipeline on Kafka (kafkajs). One consumer group reads the
+ * tick and bar topics with eachBatch; scores, the Arrow cross-section and dead letters
+ * are published by a transactional producer in the same transaction as the input
+ * offsets (sendOffsets), after the state that produced them was checkpointed. Any Kafka
+ * error in a commit ends the process (crash-only): the restart recovers from the
+ * checkpoint and the committed offsets, publishing each output exactly once.
+ */
+import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs';
+import type { Config } from '../config.js';
+import { kafkaLogCreator, type Logger } from '../log.js';
+import type { TradingCalendar } from '../market/calendar.js';
+import type { Clock } from '../market/clock.js';
+import type { BackendPreference } from '../model/backend.js';
+import { ScoreArchive } from '../sink/archive.js';
+import { HttpServer } from '../sink/http.js';
+import { Metrics } from '../sink/metrics.js';
+import { CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
+import { loadServedModels } from './models.js';
+import { partitionKey, ScoringPipeline, type OutputBatch, type ScoredClose } from './pipeline.js';
+import { readUniverse } from './universe.js';
+
+export interface ServeOptions {
+  config: Readonly<Config>;
+  calendar: TradingCalendar;
+  log: Logger;
+  clock: Clock;
+}
+
+function headerText(h: IHeaders | undefined): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  if (h === undefined) return out;
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    out[k] = first === undefined ? undefined : first.toString();
+  }
+  return out;
+}
+
+export class KafkaDaemon {
+  private readonly opts: ServeOptions;
+  private readonly log: Logger;
+  private readonly cfg: Readonly<Config>;
+  readonly metrics = new Metrics();
+  private readonly checkpoints: CheckpointStore;
+  private readonly kafka: Kafka;
+  private admin: Admin | undefined;
+  private producer: Producer | undefined;
+  private consumer: Consumer | undefined;
+  private pipeline: ScoringPipeline | undefined;
+  private http: HttpServer | undefined;
+  private archive: ScoreArchive | undefined;
+  private seq = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private lastCommitAt = 0;
+  private lastPositions = '';
+  private stopping = false;
+  private recovered = false;
+  private readonly assigned = new Set<string>();
+  private readonly ends = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private totalLag = 0;
+  httpPort = 0;
+
+  constructor(opts: ServeOptions) {
+    this.opts = opts;
+    this.cfg = opts.config;
+    this.log = opts.log;
+    this.checkpoints = new CheckpointStore(this.cfg.daemon.checkpointDir);
+    this.kafka = new Kafka({
+      clientId: this.cfg.kafka.clientId,
+      brokers: [...this.cfg.kafka.brokers],
+      logLevel: KafkaLogLevel.WARN,
+      logCreator: kafkaLogCreator(this.log),
+    });
+  }
+
+  private get inputTopics(): string[] {
+    return [this.cfg.kafka.ticksTopic, this.cfg.kafka.barsTopic];
+  }
+
+  /** Runs `fn` after everything queued before it: batches, commits and timers never interleave. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async start(): Promise<void> {
+    const { cfg, log } = this;
+    this.http = new HttpServer({
+      host: cfg.daemon.httpHost,
+      port: cfg.daemon.httpPort,
+      metrics: this.metrics,
+      readiness: () => this.readiness(),
+    });
+    this.httpPort = await this.http.listen();
+    log.info({ host: cfg.daemon.httpHost, port: this.httpPort }, 'http listening (/metrics, /healthz, /readyz)');
+
+    const { models } = await loadServedModels(cfg.daemon.models, cfg.daemon.backend as BackendPreference, cfg.features.minCoverage, this.metrics, log);
+    const universe = readUniverse(cfg.daemon.universeFile);
+    this.pipeline = new ScoringPipeline({
+      config: cfg,
+      calendar: this.opts.calendar,
+      topics: { ticks: cfg.kafka.ticksTopic, bars: cfg.kafka.barsTopic, scores: cfg.kafka.scoresTopic, scoresBatch: cfg.kafka.scoresBatchTopic, deadLetter: cfg.kafka.deadLetterTopic },
+      models,
+      metrics: this.metrics,
+      universe,
+      freezeUniverse: universe !== undefined,
+      now: () => this.opts.clock.now(),
+    });
+    if (cfg.daemon.archiveDir !== '') this.archive = new ScoreArchive(cfg.daemon.archiveDir, String(this.opts.clock.now()));
+
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    this.checkStopping();
+    if (cfg.kafka.createTopics) {
+      const topics = [...this.inputTopics, cfg.kafka.scoresTopic, cfg.kafka.scoresBatchTopic, cfg.kafka.deadLetterTopic];
+      const existing = new Set(await this.admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length > 0) {
+        await this.admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: cfg.kafka.topicPartitions })), waitForLeaders: true });
+        log.info({ topics: missing }, 'topics created');
+      }
+    }
+
+    // Connecting the transactional producer fences a predecessor with the same id and
+    // completes or aborts its open transaction: only then are committed offsets final.
+    this.producer = this.kafka.producer({
+      transactionalId: cfg.kafka.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: cfg.kafka.transactionTimeoutMs,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await this.producer.connect();
+    await this.recover();
+    this.checkStopping();
+
+    this.consumer = this.kafka.consumer({ groupId: cfg.kafka.groupId, readUncommitted: false, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: cfg.kafka.maxBytesPerPartition });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.assigned.clear();
+      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) for (const p of partitions) this.assigned.add(partitionKey(topic, p));
+      log.info({ assignment: e.payload.memberAssignment }, 'partitions assigned');
+      void this.exclusive(() => this.refreshPartitions(true));
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      log.fatal({ err: e.payload.error }, 'consumer crashed');
+      process.exit(1);
+    });
+    await this.consumer.connect();
+    this.checkStopping();
+    await this.consumer.subscribe({ topics: this.inputTopics, fromBeginning: true });
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.exclusive(() => this.onBatch(p)) });
+    // Lag, caught-up partitions and the wall clock are looked at every second at most; commits follow commitIntervalMs.
+    this.timer = setInterval(() => void this.exclusive(() => this.tick()).catch((err: unknown) => this.fatal(err, "periodic commit failed")), Math.min(1_000, cfg.daemon.commitIntervalMs));
+    log.info({ brokers: cfg.kafka.brokers, group: cfg.kafka.groupId, inputs: this.inputTopics, scores: cfg.kafka.scoresTopic }, 'serving');
+  }
+
+  private fatal(err: unknown, what: string): never {
+    this.log.fatal({ err }, `${what}: exiting; a restart recovers from the checkpoint and the committed offsets`);
+    process.exit(1);
+  }
+
+  /** Makes the committed offsets and the checkpoint agree (see checkpoint.ts), and restores the state. */
+  private async recover(): Promise<void> {
+    const { cfg, log } = this;
+    const pipeline = this.pipeline as ScoringPipeline;
+    const committed = await this.committedOffsets();
+    const ckpt = this.checkpoints.read();
+    if (ckpt === undefined) {
+      if ([...committed.values()].some((o) => o >= 0)) {
+        log.warn({ group: cfg.kafka.groupId }, 'no checkpoint but the group has committed offsets: resuming from them with empty state (sequences refill over the next windows)');
+      }
+      this.recovered = true;
+      return;
+    }
+    const served = pipeline.models.map((m) => `${m.meta.name}@${m.meta.version}`);
+    if (ckpt.models.join() !== served.join()) {
+      throw new Error(`checkpoint ${this.checkpoints.path} was written for models ${ckpt.models.join(', ')}; this run serves ${served.join(', ')}. Move the checkpoint away to start fresh (sequences refill), or serve the same models`);
+    }
+    const relation = positionsCommitted(ckpt.positions, committed);
+    if (relation === 'newer') {
+      throw new Error(`the group ${cfg.kafka.groupId} committed offsets past checkpoint #${ckpt.seq} (${this.checkpoints.path}): this checkpoint is older than the published scores; restore the newest checkpoint, or move it away to start with empty state`);
+    }
+    pipeline.restore(ckpt.state);
+    this.seq = ckpt.seq;
+    if (relation === 'older') {
+      log.warn({ checkpoint: ckpt.seq, outputs: ckpt.outputs.reduce((n, b) => n + b.messages.length, 0) }, 'the last transaction did not commit: publishing its outputs again');
+      await this.transaction(ckpt.outputs, ckpt.positions);
+    }
+    this.lastPositions = JSON.stringify(ckpt.positions);
+    log.info({ checkpoint: ckpt.seq, writtenAt: ckpt.writtenAt, positions: ckpt.positions.length, watermark: pipeline.currentWatermark }, 'state restored from checkpoint');
+    this.recovered = true;
+  }
+
+  private async committedOffsets(): Promise<Map<string, number>> {
+    const admin = this.admin as Admin;
+    const out = new Map<string, number>();
+    const existing = new Set(await admin.listTopics());
+    const topics = this.inputTopics.filter((t) => existing.has(t));
+    if (topics.length === 0) return out;
+    for (const t of await admin.fetchOffsets({ groupId: this.cfg.kafka.groupId, topics })) {
+      for (const p of t.partitions) out.set(partitionKey(t.topic, p.partition), Number(p.offset));
+    }
+    return out;
+  }
+
+  /** Learns the partitions' ends: lag, caught-up state, and the start of newly assigned ones. */
+  private async refreshPartitions(assignment: boolean): Promise<void> {
+    const admin = this.admin as Admin;
+    const pipeline = this.pipeline as ScoringPipeline;
+    const committed = assignment ? await this.committedOffsets() : undefined;
+    for (const topic of this.inputTopics) {
+      let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
+      try {
+        offsets = await admin.fetchTopicOffsets(topic);
+      } catch {
+        continue; // not created yet
+      }
+      for (const o of offsets) {
+        const key = partitionKey(topic, o.partition);
+        if (!this.assigned.has(key)) continue;
+        const end = Number(o.high);
+        this.ends.set(key, end);
+        if (committed !== undefined) {
+          const c = committed.get(key) ?? -1;
+          const start = c >= 0 ? c : Number(o.low);
+          pipeline.assign(topic, o.partition, start, start >= end);
+        }
+      }
+    }
+    let total = 0;
+    for (const { topic, partition, lag } of pipeline.lag(this.ends)) {
+      this.metrics.consumerLag.set({ topic, partition: String(partition) }, lag);
+      total += lag;
+      if (!assignment) pipeline.setCaughtUp(topic, partition, lag === 0 && !pipeline.holding(topic, partition));
+    }
+    this.totalLag = total;
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const pipeline = this.pipeline as ScoringPipeline;
+    const consumer = this.consumer as Consumer;
+    const { topic, partition } = batch;
+    let held = false;
+    for (const message of batch.messages) {
+      if (this.stopping || !isRunning() || isStale()) break;
+      const ok = pipeline.ingest({
+        topic,
+        partition,
+        offset: Number(message.offset),
+        key: message.key,
+        value: message.value,
+        headers: headerText(message.headers),
+      });
+      if (!ok) held = true;
+      // Our own positions, not kafkajs's, are what gets committed (with the outputs).
+      resolveOffset(message.offset);
+    }
+    const key = partitionKey(topic, partition);
+    this.ends.set(key, Number(batch.highWatermark));
+    if (held) consumer.pause([{ topic, partitions: [partition] }]);
+    pipeline.setCaughtUp(topic, partition, !held && Number(batch.lastOffset()) + 1 >= Number(batch.highWatermark));
+    await this.commit(false);
+    this.resumeReleased();
+    await heartbeat();
+  }
+
+  /** Resumes partitions whose held messages the watermark has released. */
+  private resumeReleased(): void {
+    const pipeline = this.pipeline as ScoringPipeline;
+    const consumer = this.consumer as Consumer;
+    for (const tp of consumer.paused()) {
+      for (const p of tp.partitions) if (!pipeline.holding(tp.topic, p)) consumer.resume([{ topic: tp.topic, partitions: [p] }]);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopping || this.pipeline === undefined) return;
+    await this.refreshPartitions(false);
+    const now = this.opts.clock.now();
+    this.pipeline.wallClock(now);
+    const wm = this.pipeline.currentWatermark;
+    if (Number.isFinite(wm)) this.metrics.watermarkDelay.set((now - wm) / 1000);
+    await this.commit(false);
+    this.resumeReleased();
+  }
+
+  /**
+   * Publishes what the pipeline produced since the last commit with the positions it
+   * reflects: checkpoint first, then one transaction. Runs as soon as a bar close is
+   * scored; otherwise (dead letters, moving offsets) every commitIntervalMs, since each
+   * commit writes a checkpoint of the whole state.
+   */
+  private async commit(force: boolean): Promise<void> {
+    const pipeline = this.pipeline as ScoringPipeline;
+    const positions = pipeline.positions();
+    const posKey = JSON.stringify(positions);
+    const due = force || this.opts.clock.now() - this.lastCommitAt >= this.cfg.daemon.commitIntervalMs;
+    if (pipeline.pendingCloses === 0 && !(due && (pipeline.hasOutput || posKey !== this.lastPositions))) return;
+    const { closes, batches } = pipeline.takeOutputs();
+    const t0 = performance.now();
+    const ckpt: Checkpoint = {
+      format: 1,
+      seq: this.seq + 1,
+      writtenAt: new Date(this.opts.clock.now()).toISOString(),
+      models: pipeline.models.map((m) => `${m.meta.name}@${m.meta.version}`),
+      positions,
+      outputs: batches,
+      state: pipeline.snapshot(),
+    };
+    const bytes = this.checkpoints.write(ckpt);
+    this.seq = ckpt.seq;
+    this.metrics.checkpoint.observe((performance.now() - t0) / 1000);
+    this.metrics.checkpointBytes.set(bytes);
+    try {
+      await this.transaction(batches, positions);
+    } catch (err) {
+      this.fatal(err, 'transaction failed');
+    }
+    this.lastPositions = posKey;
+    this.lastCommitAt = this.opts.clock.now();
+    this.published(closes);
+  }
+
+  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions']): Promise<void> {
+    const producer = this.producer as Producer;
+    const txn = await producer.transaction();
+    try {
+      for (const b of batches) if (b.messages.length > 0) await txn.send({ topic: b.topic, messages: b.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+      const topics = new Map<string, { partition: number; offset: string }[]>();
+      for (const p of positions) {
+        let list = topics.get(p.topic);
+        if (list === undefined) topics.set(p.topic, (list = []));
+        list.push({ partition: p.partition, offset: String(p.offset) });
+      }
+      if (topics.size > 0) await txn.sendOffsets({ consumerGroupId: this.cfg.kafka.groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) });
+      await txn.commit();
+      this.metrics.transactions.inc({ result: 'committed' });
+    } catch (err) {
+      this.metrics.transactions.inc({ result: 'aborted' });
+      await txn.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private published(closes: readonly ScoredClose[]): void {
+    const now = this.opts.clock.now();
+    for (const c of closes) {
+      this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, (now - c.closedAtMs) / 1000);
+      this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
+      this.archive?.append(c.records, c.source);
+      this.log.info({ model: c.source.model, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: Math.round(c.inferenceSeconds * 1000) }, 'scores published');
+    }
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** Between start-up steps: a stop requested meanwhile ends start-up here. */
+  private checkStopping(): void {
+    if (this.stopping) throw new Error('stopped during start-up');
+  }
+
+  readiness(): { ready: boolean; checks: Record<string, boolean | number | string> } {
+    const models = this.pipeline?.models.length ?? 0;
+    const checks = { recovered: this.recovered, assignedPartitions: this.assigned.size, modelsLoaded: models, lag: this.totalLag, maxLag: this.cfg.daemon.readyMaxLag, stopping: this.stopping };
+    return { ready: this.recovered && !this.stopping && this.assigned.size > 0 && models > 0 && this.totalLag <= this.cfg.daemon.readyMaxLag, checks };
+  }
+
+  /** SIGTERM: stop consuming, score and publish what is pending, checkpoint, commit, disconnect. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info('stopping: draining');
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.exclusive(async () => {
+      if (this.pipeline !== undefined && this.producer !== undefined && this.recovered) await this.commit(true);
+    });
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+    await this.archive?.close();
+    await this.http?.close();
+    this.log.info({ checkpoint: this.seq }, 'stopped');
+  }
+}
+
+/** Runs the daemon until SIGTERM or SIGINT; resolves with the exit code. */
+export async function serve(opts: ServeOptions): Promise<number> {
+  const daemon = new KafkaDaemon(opts);
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: string): void => {
+      opts.log.info({ signal }, 'signal received');
+      const hard = setTimeout(() => {
+        opts.log.error({ timeoutMs: opts.config.daemon.shutdownTimeoutMs }, 'shutdown took too long: exiting');
+        process.exit(1);
+      }, opts.config.daemon.shutdownTimeoutMs);
+      hard.unref();
+      void daemon.stop().then(() => resolve(0), (err: unknown) => {
+        opts.log.error({ err }, 'shutdown failed');
+        resolve(1);
+      });
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  try {
+    await daemon.start();
+  } catch (err) {
+    // A signal during start-up disconnects what start() is using: that is a stop, not a failure.
+    if (daemon.isStopping) return stopped;
+    throw err;
+  }
+  return stopped;
+}

@@ -1,0 +1,187 @@
+/**
+ * `factorstream replay`: publishes recorded or simulated ticks and 1-minute bars to Kafka
+ * in event-time order, as JSON (one event a message, keyed by symbol) or Arrow (many
+ * events a message, one message per partition and flush, rows grouped by the partition
+ * their symbol's key maps to, so that a symbol stays in one partition whatever the
+ * format). `speed` paces event time against the wall clock (60 = a minute a second);
+ * 'max' sends as fast as the broker takes it.
+ */
+import { Kafka, logLevel, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
+import { kafkaLogCreator, type Logger } from '../log.js';
+import type { TradingCalendar } from '../market/calendar.js';
+import { encodeBarsArrow, encodeTicksArrow } from './arrow-codec.js';
+import { CONTENT_TYPE_ARROW, CONTENT_TYPE_JSON, type DecodeContext } from './decode.js';
+import { BarBatch, barRecordAt, copyBarRow, copyTickRow, SymbolTable, TickBatch, tickRecordAt } from './events.js';
+import { FileSource, mergeByTime } from './file-source.js';
+import { encodeTickJson } from './json-codec.js';
+
+export interface ReplayOptions {
+  inputs: string[];
+  brokers: string[];
+  ticksTopic: string;
+  barsTopic: string;
+  format: 'json' | 'arrow';
+  speed: number | 'max';
+  /** Rows per Arrow message (at most). */
+  arrowRows: number;
+  /** Partitions of topics replay creates. */
+  partitions: number;
+  calendar: TradingCalendar;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+export interface ReplaySummary {
+  ticks: number;
+  bars: number;
+  messages: number;
+  rejected: number;
+  seconds: number;
+}
+
+interface Outgoing {
+  topic: string;
+  partition: number;
+  key: string | null;
+  value: Buffer;
+  contentType: string;
+}
+
+const SEND_BATCH = 2_000;
+
+export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
+  const kafka = new Kafka({ clientId: 'factorstream-replay', brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics = [opts.ticksTopic, opts.barsTopic];
+  const existing = new Set(await admin.listTopics());
+  const missing = topics.filter((t) => !existing.has(t));
+  if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: opts.partitions })), waitForLeaders: true });
+  const metadata = new Map<string, PartitionMetadata[]>();
+  for (const t of (await admin.fetchTopicMetadata({ topics })).topics) metadata.set(t.name, t.partitions);
+  await admin.disconnect();
+
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  // The producer's own partitioner, asked once per symbol: Arrow rows go where that symbol's JSON messages would.
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionCache = new Map<string, number>();
+  const partitionOf = (topic: string, symbol: string): number => {
+    const k = `${topic}/${symbol}`;
+    let p = partitionCache.get(k);
+    if (p === undefined) {
+      p = partitioner({ topic, partitionMetadata: metadata.get(topic) ?? [], message: { key: symbol, value: null } });
+      partitionCache.set(k, p);
+    }
+    return p;
+  };
+
+  const symbols = new SymbolTable();
+  let rejected = 0;
+  const ctx: DecodeContext = {
+    symbols,
+    calendar: opts.calendar,
+    reject: (code, detail, origin, row) => {
+      rejected++;
+      opts.log.warn({ code, detail, origin, row }, 'input row rejected, not replayed');
+    },
+  };
+  const summary: ReplaySummary = { ticks: 0, bars: 0, messages: 0, rejected: 0, seconds: 0 };
+  const started = performance.now();
+  let firstTs = -1;
+  let queue: Outgoing[] = [];
+  const tickParts = new Map<number, TickBatch>();
+  const barParts = new Map<number, BarBatch>();
+
+  const send = async (): Promise<void> => {
+    if (queue.length === 0) return;
+    const byTopic = new Map<string, Outgoing[]>();
+    for (const o of queue) {
+      let list = byTopic.get(o.topic);
+      if (list === undefined) byTopic.set(o.topic, (list = []));
+      list.push(o);
+    }
+    await producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, list]) => ({
+        topic,
+        messages: list.map((o) => ({ partition: o.partition, key: o.key, value: o.value, headers: { 'content-type': o.contentType } })),
+      })),
+    });
+    summary.messages += queue.length;
+    queue = [];
+  };
+
+  const flushArrow = (): void => {
+    for (const [p, b] of tickParts) {
+      if (b.length === 0) continue;
+      queue.push({ topic: opts.ticksTopic, partition: p, key: null, value: Buffer.from(encodeTicksArrow(b, symbols)), contentType: CONTENT_TYPE_ARROW });
+      b.clear();
+    }
+    for (const [p, b] of barParts) {
+      if (b.length === 0) continue;
+      queue.push({ topic: opts.barsTopic, partition: p, key: null, value: Buffer.from(encodeBarsArrow(b, symbols)), contentType: CONTENT_TYPE_ARROW });
+      b.clear();
+    }
+  };
+
+  /** Waits until the wall clock reaches event time `ts` at the replay speed. */
+  const pace = async (ts: number): Promise<void> => {
+    if (opts.speed === 'max') return;
+    if (firstTs < 0) firstTs = ts;
+    const due = (ts - firstTs) / opts.speed - (performance.now() - started);
+    if (due > 5) {
+      if (opts.format === 'arrow') flushArrow();
+      await send();
+      const wait = (ts - firstTs) / opts.speed - (performance.now() - started);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+
+  await mergeByTime(
+    opts.inputs.map((p) => new FileSource(p)),
+    () => ctx,
+    {
+      ticks: async (batch, from, to) => {
+        summary.ticks += to - from;
+        for (let i = from; i < to; i++) {
+          const symbol = symbols.names[batch.symbol[i]];
+          const partition = partitionOf(opts.ticksTopic, symbol);
+          if (opts.format === 'json') {
+            queue.push({ topic: opts.ticksTopic, partition, key: symbol, value: Buffer.from(encodeTickJson(tickRecordAt(batch, symbols, i))), contentType: CONTENT_TYPE_JSON });
+          } else {
+            let part = tickParts.get(partition);
+            if (part === undefined) tickParts.set(partition, (part = new TickBatch(opts.arrowRows)));
+            copyTickRow(batch, i, part);
+            if (part.length >= opts.arrowRows) flushArrow();
+          }
+        }
+        if (queue.length >= SEND_BATCH) await send();
+        await pace(batch.ts[to - 1]);
+      },
+      bars: async (batch, from, to) => {
+        summary.bars += to - from;
+        for (let i = from; i < to; i++) {
+          const symbol = symbols.names[batch.symbol[i]];
+          const partition = partitionOf(opts.barsTopic, symbol);
+          if (opts.format === 'json') {
+            queue.push({ topic: opts.barsTopic, partition, key: symbol, value: Buffer.from(JSON.stringify(barRecordAt(batch, symbols, i))), contentType: CONTENT_TYPE_JSON });
+          } else {
+            let part = barParts.get(partition);
+            if (part === undefined) barParts.set(partition, (part = new BarBatch(opts.arrowRows)));
+            copyBarRow(batch, i, part);
+            if (part.length >= opts.arrowRows) flushArrow();
+          }
+        }
+        if (queue.length >= SEND_BATCH) await send();
+        await pace(batch.ts[to - 1]);
+      },
+    },
+  );
+  if (opts.format === 'arrow') flushArrow();
+  await send();
+  await producer.disconnect();
+  summary.rejected = rejected;
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+}

@@ -1,0 +1,99 @@
+/**
+ * Scoring one cross-section: after a bar close every symbol whose window has at least
+ * `minCoverage` present bars is packed into one [n, T, F] batch and scored in one
+ * inference; scores get their cross-sectional z-score and percentile rank. Offline
+ * scoring and the daemon both go through this, in two steps: `assemble` copies the window
+ * out of the sequence store at the close (synchronously, so later closes cannot change it)
+ * and `run` does the inference, possibly later. Input buffers are pooled: no per-bar
+ * allocation of the [n, T, F] tensor's backing array once the pool is warm.
+ */
+import { FEATURE_COUNT } from '../features/feature-set.js';
+import type { SequenceStore } from '../features/sequence-store.js';
+import { ranks } from '../stats.js';
+import { predictAll } from './architecture.js';
+import type { ModelMeta } from './artifact.js';
+import { tf } from './backend.js';
+
+/** A cross-section ready for inference: symbol ids, their coverage and the packed window. */
+export interface ScoringJob {
+  barEnd: number;
+  /** Symbols known at the close (scored + skipped). */
+  universe: number;
+  n: number;
+  ids: Int32Array;
+  coverage: Float64Array;
+  input: Float32Array;
+}
+
+export interface ScoredCrossSection {
+  job: ScoringJob;
+  score: Float32Array;
+  z: Float64Array;
+  rank: Float64Array;
+  inferenceSeconds: number;
+}
+
+/** Cross-sectional z-scores and percentile ranks (1 = highest score, ties share the average). */
+export function standardise(scores: Float32Array): { z: Float64Array; rank: Float64Array } {
+  const n = scores.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += scores[i];
+  mean /= n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (scores[i] - mean) ** 2;
+  const sd = Math.sqrt(v / n);
+  const z = Float64Array.from(scores, (s) => (sd > 0 ? (s - mean) / sd : 0));
+  const r = ranks(scores);
+  const rank = r.map((v) => (n === 1 ? 1 : (v - 1) / (n - 1)));
+  return { z, rank };
+}
+
+export class CrossSectionScorer {
+  readonly meta: ModelMeta;
+  readonly minCoverage: number;
+  private readonly model: tf.LayersModel;
+  private readonly pool: Float32Array[] = [];
+
+  constructor(model: tf.LayersModel, meta: ModelMeta, minCoverage: number) {
+    this.model = model;
+    this.meta = meta;
+    this.minCoverage = minCoverage;
+  }
+
+  /**
+   * Copies the scorable part of `store` (symbols 0..universe-1) into a job, in symbol-name
+   * order: the batch is then the same whatever order the symbols were first seen in (a
+   * restart, another partition order), and so are the float32 results. Undefined when no
+   * symbol qualifies.
+   */
+  assemble(store: SequenceStore, names: readonly string[], universe: number, barEnd: number): ScoringJob | undefined {
+    const candidates = new Int32Array(universe);
+    let n = 0;
+    for (let s = 0; s < universe; s++) if (store.coverage(s) >= this.minCoverage) candidates[n++] = s;
+    if (n === 0) return undefined;
+    const ids = candidates.subarray(0, n).sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
+    const coverage = Float64Array.from(ids, (s) => store.coverage(s));
+    const size = n * this.meta.T * FEATURE_COUNT;
+    let input = this.pool.pop();
+    if (input === undefined || input.length < size) input = new Float32Array(Math.max(size, input?.length ?? 0));
+    store.fill(ids, n, input);
+    return { barEnd, universe, n, ids, coverage, input };
+  }
+
+  /** Runs the inference of a job and returns its buffer to the pool. `adjust` may transform raw scores (the orthogonal layer). */
+  run(job: ScoringJob, adjust?: (scores: Float32Array) => Float32Array): ScoredCrossSection {
+    const t0 = performance.now();
+    const { n } = job;
+    const shape: [number, number, number] = [n, this.meta.T, FEATURE_COUNT];
+    let score = tf.tidy(() => predictAll(this.model, tf.tensor3d(job.input.subarray(0, n * this.meta.T * FEATURE_COUNT), shape)).dataSync() as Float32Array);
+    const inferenceSeconds = (performance.now() - t0) / 1000;
+    this.pool.push(job.input);
+    if (adjust !== undefined) score = adjust(score);
+    const { z, rank } = standardise(score);
+    return { job, score, z, rank, inferenceSeconds };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

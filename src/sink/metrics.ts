@@ -1,0 +1,56 @@
+/**
+ * The daemon's Prometheus metrics (prom-client), one registry per process. Every name is
+ * prefixed `factorstream_`; Node's default process metrics (process_*, nodejs_*) keep
+ * their standard names so that stock dashboards read them. The README's metrics table
+ * is checked against `METRIC_NAMES` by a test.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ERROR_CODES } from '../errors.js';
+
+/** Latency buckets (seconds) for work that should take milliseconds to a second. */
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly eventsIngested = new Counter({ name: 'factorstream_events_ingested_total', help: 'Valid events aggregated, by topic (or source) and format.', labelNames: ['topic', 'format'], registers: [this.registry] });
+  readonly eventsInvalid = new Counter({ name: 'factorstream_events_invalid_total', help: 'Events rejected (dead-lettered), by error code.', labelNames: ['code'], registers: [this.registry] });
+  readonly lateEvents = new Counter({ name: 'factorstream_late_events_total', help: 'Events for a bar already closed (E_LATE), also counted in events_invalid_total.', registers: [this.registry] });
+  readonly deadLetters = new Counter({ name: 'factorstream_dead_letters_total', help: 'Messages written to the dead-letter topic, by error code.', labelNames: ['code'], registers: [this.registry] });
+  readonly barsClosed = new Counter({ name: 'factorstream_bars_closed_total', help: 'Bar closes (the whole cross-section), by frequency.', labelNames: ['freq'], registers: [this.registry] });
+  readonly closeToPublish = new Histogram({ name: 'factorstream_bar_close_to_publish_seconds', help: 'From the bar close decision to the scores being committed, by model.', labelNames: ['model', 'freq'], buckets: SECONDS, registers: [this.registry] });
+  readonly inference = new Histogram({ name: 'factorstream_inference_seconds', help: 'One batched inference over the cross-section, by model and engine.', labelNames: ['model', 'engine'], buckets: SECONDS, registers: [this.registry] });
+  readonly batchSize = new Gauge({ name: 'factorstream_batch_size', help: 'Sequences in the last batched inference, by model.', labelNames: ['model'], registers: [this.registry] });
+  readonly symbolsScored = new Gauge({ name: 'factorstream_symbols_scored', help: 'Symbols scored at the last bar close, by model.', labelNames: ['model'], registers: [this.registry] });
+  readonly symbolsSkipped = new Gauge({ name: 'factorstream_symbols_skipped', help: 'Symbols known but not scored at the last close (window coverage below minCoverage), by model.', labelNames: ['model'], registers: [this.registry] });
+  readonly scoresPublished = new Counter({ name: 'factorstream_scores_published_total', help: 'Scores published (committed), by model.', labelNames: ['model'], registers: [this.registry] });
+  readonly lastScore = new Gauge({ name: 'factorstream_score_quantile', help: 'Quantiles of the raw scores of the last close, by model.', labelNames: ['model', 'quantile'], registers: [this.registry] });
+  readonly lastBarEnd = new Gauge({ name: 'factorstream_last_bar_end_seconds', help: 'End of the last bar closed (epoch seconds), by frequency.', labelNames: ['freq'], registers: [this.registry] });
+  readonly consumerLag = new Gauge({ name: 'factorstream_consumer_lag', help: 'Messages behind the partition end, by topic and partition.', labelNames: ['topic', 'partition'], registers: [this.registry] });
+  readonly watermarkDelay = new Gauge({ name: 'factorstream_watermark_delay_seconds', help: 'Wall clock minus the event-time watermark.', registers: [this.registry] });
+  readonly checkpoint = new Histogram({ name: 'factorstream_checkpoint_seconds', help: 'Writing one checkpoint (serialise, fsync, rename).', buckets: SECONDS, registers: [this.registry] });
+  readonly checkpointBytes = new Gauge({ name: 'factorstream_checkpoint_bytes', help: 'Size of the last checkpoint.', registers: [this.registry] });
+  readonly transactions = new Counter({ name: 'factorstream_transactions_total', help: 'Kafka transactions, by result (committed, aborted).', labelNames: ['result'], registers: [this.registry] });
+  readonly modelInfo = new Gauge({ name: 'factorstream_model_info', help: 'Models being served (value 1), with their identity and engine.', labelNames: ['model', 'version', 'arch', 'head', 'freq', 'engine', 'backend', 'role'], registers: [this.registry] });
+  readonly backendInfo = new Gauge({ name: 'factorstream_backend_info', help: 'The tfjs backend in use (value 1): name, TensorFlow version, threads.', labelNames: ['backend', 'tensorflow', 'threads'], registers: [this.registry] });
+  readonly ready = new Gauge({ name: 'factorstream_ready', help: '1 when /readyz says ready.', registers: [this.registry] });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    // Every code shows from the start, so that rate() and alerts see a zero, not no data.
+    for (const code of ERROR_CODES) {
+      this.eventsInvalid.inc({ code }, 0);
+      this.deadLetters.inc({ code }, 0);
+    }
+    this.lateEvents.inc(0);
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/** Every factorstream_ metric name (the README documents each). */
+export function metricNames(): string[] {
+  const m = new Metrics({ defaultMetrics: false });
+  return m.registry.getMetricsAsArray().map((x) => x.name).sort();
+}
