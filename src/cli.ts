@@ -35,13 +35,16 @@ Commands:
                [--arch gru|lstm] [--head last|attention|residual] [--pooling last-query|mean|flatten]
                [--loss ic|mse] [--epochs N] [--patience N] [--lr X] [--hidden H] [--layers N]
                [--dropout X] [--seed S] [--horizon DAYS] [--label raw|risk-adjusted]
-               [--backend auto|tensorflow|wasm|cpu] [--orthogonal]
+               [--backend auto|tensorflow|wasm|cpu] [--orthogonal] [--seeds N]
+               [--window DATES [--step DATES]]  (rolling: train on DATES dates, re-train every
+               step; each window scores the dates after it, out of sample)
   score      Score a features file with a model folder, bar by bar.
                --model models/NAME --features DIR|FILE --out scores.arrow|scores.csv
                [--daily daily.csv]  (needed by models trained with --orthogonal)
   evaluate   Weekly factor metrics of end-of-day scores against daily data.
                (--scores FILE | --model M --features DIR) --returns daily.csv --out DIR
-               [--horizon DAYS] [--title TEXT]
+               [--exposures daily.csv] [--horizon DAYS] [--title TEXT]
+               (--exposures: also evaluate the factor neutralised to industry and size)
   serve      The daemon: Kafka in (ticks and 1-minute bars), scores out, exactly once.
                --config FILE [--brokers host:port,...] [--models DIR,...] [--http-port N]
                [--checkpoint-dir DIR]
@@ -246,6 +249,9 @@ async function cmdTrain(args: string[]): Promise<number> {
     label: { type: 'string' },
     backend: { type: 'string' },
     orthogonal: { type: 'boolean' },
+    seeds: { type: 'string' },
+    window: { type: 'string' },
+    step: { type: 'string' },
   });
   if (values.help === true) return usage(0);
   const str = (k: string): string | undefined => values[k] as string | undefined;
@@ -261,7 +267,7 @@ async function cmdTrain(args: string[]): Promise<number> {
     log.warn('interrupted: finishing the current date, then saving the best epoch so far');
     abort.abort();
   });
-  const { meta, result } = await runTrain(
+  const { meta, result, windows } = await runTrain(
     {
       features: str('features') as string,
       daily: str('daily') as string,
@@ -292,12 +298,20 @@ async function cmdTrain(args: string[]): Promise<number> {
       zClip: config.features.zClip,
       backend: oneOf(str('backend'), ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, 'auto', 'backend'),
       orthogonal: values.orthogonal === true,
+      seeds: num(str('seeds'), 'seeds') ?? 1,
+      window: num(str('window'), 'window'),
+      step: num(str('step'), 'step'),
+      calendar: TradingCalendar.load(config.market.holidaysFile),
     },
     log,
     abort.signal,
   );
   process.stdout.write(
-    `trained ${meta.name} (${meta.architecture.arch}/${meta.architecture.head}/${meta.architecture.pooling}, ${meta.freq}, T=${meta.T}) on ${meta.backend.name}: best validation IC ${result.bestValidationIc.toFixed(4)} at epoch ${result.bestEpoch} of ${result.epochs.length}${result.interrupted ? ' (interrupted)' : ''}, ${Math.round(result.samplesPerSecond)} samples/s -> ${str('out')}\n`,
+    `trained ${meta.name} (${meta.architecture.arch}/${meta.architecture.head}/${meta.architecture.pooling}, ${meta.freq}, T=${meta.T}${meta.ensemble === undefined ? '' : `, ensemble of ${meta.ensemble.members.length} seeds`}) on ${meta.backend.name}: ${
+      windows === undefined
+        ? `best validation IC ${result.bestValidationIc.toFixed(4)} at epoch ${result.bestEpoch} of ${result.epochs.length}`
+        : `${windows.length} rolling windows, validation IC ${windows.map((w) => w.validationIc.toFixed(3)).join(' ')}`
+    }${result.interrupted ? ' (interrupted)' : ''}, ${Math.round(result.samplesPerSecond)} samples/s -> ${str('out')}\n`,
   );
   return 0;
 }
@@ -323,6 +337,7 @@ async function cmdEvaluate(args: string[]): Promise<number> {
     model: { type: 'string' },
     features: { type: 'string' },
     returns: { type: 'string' },
+    exposures: { type: 'string' },
     out: { type: 'string' },
     horizon: { type: 'string' },
     title: { type: 'string' },
@@ -343,9 +358,11 @@ async function cmdEvaluate(args: string[]): Promise<number> {
     await scoreModel(model as string, features as string, scores, config.features.minCoverage, readDailyCsv(returns), createLogger(config.log.level));
   }
   const { evaluate } = await import('./eval/evaluate.js');
-  const m = evaluate({ scores, returns, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? model ?? scores, metrics: {} });
+  const m = evaluate({ scores, returns, exposures: values.exposures as string | undefined, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? model ?? scores, metrics: {} });
   process.stdout.write(
-    `${m.dates} weeks: IC ${m.ic.toFixed(4)}, Rank IC ${m.rankIc.toFixed(4)}, ICIR ${m.icir.toFixed(2)}, win ${(m.winRate * 100).toFixed(0)}%, long ${(m.longExcess * 100).toFixed(2)}%, short ${(m.shortExcess * 100).toFixed(2)}%, autocorr ${m.autocorrelation.toFixed(2)}, turnover ${(m.turnover * 100).toFixed(0)}% -> ${out}/metrics.json, table.md, report.html\n`,
+    `${m.dates} weeks: IC ${m.ic.toFixed(4)}, Rank IC ${m.rankIc.toFixed(4)}, ICIR ${m.icir.toFixed(2)}, win ${(m.winRate * 100).toFixed(0)}%, long ${(m.longExcess * 100).toFixed(2)}%, short ${(m.shortExcess * 100).toFixed(2)}%, autocorr ${m.autocorrelation.toFixed(2)}, turnover ${(m.turnover * 100).toFixed(0)}%${
+      m.neutral === undefined ? '' : `; industry + size neutral: IC ${m.neutral.ic.toFixed(4)}, ICIR ${m.neutral.icir.toFixed(2)}, long ${(m.neutral.longExcess * 100).toFixed(2)}%`
+    } -> ${out}/metrics.json, table.md, report.html\n`,
   );
   return 0;
 }

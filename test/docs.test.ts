@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { configKeys, loadConfig } from '../src/config.js';
 import { ERROR_CATALOGUE, ERROR_CODES, errorCode, errorId } from '../src/errors.js';
 import { FEATURE_NAMES } from '../src/features/feature-set.js';
+import { metricNames } from '../src/sink/metrics.js';
 
 const readme = readFileSync('README.md', 'utf8');
 
@@ -52,6 +53,12 @@ describe('configuration', () => {
       /features.freqs.0[\s\S]*features.allowedLatenessMs/,
     );
     expect(() => loadConfig({ flags: { features: { nonsense: 1 } } })).toThrow(/nonsense/);
+  });
+});
+
+describe('metrics', () => {
+  it('the README metrics table lists exactly the factorstream_ metrics the code registers', () => {
+    expect(tableRows('Metrics').map((r) => r[0].replaceAll('`', '')).sort()).toEqual(metricNames());
   });
 });
 

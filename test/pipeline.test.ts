@@ -10,7 +10,8 @@ import { loadConfig } from '../src/config.js';
 import { loadServedModels } from '../src/daemon/models.js';
 import { ScoringPipeline, type InputMessage, type ServedModel } from '../src/daemon/pipeline.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
-import { TickBatch, copyTickRow } from '../src/ingest/events.js';
+import { TickBatch, copyTickRow, tickRecordAt } from '../src/ingest/events.js';
+import { encodeTickJson } from '../src/ingest/json-codec.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/sink/metrics.js';
@@ -19,18 +20,21 @@ import { calendar } from './helpers.js';
 const config = loadConfig({ flags: { daemon: { maxAheadMs: 2 * 60_000 } } });
 const TOPICS = { ticks: 'md.ticks', bars: 'md.bars.1m', scores: 'factor.scores', scoresBatch: 'factor.scores.batch', deadLetter: 'md.deadletter' };
 
-/** A simulated day as Arrow messages, one per partition and minute (symbols hashed to 3 partitions). */
-function partitionedDay(): InputMessage[][] {
+/** A simulated day as messages of 3 partitions (symbols hashed): Arrow, one per partition and minute, or JSON, one per tick. */
+function partitionedDay(format: 'arrow' | 'json' = 'arrow'): InputMessage[][] {
   const sim = new MarketSimulator({ symbols: 24, days: 1, seed: 17, tradesPerDay: 300, start: '2026-11-23' }, calendar);
   const parts: InputMessage[][] = [[], [], []];
   const batches = [new TickBatch(), new TickBatch(), new TickBatch()];
+  const push = (p: number, value: Buffer, contentType: string): void => {
+    parts[p].push({ topic: TOPICS.ticks, partition: p, offset: parts[p].length, key: null, value, headers: { 'content-type': contentType } });
+  };
   for (const m of sim.generateDay(0)) {
     for (const b of batches) b.clear();
     for (let i = 0; i < m.ticks.length; i++) copyTickRow(m.ticks, i, batches[m.ticks.symbol[i] % 3]);
     batches.forEach((b, p) => {
       if (b.length === 0) return;
-      const bytes = encodeTicksArrow(b, sim.symbols);
-      parts[p].push({ topic: TOPICS.ticks, partition: p, offset: parts[p].length, key: null, value: Buffer.from(bytes), headers: { 'content-type': 'application/vnd.apache.arrow.stream' } });
+      if (format === 'arrow') push(p, Buffer.from(encodeTicksArrow(b, sim.symbols)), 'application/vnd.apache.arrow.stream');
+      else for (let i = 0; i < b.length; i++) push(p, Buffer.from(encodeTickJson(tickRecordAt(b, sim.symbols, i))), 'application/json');
     });
   }
   return parts;
@@ -77,6 +81,26 @@ describe('scoring pipeline', () => {
     expect(results[0].length).toBeGreaterThan(24 * 20);
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
+
+    // The same day as one-tick JSON messages, handed over in batches of random sizes (as
+    // Kafka fetches do), partitions interleaved: the same scores.
+    const json = partitionedDay('json');
+    const p = pipelineWith(models);
+    const out: string[] = [];
+    const next = [0, 0, 0];
+    let k = 0;
+    while (next.some((n, i) => n < json[i].length)) {
+      const i = k++ % 3;
+      const size = 1 + Math.floor(((seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647) * 400);
+      p.ingestBatch(json[i].slice(next[i], next[i] + size));
+      next[i] = Math.min(json[i].length, next[i] + size);
+      for (const c of p.takeOutputs().closes) for (const r of c.records) out.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
+    }
+    for (let i = 0; i < 3; i++) p.setCaughtUp(TOPICS.ticks, i, true);
+    p.wallClock(Date.parse('2026-11-23T16:00:00+08:00'));
+    for (const c of p.takeOutputs().closes) for (const r of c.records) out.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
+    expect(p.ingested).toBe(json.flat().length);
+    expect(out.sort()).toEqual(results[0]);
   }, 60_000);
 
   it('restored from a serialised snapshot mid-day, publishes what an uninterrupted run does', async () => {
@@ -87,13 +111,16 @@ describe('scoring pipeline', () => {
     run(pipelineWith(models), parts, order, whole);
 
     const first = pipelineWith(models);
-    const cut = Math.floor(order.length / 2);
+    // order cycles through 3x as many steps as there are messages: a sixth of it is mid-day.
+    const cut = Math.floor(order.length / 6);
     const before: string[] = [];
     const next = [0, 0, 0];
     for (const i of order.slice(0, cut)) {
       if (next[i] < parts[i].length) first.ingest(parts[i][next[i]++]);
       for (const c of first.takeOutputs().closes) for (const r of c.records) before.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
     }
+    expect(before.length).toBeGreaterThan(0);
+    expect(before.length).toBeLessThan(whole.length / 2 + 48);
     const positions = first.positions();
     expect(positions.map((p) => p.offset)).toEqual(next);
     const second = pipelineWith(models);
@@ -103,6 +130,8 @@ describe('scoring pipeline', () => {
     const after: string[] = [];
     const resumed = rest.map((msgs) => msgs);
     run(second, resumed, order, after);
+    const ends = (xs: string[]): string[] => [...new Set(xs.map((x) => x.split("|")[1]))].sort();
+    expect(ends([...before, ...after])).toEqual(ends(whole));
     expect([...before, ...after].sort()).toEqual(whole.sort());
   }, 60_000);
 });

@@ -170,11 +170,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         const m = next.value;
         const rows = opts.source === 'ticks' ? m.ticks.length : m.bars.length;
         summary.events += rows;
+        // The minute's events have all arrived by its end; the wall clock then moves on by the
+        // grace period, closing the bars of a quiet feed.
+        clock.advanceTo(dayStart(m.day) + slotEndTimeOfDay(m.slot));
         if (rows > 0) {
           const value = opts.source === 'ticks' ? encodeTicksArrow(m.ticks, sim.symbols) : encodeBarsArrow(m.bars, sim.symbols);
           pipeline.ingest({ topic, partition: 0, offset: offset++, key: null, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), headers: { 'content-type': CONTENT_TYPE_ARROW } });
         }
-        // The wall clock closes bars of a quiet feed once it passes their end plus grace.
         clock.advanceTo(dayStart(m.day) + slotEndTimeOfDay(m.slot) + graceMs);
         pipeline.wallClock(clock.now());
         publish();

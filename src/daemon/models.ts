@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
-import { loadModel } from '../model/artifact.js';
+import { loadPredictor } from '../model/predictor.js';
 import { selectAndLogBackend, type BackendInfo, type BackendPreference } from '../model/backend.js';
 import { CrossSectionScorer } from '../model/scorer.js';
 import type { Metrics } from '../sink/metrics.js';
@@ -21,11 +21,11 @@ export async function loadServedModels(
   metrics.backendInfo.set({ backend: backend.name, tensorflow: backend.tensorflowVersion ?? '', threads: String(backend.threads) }, 1);
   const models: ServedModel[] = [];
   for (const dir of dirs) {
-    const { model, meta } = await loadModel(resolve(dir));
+    const { predictor, meta } = await loadPredictor(resolve(dir));
     if (meta.orthogonal) {
       throw new Error(`model ${meta.name} (${dir}) was trained with the orthogonal layer, which needs the day's exposures; serve does not have them yet — train without --orthogonal for live scoring`);
     }
-    const served: ServedModel = { dir, meta, scorer: new CrossSectionScorer(model, meta, minCoverage), engine: 'tfjs' };
+    const served: ServedModel = { dir, meta, scorer: new CrossSectionScorer(predictor, meta, minCoverage), engine: 'tfjs' };
     models.push(served);
     const a = meta.architecture;
     metrics.modelInfo.set({ model: meta.name, version: meta.version, arch: a.arch, head: a.head, freq: meta.freq, engine: served.engine, backend: backend.name, role: 'live' }, 1);

@@ -109,6 +109,9 @@ interface PartitionState {
 }
 
 const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+const EMPTY = Buffer.alloc(0);
+/** A feed whose newest event is younger than this (wall clock) is live. */
+const LIVE_WINDOW_MS = 3_600_000;
 
 export class ScoringPipeline {
   readonly engine: FeatureEngine;
@@ -131,6 +134,8 @@ export class ScoringPipeline {
   /** Rejects of the message being decoded or applied. */
   private rejects: Reject[] = [];
   private watermark = -Infinity;
+  /** Wall time (this.now()) events were last aggregated: the wall clock extrapolates from it. */
+  private lastArrival = -1;
   /** Events aggregated, by topic and codec (a test reads it; the metric has the same). */
   ingested = 0;
 
@@ -213,22 +218,65 @@ export class ScoringPipeline {
     if (caughtUp !== was) this.advance();
   }
 
-  /**
-   * Decodes one message and aggregates it, or holds it when its partition is too far
-   * ahead of the watermark. Returns false when held.
-   */
+  /** One message (the embedded simulator, tests): see ingestBatch. */
   ingest(m: InputMessage): boolean {
-    const st = this.partitionState(m.topic, m.partition);
-    if (m.offset < st.next) return true; // already ingested (a redelivery after a rebalance)
-    const held = this.decode(m);
-    if (st.held.length > 0 || (held.maxTs > this.watermark + this.latenessMs + this.maxAheadMs && this.holdsBack(st) === false)) {
-      st.held.push(this.own(held));
-      st.caughtUp = false;
-      return false;
+    return this.ingestBatch([m]);
+  }
+
+  /**
+   * Decodes and aggregates messages of one partition, in offset order. Consecutive
+   * messages are aggregated as one run (one aggregator call, one watermark step); a run
+   * ends before a message that is out of order by more than the allowed lateness, so that
+   * the outcome is the one of a message at a time. A message too far ahead of the
+   * watermark is held, with every later one of its partition, until the watermark
+   * catches up. Returns false when messages are held (the source should pause the
+   * partition).
+   */
+  ingestBatch(messages: readonly InputMessage[]): boolean {
+    if (messages.length === 0) return true;
+    const st = this.partitionState(messages[0].topic, messages[0].partition);
+    const isBars = st.topic === this.topics.bars;
+    const batch: TickBatch | BarBatch = isBars ? this.bars : this.ticks;
+    this.runStart(st);
+    let ingestedAll = true;
+    for (const m of messages) {
+      if (m.offset < st.next || m.offset <= this.runLastOffset) continue; // redelivered after a rebalance
+      if (st.held.length > 0) {
+        st.held.push(this.decodeHeld(m));
+        ingestedAll = false;
+        continue;
+      }
+      const rowStart = batch.length;
+      const rejectStart = this.rejects.length;
+      this.decodeInto(m, isBars);
+      let min = Infinity;
+      let max = -Infinity;
+      for (let i = rowStart; i < batch.length; i++) {
+        const ts = batch.ts[i];
+        if (ts < min) min = ts;
+        if (ts > max) max = ts;
+      }
+      if (max > this.watermark + this.latenessMs + this.maxAheadMs && !this.holdsBack(st)) {
+        // Too far ahead: out of the run, held until the watermark catches up.
+        const held = this.decodeHeld(m, rowStart, rejectStart);
+        batch.length = rowStart;
+        this.rejects.length = rejectStart;
+        this.runFlush(st);
+        st.held.push(held);
+        st.caughtUp = false;
+        ingestedAll = false;
+        continue;
+      }
+      if (min < this.runMaxTs - this.latenessMs) {
+        // Out of order beyond the lateness: what came before goes first, as it would alone.
+        this.runFlush(st, rowStart, rejectStart);
+      }
+      this.runMessages.push(m);
+      if (max > this.runMaxTs) this.runMaxTs = max;
+      this.runLastOffset = m.offset;
     }
-    this.apply(st, held);
-    this.advance();
-    return true;
+    this.runFlush(st);
+    return ingestedAll;
   }
 
   /** Whether another partition, not this one, holds the watermark back (this one may then wait). */
@@ -237,16 +285,29 @@ export class ScoringPipeline {
     return true;
   }
 
-  private decode(m: InputMessage): HeldMessage {
-    this.rejects = [];
+  // The run: messages decoded into this.ticks / this.bars (rows from runRow) and this.rejects, not yet aggregated.
+  private runMessages: InputMessage[] = [];
+  private runRow = 0;
+  private runMaxTs = -Infinity;
+  private runLastOffset = -1;
+
+  private runStart(st: PartitionState): void {
     this.ticks.clear();
     this.bars.clear();
-    const isBars = m.topic === this.topics.bars;
-    const value = m.value ?? Buffer.alloc(0);
+    this.rejects = [];
+    this.runMessages = [];
+    this.runRow = 0;
+    this.runMaxTs = st.maxTs;
+    this.runLastOffset = st.next - 1;
+  }
+
+  /** Decodes one message, appending its rows to the run batch and its rejects to this.rejects. */
+  private decodeInto(m: InputMessage, isBars: boolean): void {
+    const value = m.value ?? EMPTY;
+    const codec = codecOf(m.headers['content-type']);
     const reject = (code: ErrorCode, detail: string): void => {
       this.rejects.push({ code, detail, source: m.topic, partition: m.partition, offset: m.offset, row: -1, symbol: undefined });
     };
-    const codec = codecOf(m.headers['content-type']);
     if (value.length > this.maxMessageBytes) reject('E_OVERSIZED', `${value.length} bytes, more than daemon.maxMessageBytes = ${this.maxMessageBytes}`);
     else if (codec === undefined) reject('E_UNKNOWN_CONTENT_TYPE', `content-type ${JSON.stringify(m.headers['content-type'] ?? null)}`);
     else if (codec === 'json') {
@@ -254,37 +315,87 @@ export class ScoringPipeline {
       else decodeTickJsonBytes(value, 0, value.length, m.offset, this.ticks, this.ctx);
     } else if (isBars) this.arrowBars.decodeMessage(value, m.offset, this.bars, this.ctx);
     else this.arrowTicks.decodeMessage(value, m.offset, this.ticks, this.ctx);
-    for (const r of this.rejects) {
-      r.source = m.topic;
-      r.partition = m.partition;
-      r.offset = m.offset;
+  }
+
+  /**
+   * A held message with its own copy of its rows: those at [rowStart, end) of the run batch
+   * with rejects from rejectStart, or (without them) decoded afresh.
+   */
+  private decodeHeld(m: InputMessage, rowStart?: number, rejectStart?: number): HeldMessage {
+    const isBars = m.topic === this.topics.bars;
+    const src: TickBatch | BarBatch = isBars ? this.bars : this.ticks;
+    let from = rowStart ?? src.length;
+    let firstReject = rejectStart ?? this.rejects.length;
+    if (rowStart === undefined) {
+      from = src.length;
+      firstReject = this.rejects.length;
+      this.decodeInto(m, isBars);
     }
     let maxTs = -Infinity;
-    const b = isBars ? this.bars : this.ticks;
-    for (let i = 0; i < b.length; i++) if (b.ts[i] > maxTs) maxTs = b.ts[i];
-    return { message: m, ticks: isBars ? undefined : this.ticks, bars: isBars ? this.bars : undefined, maxTs, rejects: this.rejects };
+    for (let i = from; i < src.length; i++) if (src.ts[i] > maxTs) maxTs = src.ts[i];
+    const n = Math.max(1, src.length - from);
+    const ticks = isBars ? undefined : new TickBatch(n);
+    const bars = isBars ? new BarBatch(n) : undefined;
+    for (let i = from; i < src.length; i++) {
+      if (ticks !== undefined) copyTickRow(this.ticks, i, ticks);
+      else copyBarRow(this.bars, i, bars as BarBatch);
+    }
+    const rejects = this.rejects.slice(firstReject);
+    if (rowStart === undefined) {
+      src.length = from;
+      this.rejects.length = firstReject;
+    }
+    return { message: m, ticks, bars, maxTs, rejects };
   }
 
-  /** A held message must not share the scratch batches. */
-  private own(h: HeldMessage): HeldMessage {
-    let ticks: TickBatch | undefined;
-    let bars: BarBatch | undefined;
-    if (h.ticks !== undefined) {
-      ticks = new TickBatch(Math.max(1, h.ticks.length));
-      for (let i = 0; i < h.ticks.length; i++) copyTickRow(h.ticks, i, ticks);
+  /** Aggregates the run up to row `upTo` (the rejects before rejectUpTo belong to it) and dead-letters its rejects. */
+  private runFlush(st: PartitionState, upTo?: number, rejectUpTo?: number): void {
+    const batch: TickBatch | BarBatch = st.topic === this.topics.bars ? this.bars : this.ticks;
+    const end = upTo ?? batch.length;
+    // The message whose rows start at upTo is not in runMessages yet: every run message is before it.
+    const messages = this.runMessages;
+    if (messages.length === 0 && end === this.runRow) return;
+    const carried = rejectUpTo === undefined ? [] : this.rejects.splice(rejectUpTo);
+    const decodeRejects = this.rejects.length;
+    if (end > this.runRow) {
+      if (batch === this.ticks) this.engine.ingestTicks(this.ticks, this.runRow, end, st.topic, st.partition);
+      else this.engine.ingestBars(this.bars, this.runRow, end, st.topic, st.partition);
     }
-    if (h.bars !== undefined) {
-      bars = new BarBatch(Math.max(1, h.bars.length));
-      for (let i = 0; i < h.bars.length; i++) copyBarRow(h.bars, i, bars);
-    }
-    return { ...h, ticks, bars, rejects: [...h.rejects] };
+    const rows = end - this.runRow;
+    if (rows > 0) this.lastArrival = this.now();
+    const aggregatorRejects = this.rejects.length - decodeRejects;
+    this.countIngested(st.topic, messages, rows - aggregatorRejects);
+    this.deadLetterAll(messages, this.rejects);
+    this.ingested += rows;
+    const last = messages[messages.length - 1];
+    if (last !== undefined) st.next = last.offset + 1;
+    let maxTs = st.maxTs;
+    for (let i = this.runRow; i < end; i++) if (batch.ts[i] > maxTs) maxTs = batch.ts[i];
+    st.maxTs = maxTs;
+    this.runRow = end;
+    this.runMessages = [];
+    this.rejects = carried;
+    this.advance();
   }
 
-  private apply(st: PartitionState, h: HeldMessage): void {
+  private countIngested(topic: string, messages: readonly InputMessage[], valid: number): void {
+    if (valid <= 0 || messages.length === 0) return;
+    // One metric update per run and format (label lookups are not free per message).
+    const format = codecOf(messages[0].headers['content-type']) ?? 'unknown';
+    if (messages.every((m) => m.headers['content-type'] === messages[0].headers['content-type'])) {
+      this.metrics.eventsIngested.inc({ topic, format }, valid);
+      return;
+    }
+    this.metrics.eventsIngested.inc({ topic, format: 'mixed' }, valid);
+  }
+
+  /** Held messages come back in order once the watermark caught up with them. */
+  private applyHeld(st: PartitionState, h: HeldMessage): void {
+    // It may run inside another partition's run: that run's rejects wait aside.
+    const aside = this.rejects;
     const m = h.message;
-    this.rejects = h.rejects;
-    const decodeRejects = h.rejects.length;
-    const format = codecOf(m.headers['content-type']) ?? 'unknown';
+    this.rejects = [...h.rejects];
+    const decodeRejects = this.rejects.length;
     let rows = 0;
     if (h.ticks !== undefined && h.ticks.length > 0) {
       rows = h.ticks.length;
@@ -293,17 +404,32 @@ export class ScoringPipeline {
       rows = h.bars.length;
       this.engine.ingestBars(h.bars, 0, h.bars.length, m.topic, m.partition);
     }
-    const valid = rows - (this.rejects.length - decodeRejects);
-    if (valid > 0) this.metrics.eventsIngested.inc({ topic: m.topic, format }, valid);
-    this.deadLetter(m, this.rejects);
+    if (rows > 0) this.lastArrival = this.now();
+    this.countIngested(m.topic, [m], rows - (this.rejects.length - decodeRejects));
+    this.deadLetterAll([m], this.rejects);
     this.ingested += rows;
     if (h.maxTs > st.maxTs) st.maxTs = h.maxTs;
     st.next = m.offset + 1;
+    this.rejects = aside;
+  }
+
+  /** Dead letters of a run: one per (message, error code), found by the rejects' offsets. */
+  private deadLetterAll(messages: readonly InputMessage[], rejects: readonly Reject[]): void {
+    if (rejects.length === 0) return;
+    const byOffset = new Map<number, Reject[]>();
+    for (const r of rejects) {
+      let list = byOffset.get(r.offset);
+      if (list === undefined) byOffset.set(r.offset, (list = []));
+      list.push(r);
+    }
+    for (const m of messages) {
+      const list = byOffset.get(m.offset);
+      if (list !== undefined) this.deadLetter(m, list);
+    }
   }
 
   /** One dead letter per (message, error code): the original bytes and headers, plus where and why. */
   private deadLetter(m: InputMessage, rejects: readonly Reject[]): void {
-    if (rejects.length === 0) return;
     const byCode = new Map<ErrorCode, Reject[]>();
     for (const r of rejects) {
       this.metrics.eventsInvalid.inc({ code: r.code });
@@ -323,7 +449,7 @@ export class ScoringPipeline {
       headers['source-topic'] = m.topic;
       headers['source-partition'] = String(m.partition);
       headers['source-offset'] = String(m.offset);
-      this.deadLetters.push({ key: m.key, value: m.value ?? Buffer.alloc(0), headers });
+      this.deadLetters.push({ key: m.key, value: m.value ?? EMPTY, headers });
       this.metrics.deadLetters.inc({ code });
     }
   }
@@ -346,7 +472,7 @@ export class ScoringPipeline {
       let released = false;
       for (const st of this.partitions.values()) {
         while (st.held.length > 0 && (st.held[0].maxTs <= this.watermark + this.latenessMs + this.maxAheadMs || this.holdsBack(st))) {
-          this.apply(st, st.held.shift() as HeldMessage);
+          this.applyHeld(st, st.held.shift() as HeldMessage);
           released = true;
         }
       }
@@ -361,10 +487,12 @@ export class ScoringPipeline {
   }
 
   /**
-   * The wall clock closes the bars of a quiet feed: once every partition has delivered
-   * everything, bars whose end plus the grace period has passed close, up to the end of
-   * the newest event's trading day (a replay of an old day never closes days it has not
-   * seen).
+   * The wall clock closes the bars of a quiet feed, once every partition has delivered
+   * everything: bars whose end plus the grace period has passed close, up to the end of
+   * the newest event's trading day. A live feed (newest event within the last hour) runs
+   * on the wall clock itself; for a replay of older data, event time is taken to advance
+   * at wall-clock pace from the newest event since it arrived, so a replay at any speed is
+   * never overtaken, and its last bar closes a grace period after its last event.
    */
   wallClock(now: number): void {
     let max = -Infinity;
@@ -372,9 +500,10 @@ export class ScoringPipeline {
       if (!st.caughtUp) return;
       if (st.maxTs > max) max = st.maxTs;
     }
-    if (max === -Infinity) return;
-    const endOfDay = dayStart(localDay(max)) + DAY_CLOSE + 1;
-    this.moveTo(Math.min(now - this.graceMs, endOfDay));
+    if (max === -Infinity || this.lastArrival < 0) return;
+    const live = now >= max && now - max < LIVE_WINDOW_MS;
+    const eventNow = live ? now : max + Math.max(0, now - this.lastArrival);
+    this.moveTo(Math.min(eventNow - this.graceMs, dayStart(localDay(max)) + DAY_CLOSE + 1));
   }
 
   get currentWatermark(): number {
@@ -443,6 +572,8 @@ export class ScoringPipeline {
   restore(state: State): void {
     this.engine.restore(state.engine as State);
     this.watermark = state.watermark as number;
+    // The wall clock extrapolates from the restart: a day whose last bar was pending closes without new data.
+    this.lastArrival = this.now();
     for (const p of state.partitions as { topic: string; partition: number; maxTs: number; next: number }[]) {
       const st = this.partitionState(p.topic, p.partition);
       st.maxTs = p.maxTs;

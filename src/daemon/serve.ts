@@ -12,6 +12,7 @@ import { kafkaLogCreator, type Logger } from '../log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import type { Clock } from '../market/clock.js';
 import type { BackendPreference } from '../model/backend.js';
+import { chunks } from '../ingest/kafka-chunks.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
@@ -61,6 +62,7 @@ export class KafkaDaemon {
   private readonly ends = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private totalLag = 0;
+  private partitionsTotal = 0;
   httpPort = 0;
 
   constructor(opts: ServeOptions) {
@@ -120,7 +122,12 @@ export class KafkaDaemon {
       const existing = new Set(await this.admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
       if (missing.length > 0) {
-        await this.admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: cfg.kafka.topicPartitions })), waitForLeaders: true });
+        // A dead letter carries an input message whole (up to daemon.maxMessageBytes) plus headers.
+        const deadLetterConfig = [{ name: 'max.message.bytes', value: String(cfg.daemon.maxMessageBytes + 65_536) }];
+        await this.admin.createTopics({
+          topics: missing.map((topic) => ({ topic, numPartitions: cfg.kafka.topicPartitions, configEntries: topic === cfg.kafka.deadLetterTopic ? deadLetterConfig : [] })),
+          waitForLeaders: true,
+        });
         log.info({ topics: missing }, 'topics created');
       }
     }
@@ -212,6 +219,7 @@ export class KafkaDaemon {
     const admin = this.admin as Admin;
     const pipeline = this.pipeline as ScoringPipeline;
     const committed = assignment ? await this.committedOffsets() : undefined;
+    let total = 0;
     for (const topic of this.inputTopics) {
       let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
       try {
@@ -219,6 +227,7 @@ export class KafkaDaemon {
       } catch {
         continue; // not created yet
       }
+      total += offsets.length;
       for (const o of offsets) {
         const key = partitionKey(topic, o.partition);
         if (!this.assigned.has(key)) continue;
@@ -231,34 +240,35 @@ export class KafkaDaemon {
         }
       }
     }
-    let total = 0;
+    if (assignment && this.assigned.size < total) {
+      this.log.error({ assigned: this.assigned.size, partitions: total, group: this.cfg.kafka.groupId }, 'this daemon was assigned only part of the input partitions: another instance is in the same consumer group; scores need the whole cross-section, so run one instance per group');
+    }
+    this.partitionsTotal = total;
+    let lagTotal = 0;
     for (const { topic, partition, lag } of pipeline.lag(this.ends)) {
       this.metrics.consumerLag.set({ topic, partition: String(partition) }, lag);
-      total += lag;
+      lagTotal += lag;
       if (!assignment) pipeline.setCaughtUp(topic, partition, lag === 0 && !pipeline.holding(topic, partition));
     }
-    this.totalLag = total;
+    this.totalLag = lagTotal;
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const pipeline = this.pipeline as ScoringPipeline;
     const consumer = this.consumer as Consumer;
     const { topic, partition } = batch;
-    let held = false;
-    for (const message of batch.messages) {
-      if (this.stopping || !isRunning() || isStale()) break;
-      const ok = pipeline.ingest({
-        topic,
-        partition,
-        offset: Number(message.offset),
-        key: message.key,
-        value: message.value,
-        headers: headerText(message.headers),
-      });
-      if (!ok) held = true;
-      // Our own positions, not kafkajs's, are what gets committed (with the outputs).
-      resolveOffset(message.offset);
-    }
+    if (this.stopping || !isRunning() || isStale()) return;
+    const messages = batch.messages.map((message) => ({
+      topic,
+      partition,
+      offset: Number(message.offset),
+      key: message.key,
+      value: message.value,
+      headers: headerText(message.headers),
+    }));
+    const held = !pipeline.ingestBatch(messages);
+    // Our own positions, not kafkajs's, are what gets committed (with the outputs).
+    if (batch.messages.length > 0) resolveOffset(batch.lastOffset());
     const key = partitionKey(topic, partition);
     this.ends.set(key, Number(batch.highWatermark));
     if (held) consumer.pause([{ topic, partitions: [partition] }]);
@@ -286,6 +296,7 @@ export class KafkaDaemon {
     if (Number.isFinite(wm)) this.metrics.watermarkDelay.set((now - wm) / 1000);
     await this.commit(false);
     this.resumeReleased();
+    this.metrics.ready.set(this.readiness().ready ? 1 : 0);
   }
 
   /**
@@ -329,7 +340,7 @@ export class KafkaDaemon {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
     try {
-      for (const b of batches) if (b.messages.length > 0) await txn.send({ topic: b.topic, messages: b.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+      for (const b of batches) for (const part of chunks(b.messages)) await txn.send({ topic: b.topic, messages: part.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
       const topics = new Map<string, { partition: number; offset: string }[]>();
       for (const p of positions) {
         let list = topics.get(p.topic);
@@ -349,10 +360,11 @@ export class KafkaDaemon {
   private published(closes: readonly ScoredClose[]): void {
     const now = this.opts.clock.now();
     for (const c of closes) {
-      this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, (now - c.closedAtMs) / 1000);
+      const latency = (now - c.closedAtMs) / 1000;
+      this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
       this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
       this.archive?.append(c.records, c.source);
-      this.log.info({ model: c.source.model, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: Math.round(c.inferenceSeconds * 1000) }, 'scores published');
+      this.log.info({ model: c.source.model, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: Math.round(c.inferenceSeconds * 1000), closeToPublishMs: Math.round(latency * 1000) }, 'scores published');
     }
   }
 
@@ -367,8 +379,9 @@ export class KafkaDaemon {
 
   readiness(): { ready: boolean; checks: Record<string, boolean | number | string> } {
     const models = this.pipeline?.models.length ?? 0;
-    const checks = { recovered: this.recovered, assignedPartitions: this.assigned.size, modelsLoaded: models, lag: this.totalLag, maxLag: this.cfg.daemon.readyMaxLag, stopping: this.stopping };
-    return { ready: this.recovered && !this.stopping && this.assigned.size > 0 && models > 0 && this.totalLag <= this.cfg.daemon.readyMaxLag, checks };
+    const checks = { recovered: this.recovered, assignedPartitions: this.assigned.size, inputPartitions: this.partitionsTotal, modelsLoaded: models, lag: this.totalLag, maxLag: this.cfg.daemon.readyMaxLag, stopping: this.stopping };
+    const wholeMarket = this.assigned.size > 0 && this.assigned.size >= this.partitionsTotal;
+    return { ready: this.recovered && !this.stopping && wholeMarket && models > 0 && this.totalLag <= this.cfg.daemon.readyMaxLag, checks };
   }
 
   /** SIGTERM: stop consuming, score and publish what is pending, checkpoint, commit, disconnect. */

@@ -13,7 +13,8 @@ import * as A from 'apache-arrow';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { formatOfPath } from '../ingest/file-source.js';
 import { dayToIso, isoToDay, localDay, weekday } from '../market/time.js';
-import { forwardLabels, readDailyCsv } from '../model/labels.js';
+import { exposuresOf } from '../model/dataset.js';
+import { exposureProjection, forwardLabels, readDailyCsv, residualize, type DailyPanel } from '../model/labels.js';
 import { factorMetrics, type CrossSection, type FactorMetrics, type MetricOptions } from './metrics.js';
 import { renderReport, table5 } from './report.js';
 
@@ -61,13 +62,33 @@ export function weekEnds(dates: string[]): string[] {
 export interface EvaluateOptions {
   scores: string;
   returns: string;
+  /** Daily data with industry and logSize: the factor is also evaluated neutralised to them, date by date. */
+  exposures?: string;
   out: string;
   horizon: number;
   title: string;
   metrics: Partial<MetricOptions>;
 }
 
-export function evaluate(opts: EvaluateOptions): FactorMetrics {
+/** Each section's factor residualised on that date's industry dummies and standardised log size. */
+function neutralised(sections: CrossSection[], panel: DailyPanel): CrossSection[] {
+  const dayIndex = new Map(panel.days.map((d, i) => [d, i]));
+  const symIndex = new Map(panel.symbols.map((s, i) => [s, i]));
+  return sections.map((c) => {
+    const d = dayIndex.get(c.date);
+    const columns = c.symbols.map((s) => symIndex.get(s) ?? -1);
+    // A date or symbol without exposures: the intercept alone (the factor demeaned).
+    const p = d === undefined || columns.includes(-1) ? exposureProjection(new Int32Array(c.symbols.length).fill(-1), new Float64Array(c.symbols.length)) : exposuresOf(panel, d, columns);
+    return { ...c, factor: residualize(p, c.factor) };
+  });
+}
+
+export interface Evaluation extends FactorMetrics {
+  /** The same metrics for the factor neutralised to industry and size (with --exposures). */
+  neutral?: FactorMetrics;
+}
+
+export function evaluate(opts: EvaluateOptions): Evaluation {
   const scores = readScores(opts.scores);
   if (scores.length === 0) throw new Error(`${opts.scores}: no end-of-day scores`);
   const daily = readDailyCsv(opts.returns);
@@ -99,10 +120,22 @@ export function evaluate(opts: EvaluateOptions): FactorMetrics {
   }
   if (sections.length < 2) throw new Error(`only ${sections.length} evaluable week(s): need end-of-day scores on at least two week ends with ${opts.horizon}-day forward returns`);
   const metrics = factorMetrics(sections, opts.metrics);
+  let neutral: FactorMetrics | undefined;
+  if (opts.exposures !== undefined) {
+    const panel = opts.exposures === opts.returns ? daily : readDailyCsv(opts.exposures);
+    if (panel.industries.length === 0) throw new Error(`${opts.exposures}: no industry column; --exposures needs industry and logSize per symbol and day`);
+    neutral = factorMetrics(neutralised(sections, panel), opts.metrics);
+  }
   mkdirSync(opts.out, { recursive: true });
   const { series, ...summary } = metrics;
-  writeFileSync(join(opts.out, 'metrics.json'), JSON.stringify({ title: opts.title, horizonDays: opts.horizon, icirDefinition: 'annualised: mean(IC) / std(IC) x sqrt(periodsPerYear)', ...summary, series }, null, 1) + '\n');
-  writeFileSync(join(opts.out, 'table.md'), table5([{ label: opts.title, metrics }]));
-  writeFileSync(join(opts.out, 'report.html'), renderReport(opts.title, metrics));
-  return metrics;
+  const neutralSummary = neutral === undefined ? undefined : (({ series: s, ...rest }) => ({ ...rest, series: s }))(neutral);
+  writeFileSync(
+    join(opts.out, 'metrics.json'),
+    JSON.stringify({ title: opts.title, horizonDays: opts.horizon, icirDefinition: 'annualised: mean(IC) / std(IC) x sqrt(periodsPerYear)', ...summary, series, ...(neutralSummary === undefined ? {} : { neutral: neutralSummary }) }, null, 1) + '\n',
+  );
+  const rows = [{ label: opts.title, metrics }];
+  if (neutral !== undefined) rows.push({ label: `${opts.title} (industry + size neutral)`, metrics: neutral });
+  writeFileSync(join(opts.out, 'table.md'), table5(rows));
+  writeFileSync(join(opts.out, 'report.html'), renderReport(opts.title, metrics, neutral));
+  return { ...metrics, neutral };
 }

@@ -64,29 +64,31 @@ export function barChart(values: number[], labels: string[], label: string): str
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" role="img" aria-label="${escapeHtml(label)}">${axis(y, label)}${bars}${ticks}</svg>`;
 }
 
-export function renderReport(title: string, m: FactorMetrics): string {
+export function renderReport(title: string, m: FactorMetrics, neutral?: FactorMetrics): string {
   let cum = 1;
   const cumulative = m.series.map((s) => (cum *= 1 + s.longExcess) - 1);
+  const line = (f: (x: FactorMetrics) => string): string => (neutral === undefined ? f(m) : `${f(m)}</td><td>${f(neutral)}`);
   const rows: [string, string][] = [
-    ['weeks', String(m.dates)],
-    ['mean cross-section', num(m.meanN, 0)],
-    ['IC (mean weekly Pearson)', num(m.ic)],
-    ['Rank IC', num(m.rankIc)],
-    ['ICIR (annualised)', num(m.icir, 2)],
-    ['win rate (IC > 0)', pct(m.winRate, 0)],
-    ['long excess (weekly mean)', pct(m.longExcess)],
-    ['short excess (weekly mean)', pct(m.shortExcess)],
-    ['long-short (weekly mean)', pct(m.longShort)],
-    ['factor autocorrelation', num(m.autocorrelation, 2)],
-    ['top-decile turnover', pct(m.turnover, 0)],
+    ['weeks', line((x) => String(x.dates))],
+    ['mean cross-section', line((x) => num(x.meanN, 0))],
+    ['IC (mean weekly Pearson)', line((x) => num(x.ic))],
+    ['Rank IC', line((x) => num(x.rankIc))],
+    ['ICIR (annualised)', line((x) => num(x.icir, 2))],
+    ['win rate (IC > 0)', line((x) => pct(x.winRate, 0))],
+    ['long excess (weekly mean)', line((x) => pct(x.longExcess))],
+    ['short excess (weekly mean)', line((x) => pct(x.shortExcess))],
+    ['long-short (weekly mean)', line((x) => pct(x.longShort))],
+    ['factor autocorrelation', line((x) => num(x.autocorrelation, 2))],
+    ['top-decile turnover', line((x) => pct(x.turnover, 0))],
   ];
+  const header = neutral === undefined ? '' : '<tr><th></th><th>factor</th><th>industry + size neutral</th></tr>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}h2{margin-top:1.5em}</style>
 </head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>Weekly evaluation: factor on each week's last trading day, forward excess return over the next week.</p>
-<table>${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${v}</td></tr>`).join('')}</table>
+<table>${header}${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${v}</td></tr>`).join('')}</table>
 <h2>Cumulative long excess</h2>
 ${lineChart(cumulative, 'cumulative top-decile excess return')}
 <h2>Yearly long excess</h2>

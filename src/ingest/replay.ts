@@ -14,6 +14,7 @@ import { CONTENT_TYPE_ARROW, CONTENT_TYPE_JSON, type DecodeContext } from './dec
 import { BarBatch, barRecordAt, copyBarRow, copyTickRow, SymbolTable, TickBatch, tickRecordAt } from './events.js';
 import { FileSource, mergeByTime } from './file-source.js';
 import { encodeTickJson } from './json-codec.js';
+import { chunks, REQUEST_MESSAGES } from './kafka-chunks.js';
 
 export interface ReplayOptions {
   inputs: string[];
@@ -39,6 +40,9 @@ export interface ReplaySummary {
   seconds: number;
 }
 
+/** Wall-clock granularity of pacing (ms): event time advances by this times the speed between checks. */
+const PACE_STEP_MS = 20;
+
 interface Outgoing {
   topic: string;
   partition: number;
@@ -47,7 +51,6 @@ interface Outgoing {
   contentType: string;
 }
 
-const SEND_BATCH = 2_000;
 
 export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const kafka = new Kafka({ clientId: 'factorstream-replay', brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
@@ -89,26 +92,26 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const summary: ReplaySummary = { ticks: 0, bars: 0, messages: 0, rejected: 0, seconds: 0 };
   const started = performance.now();
   let firstTs = -1;
+  let nextPace = -Infinity;
   let queue: Outgoing[] = [];
   const tickParts = new Map<number, TickBatch>();
   const barParts = new Map<number, BarBatch>();
 
+  /** Sends the queue in bounded requests (see kafka-chunks.ts). */
   const send = async (): Promise<void> => {
-    if (queue.length === 0) return;
-    const byTopic = new Map<string, Outgoing[]>();
-    for (const o of queue) {
-      let list = byTopic.get(o.topic);
-      if (list === undefined) byTopic.set(o.topic, (list = []));
-      list.push(o);
+    for (const part of chunks(queue.map((o) => ({ ...o, headers: { 'content-type': o.contentType } })))) {
+      const byTopic = new Map<string, typeof part>();
+      for (const o of part) {
+        let list = byTopic.get(o.topic);
+        if (list === undefined) byTopic.set(o.topic, (list = []));
+        list.push(o);
+      }
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list.map((o) => ({ partition: o.partition, key: o.key, value: o.value, headers: o.headers })) })),
+      });
+      summary.messages += part.length;
     }
-    await producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, list]) => ({
-        topic,
-        messages: list.map((o) => ({ partition: o.partition, key: o.key, value: o.value, headers: { 'content-type': o.contentType } })),
-      })),
-    });
-    summary.messages += queue.length;
     queue = [];
   };
 
@@ -145,6 +148,12 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
       ticks: async (batch, from, to) => {
         summary.ticks += to - from;
         for (let i = from; i < to; i++) {
+          // A file hands over long runs of rows: pace inside them, not only between.
+          if (batch.ts[i] >= nextPace) {
+            if (queue.length >= REQUEST_MESSAGES) await send();
+            await pace(batch.ts[i]);
+            nextPace = batch.ts[i] + PACE_STEP_MS * (opts.speed === 'max' ? Infinity : opts.speed);
+          }
           const symbol = symbols.names[batch.symbol[i]];
           const partition = partitionOf(opts.ticksTopic, symbol);
           if (opts.format === 'json') {
@@ -156,12 +165,18 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
             if (part.length >= opts.arrowRows) flushArrow();
           }
         }
-        if (queue.length >= SEND_BATCH) await send();
+        if (queue.length >= REQUEST_MESSAGES) await send();
         await pace(batch.ts[to - 1]);
       },
       bars: async (batch, from, to) => {
         summary.bars += to - from;
         for (let i = from; i < to; i++) {
+          // A file hands over long runs of rows: pace inside them, not only between.
+          if (batch.ts[i] >= nextPace) {
+            if (queue.length >= REQUEST_MESSAGES) await send();
+            await pace(batch.ts[i]);
+            nextPace = batch.ts[i] + PACE_STEP_MS * (opts.speed === 'max' ? Infinity : opts.speed);
+          }
           const symbol = symbols.names[batch.symbol[i]];
           const partition = partitionOf(opts.barsTopic, symbol);
           if (opts.format === 'json') {
@@ -173,7 +188,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
             if (part.length >= opts.arrowRows) flushArrow();
           }
         }
-        if (queue.length >= SEND_BATCH) await send();
+        if (queue.length >= REQUEST_MESSAGES) await send();
         await pace(batch.ts[to - 1]);
       },
     },

@@ -3,6 +3,12 @@
  * `meta.json` (what the model needs to be served: feature set and order, T, frequency,
  * normalisation, architecture, training window, validation metrics, backend, version).
  * Loading checks the feature set first and refuses a model trained on other features.
+ *
+ * Two compositions keep that shape: a seed ensemble (`meta.ensemble`: member folders
+ * `seed-<s>/`, each a model folder, whose outputs are averaged after scaling each to unit
+ * cross-sectional spread) and a rolling set (`meta.rolling`: one folder per training
+ * window, each scoring the dates after its window; meta.json at the top is the newest
+ * window's, so that serving the set serves its newest model).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +45,19 @@ export interface ModelMeta {
   validation: { ic: number };
   backend: BackendInfo;
   createdAt: string;
+  /** A seed ensemble: its members (sub-folders) and the scale applied to each member's output. */
+  ensemble?: { members: { dir: string; seed: number; scale: number; validationIc: number }[] };
+  /** A rolling set: the windows (sub-folders) and the dates each one scores (inclusive, ISO). */
+  rolling?: RollingWindow[];
+}
+
+export interface RollingWindow {
+  dir: string;
+  trainFrom: string;
+  trainTo: string;
+  scoreFrom: string;
+  scoreTo: string;
+  validationIc: number;
 }
 
 export function factorstreamVersion(): string {
@@ -63,21 +82,33 @@ export async function saveModel(dir: string, model: tf.LayersModel, meta: ModelM
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
     }),
   );
-  writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
+  writeMeta(dir, meta);
 }
 
 export function readMeta(dir: string): ModelMeta {
   return JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as ModelMeta;
 }
 
-/** Loads a model folder; throws a clear error when it was trained on another feature set. */
-export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+export function writeMeta(dir: string, meta: ModelMeta): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
+}
+
+/** Reads a folder's meta.json, refusing a model trained on another feature set. */
+export function checkedMeta(dir: string): ModelMeta {
   const meta = readMeta(dir);
   if (meta.featureSet !== FEATURE_SET_ID || meta.features.join(',') !== FEATURE_NAMES.join(',')) {
     throw new Error(
       `model ${dir} was trained on feature set ${meta.featureSet} (${meta.features.join(', ')}); this build computes ${FEATURE_SET_ID} (${FEATURE_NAMES.join(', ')})`,
     );
   }
+  return meta;
+}
+
+/** Loads a single model folder (tfjs layers); throws a clear error when it was trained on another feature set. */
+export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+  const meta = checkedMeta(dir);
+  if (meta.ensemble !== undefined || meta.rolling !== undefined) throw new Error(`${dir} is a ${meta.ensemble !== undefined ? 'seed ensemble' : 'rolling set'}: load it with loadPredictor`);
   const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] };
   const weights = readFileSync(join(dir, 'weights.bin'));
   const model = await tf.loadLayersModel(

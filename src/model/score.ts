@@ -5,12 +5,14 @@
  * rank (1 = best). Rows of the day's last bar (15:00) are marked `dayClose = 1`: those are
  * the end-of-day scores the weekly evaluation reads.
  */
+import { join } from 'node:path';
 import * as A from 'apache-arrow';
 import { DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVector } from '../ingest/arrow-columns.js';
 import { formatOfPath } from '../ingest/file-source.js';
 import { TableWriter } from '../ingest/table-writer.js';
 import type { Logger } from '../log.js';
-import { loadModel, readMeta } from './artifact.js';
+import { checkedMeta, readMeta, type ModelMeta, type RollingWindow } from './artifact.js';
+import { loadPredictor } from './predictor.js';
 import { selectAndLogBackend, type BackendInfo } from './backend.js';
 import { CrossSectionScorer } from './scorer.js';
 import { exposuresOf, featuresFile, replayFeatures } from './dataset.js';
@@ -25,20 +27,42 @@ export interface ScoreSummary {
   version: string;
 }
 
+/** The scorer for each date: one model, or a rolling set's window whose scoring dates hold the date (out of sample). */
+async function scorersOf(modelDir: string, minCoverage: number): Promise<{ meta: ModelMeta; scorerFor(day: string): CrossSectionScorer | undefined; dispose(): void }> {
+  const meta = checkedMeta(modelDir);
+  if (meta.rolling === undefined) {
+    const { predictor } = await loadPredictor(modelDir);
+    const scorer = new CrossSectionScorer(predictor, meta, minCoverage);
+    return { meta, scorerFor: () => scorer, dispose: () => scorer.dispose() };
+  }
+  const windows: { w: RollingWindow; scorer: CrossSectionScorer }[] = [];
+  for (const w of meta.rolling) {
+    const { predictor, meta: wm } = await loadPredictor(join(modelDir, w.dir));
+    windows.push({ w, scorer: new CrossSectionScorer(predictor, wm, minCoverage) });
+  }
+  return {
+    meta,
+    scorerFor: (day) => windows.find(({ w }) => w.scoreFrom <= day && day <= w.scoreTo)?.scorer,
+    dispose: () => windows.forEach(({ scorer }) => scorer.dispose()),
+  };
+}
+
 /**
  * Scores every bar of a features file. A model with the orthogonal layer needs `daily`
  * (industry and log size by day): each bar's scores are residualised on that day's
- * exposures before z-scores and ranks.
+ * exposures before z-scores and ranks. A rolling set scores each date with the window
+ * trained before it, and leaves dates before its first scoring date unscored.
  */
 export async function scoreFeatures(modelDir: string, featuresPath: string, outPath: string, minCoverage: number, daily?: DailyPanel): Promise<ScoreSummary> {
-  const { model, meta } = await loadModel(modelDir);
+  const { meta, scorerFor, dispose } = await scorersOf(modelDir, minCoverage);
   if (meta.orthogonal && daily === undefined) throw new Error(`model ${meta.name} has the orthogonal layer: scoring needs the daily data with industry and logSize (--daily)`);
   const dayIndex = new Map((daily?.days ?? []).map((d, i) => [d, i]));
   const dailySymbol = new Map((daily?.symbols ?? []).map((s, i) => [s, i]));
   const writer = new TableWriter(outPath, formatOfPath(outPath));
-  const scorer = new CrossSectionScorer(model, meta, minCoverage);
   const summary: ScoreSummary = { rows: 0, bars: 0, dayCloses: 0, model: meta.name, version: meta.version };
   summary.bars = await replayFeatures(featuresPath, meta.T, meta.normalisation.clip, ({ barEnd, dayClose, store, symbols }) => {
+    const scorer = scorerFor(dayToIso(localDay(barEnd)));
+    if (scorer === undefined) return;
     const job = scorer.assemble(store, symbols.names, symbols.size, barEnd);
     if (job === undefined) return;
     const { n, ids } = job;
@@ -66,7 +90,7 @@ export async function scoreFeatures(modelDir: string, featuresPath: string, outP
     if (dayClose) summary.dayCloses++;
   });
   await writer.close();
-  model.dispose();
+  dispose();
   return summary;
 }
 

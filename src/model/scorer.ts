@@ -10,9 +10,9 @@
 import { FEATURE_COUNT } from '../features/feature-set.js';
 import type { SequenceStore } from '../features/sequence-store.js';
 import { ranks } from '../stats.js';
-import { predictAll } from './architecture.js';
 import type { ModelMeta } from './artifact.js';
 import { tf } from './backend.js';
+import type { Predictor } from './predictor.js';
 
 /** A cross-section ready for inference: symbol ids, their coverage and the packed window. */
 export interface ScoringJob {
@@ -51,11 +51,11 @@ export function standardise(scores: Float32Array): { z: Float64Array; rank: Floa
 export class CrossSectionScorer {
   readonly meta: ModelMeta;
   readonly minCoverage: number;
-  private readonly model: tf.LayersModel;
+  private readonly predictor: Predictor;
   private readonly pool: Float32Array[] = [];
 
-  constructor(model: tf.LayersModel, meta: ModelMeta, minCoverage: number) {
-    this.model = model;
+  constructor(predictor: Predictor, meta: ModelMeta, minCoverage: number) {
+    this.predictor = predictor;
     this.meta = meta;
     this.minCoverage = minCoverage;
   }
@@ -85,7 +85,7 @@ export class CrossSectionScorer {
     const t0 = performance.now();
     const { n } = job;
     const shape: [number, number, number] = [n, this.meta.T, FEATURE_COUNT];
-    let score = tf.tidy(() => predictAll(this.model, tf.tensor3d(job.input.subarray(0, n * this.meta.T * FEATURE_COUNT), shape)).dataSync() as Float32Array);
+    let score = tf.tidy(() => this.predictor.predict(tf.tensor3d(job.input.subarray(0, n * this.meta.T * FEATURE_COUNT), shape)).dataSync() as Float32Array);
     const inferenceSeconds = (performance.now() - t0) / 1000;
     this.pool.push(job.input);
     if (adjust !== undefined) score = adjust(score);
@@ -94,6 +94,6 @@ export class CrossSectionScorer {
   }
 
   dispose(): void {
-    this.model.dispose();
+    this.predictor.dispose();
   }
 }

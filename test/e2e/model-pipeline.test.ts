@@ -57,6 +57,47 @@ describe('model pipeline', () => {
     const html = readFileSync(join(dir, 'eval', 'report.html'), 'utf8');
     expect(html.match(/<svg /g)?.length).toBe(3);
     expect(html).not.toMatch(/<script|(src|href)=["']?https?:/);
+
+    // --exposures: the factor also evaluated neutralised to industry and size.
+    const neutral = cli(['evaluate', '--scores', scores, '--returns', join(dir, 'sim', 'daily.csv'), '--exposures', join(dir, 'sim', 'daily.csv'), '--out', join(dir, 'eval4'), '--title', '30m residual']);
+    expect(neutral.code, neutral.stderr).toBe(0);
+    expect(neutral.stdout).toMatch(/industry \+ size neutral: IC -?\d\.\d{4}/);
+    const m4 = JSON.parse(readFileSync(join(dir, 'eval4', 'metrics.json'), 'utf8')) as { ic: number; neutral: { ic: number; dates: number } };
+    expect(m4.ic).toBeCloseTo(metrics.ic, 10);
+    expect(m4.neutral.dates).toBe(metrics.dates);
+    expect(m4.neutral.ic).not.toBeCloseTo(metrics.ic, 6);
+    expect(readFileSync(join(dir, 'eval4', 'table.md'), 'utf8').trim().split('\n')).toHaveLength(4);
+  });
+
+  it('trains a seed ensemble over rolling windows and scores each date with the window trained before it', () => {
+    const rolling = join(dir, 'models', 'rolling');
+    const r = cli(['train', '--features', join(dir, 'feat'), '--daily', join(dir, 'sim', 'daily.csv'), '--freq', '30m', '--out', rolling, '--epochs', '1', '--hidden', '8', '--seeds', '2', '--window', '8', '--step', '4']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ensemble of 2 seeds.*: 2 rolling windows, validation IC/);
+    const meta = JSON.parse(readFileSync(join(rolling, 'meta.json'), 'utf8')) as { rolling: { dir: string; trainTo: string; scoreFrom: string; scoreTo: string }[] };
+    expect(meta.rolling).toHaveLength(2);
+    const [w1, w2] = meta.rolling;
+    expect(w1.scoreFrom > w1.trainTo).toBe(true);
+    expect(w1.scoreTo < w2.scoreFrom).toBe(true);
+    expect(w2.scoreTo).toBe('9999-12-31');
+    for (const w of meta.rolling) {
+      const inner = JSON.parse(readFileSync(join(rolling, w.dir, 'meta.json'), 'utf8')) as { ensemble: { members: { dir: string; scale: number }[] } };
+      expect(inner.ensemble.members).toHaveLength(2);
+      for (const m of inner.ensemble.members) {
+        expect(existsSync(join(rolling, w.dir, m.dir, 'weights.bin'))).toBe(true);
+        expect(m.scale).toBeGreaterThan(0);
+      }
+    }
+    const out = join(dir, 'rolling-scores.csv');
+    expect(cli(['score', '--model', rolling, '--features', join(dir, 'feat'), '--out', out]).code).toBe(0);
+    const dates = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => new Date(Number(l.split(',')[1]) + 8 * 3_600_000).toISOString().slice(0, 10));
+    expect(dates.length).toBeGreaterThan(0);
+    // Nothing before the first window's out-of-sample start.
+    expect(dates.every((d) => d >= w1.scoreFrom)).toBe(true);
   });
 
   it('refuses to load a model trained on another feature set', async () => {

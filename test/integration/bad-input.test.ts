@@ -3,7 +3,9 @@
  * dead-lettered with its stable code and source coordinates, counted in
  * factorstream_events_invalid_total, and the daemon goes on scoring.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeTicksArrow } from '../../src/ingest/arrow-codec.js';
@@ -85,7 +87,9 @@ describe.skipIf(kafkaSkipReason !== '')('bad input through a real broker', () =>
     const expectedCodes = [...new Set([...BAD.map((b) => b.code).filter((c) => c !== 'OK'), 'E_LATE'])].sort();
     await dead.until(() => expectedCodes.every((c) => dead.messages.some((m) => m.headers.error === c)), 30_000, `dead letters ${expectedCodes.join(", ")}; got ${dead.messages.map((m) => m.headers.error).join(", ")}; daemon: ${daemon?.logs.filter((l) => !l.includes("scores published")).slice(-8).join("\n")}`);
 
+    const validHeaders = new Ajv2020({ strict: true }).compile(JSON.parse(readFileSync('schemas/deadletter.headers.schema.json', 'utf8')) as object);
     for (const m of dead.messages) {
+      expect(validHeaders(m.headers), JSON.stringify(validHeaders.errors)).toBe(true);
       expect(m.headers['source-topic']).toBe(inputs.ticks);
       expect(Number(m.headers['source-partition'])).toBeGreaterThanOrEqual(0);
       expect(Number(m.headers['source-offset'])).toBeGreaterThanOrEqual(0);

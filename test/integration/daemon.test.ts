@@ -5,9 +5,11 @@
  * and the committed scores are exactly one per (symbol, barEnd, freq, modelVersion),
  * equal to an uninterrupted run's.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as A from 'apache-arrow';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokers, cli, daemonConfig, kafkaSkipReason, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess } from './kafka-harness.js';
 
@@ -76,6 +78,10 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expect(code, referenceDaemon.logs.slice(-15).join('\n')).toBe(0);
     expect(ms).toBeLessThan(10_000);
 
+    // Every message follows the published schema.
+    const ajv = new Ajv2020({ strict: true });
+    const validScore = ajv.compile(JSON.parse(readFileSync('schemas/score.schema.json', 'utf8')) as object);
+    for (const m of reference.messages) expect(validScore(m.value), JSON.stringify(validScore.errors)).toBe(true);
     // One score per identity; each close's cross-section is standardised.
     const keys = reference.messages.map((m) => scoreKey(m.value));
     expect(new Set(keys).size).toBe(keys.length);
@@ -100,6 +106,16 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expect(rows).toBe(reference.messages.length);
     const t = A.tableFromIPC(batch.raw[0]);
     expect(t.schema.fields.map((f) => f.name)).toEqual(['symbol', 'barEnd', 'freq', 'model', 'modelVersion', 'score', 'z', 'rank', 'universe', 'coverage']);
+
+    // The example subscriber (README) prints each complete cross-section.
+    const example = spawn(process.execPath, ['--import', 'tsx', 'examples/subscriber.ts', '--brokers', brokers, '--topic', outputs.scores, '--from-beginning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let printed = '';
+    example.stdout.on('data', (c: Buffer) => (printed += c.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!/^2026-11-23 15:00 30m demo-30m \(\S+\): 150 scored \| long /m.test(printed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    example.kill('SIGTERM');
+    expect(printed).toMatch(/^2026-11-23 15:00 10m demo-10m \(\S+\): 150 scored \| long \d{6}\.(SH|SZ|BJ) z=/m);
+    expect(printed).toMatch(/^2026-11-23 15:00 30m demo-30m \(\S+\): 150 scored/m);
 
     // And the daily archive holds them too.
     const archive = join(dir, 'archive-ref', DAY);

@@ -1,0 +1,183 @@
+/**
+ * The daemon through a real broker (scripts/kafka-local, or KAFKA_BROKERS): ingest rate of
+ * `serve` for one-tick JSON messages and for Arrow messages of many ticks (no models: the
+ * decode -> validate -> aggregate -> bar-close path with its commits), and
+ * bar-close-to-publish latency for 5,000 symbols with a T=120 10m model and a T=40 30m
+ * model (GRU, attention, H = 64, the real feature count; weights untrained, cost is the
+ * same) while a day is replayed at `--speed` times real time, so that each close is
+ * scored as it would be live. The daemon runs in this process (KafkaDaemon), the broker
+ * in its own JVM on the same 2 cores.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config.js';
+import { KafkaDaemon } from '../src/daemon/serve.js';
+import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_SET_ID } from '../src/features/feature-set.js';
+import { expandInputs } from '../src/ingest/file-source.js';
+import { replay } from '../src/ingest/replay.js';
+import { MarketSimulator } from '../src/ingest/simulator/market.js';
+import { writeSimulation } from '../src/ingest/simulator/write.js';
+import { createLogger } from '../src/log.js';
+import { TradingCalendar } from '../src/market/calendar.js';
+import { LiveClock } from '../src/market/clock.js';
+import type { Freq } from '../src/market/sessions.js';
+import { buildModel, DEFAULT_MODEL_SPEC } from '../src/model/architecture.js';
+import { factorstreamVersion, saveModel } from '../src/model/artifact.js';
+import { selectBackend } from '../src/model/backend.js';
+import { startKafka } from '../scripts/kafka-local.mjs';
+import { fmt, now, percentile, option, type Benchmark, type ResultRow } from './harness.js';
+
+const log = createLogger(process.env.FACTORSTREAM_LOG_LEVEL ?? 'warn');
+const calendar = TradingCalendar.load();
+
+async function benchModel(dir: string, freq: Freq, T: number): Promise<string> {
+  const backend = await selectBackend();
+  const spec = { ...DEFAULT_MODEL_SPEC, T, F: FEATURE_COUNT };
+  const model = buildModel(spec);
+  const out = join(dir, `bench-${freq}`);
+  await saveModel(out, model, {
+    name: `bench-${freq}`,
+    version: 'bench',
+    factorstreamVersion: factorstreamVersion(),
+    featureSet: FEATURE_SET_ID,
+    features: [...FEATURE_NAMES],
+    freq,
+    T,
+    normalisation: { method: 'robust-z', clip: 5, minCoverage: 0 },
+    architecture: spec,
+    orthogonal: false,
+    label: { kind: 'raw', horizonDays: 5 },
+    training: { loss: 'ic', learningRate: 0, epochs: 0, bestEpoch: 0, trainDates: ['', ''], validationDates: ['', ''], samplesPerSecond: 0 },
+    validation: { ic: 0 },
+    backend,
+    createdAt: new Date().toISOString(),
+  });
+  model.dispose();
+  return out;
+}
+
+function daemonConfig(brokers: string, dir: string, id: string, topic: string, models: string[]): ReturnType<typeof loadConfig> {
+  return loadConfig({
+    flags: {
+      kafka: { brokers: [brokers], groupId: `bench-${id}`, transactionalId: `bench-${id}`, ticksTopic: topic, barsTopic: `${topic}.bars`, scoresTopic: `${id}.scores`, scoresBatchTopic: `${id}.scores.batch`, deadLetterTopic: `${id}.dl`, topicPartitions: 4 },
+      daemon: { models, httpPort: 0, checkpointDir: join(dir, `ckpt-${id}`), archiveDir: '', commitIntervalMs: 1_000 },
+      // Replayed at `speed`x, partitions skew by up to a message's span of event time: a
+      // minute of lateness is half a second of wall time at 120x.
+      features: { minCoverage: 0, allowedLatenessMs: 60_000 },
+      log: { level: 'warn' },
+    },
+  });
+}
+
+/** Runs a daemon until it has ingested `total` events; returns events/s between its first and last event. */
+async function ingestRate(brokers: string, dir: string, id: string, topic: string, total: number): Promise<{ rate: number; seconds: number }> {
+  const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, id, topic, []), calendar, log, clock: new LiveClock() });
+  const ingested = async (): Promise<number> => {
+    const m = await daemon.metrics.eventsIngested.get();
+    return m.values.reduce((n, v) => n + v.value, 0);
+  };
+  await daemon.start();
+  let first = 0;
+  for (;;) {
+    const n = await ingested();
+    if (n > 0 && first === 0) first = now();
+    if (n >= total) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const last = now();
+  await daemon.stop();
+  const seconds = (last - first) / 1000;
+  return { rate: total / seconds, seconds };
+}
+
+export const daemonBenchmark: Benchmark = {
+  name: 'daemon',
+  description: 'serve through a real Kafka broker: ingest rate (JSON, Arrow) and bar-close-to-publish latency at 5,000 symbols (10m T=120 and 30m T=40 models).',
+  async run(args) {
+    const symbols = option(args, 'symbols', 5000);
+    const jsonSymbols = option(args, 'json-symbols', 1250);
+    const speed = option(args, 'speed', 120);
+    const dir = mkdtempSync(join(tmpdir(), 'bench-daemon-'));
+    let kafka: Awaited<ReturnType<typeof startKafka>> | undefined;
+    let brokers = process.env.KAFKA_BROKERS ?? '';
+    if (brokers === '') {
+      kafka = await startKafka();
+      brokers = kafka.brokers;
+    }
+    const rows: ResultRow[] = [];
+    const notes: string[] = [];
+    try {
+      const day = '2026-11-23';
+      const simulate = async (n: number, out: string): Promise<number> => {
+        const sim = new MarketSimulator({ symbols: n, days: 1, seed: 5, start: day }, calendar);
+        const s = await writeSimulation(sim, out, 'arrow', () => undefined);
+        return s.ticks;
+      };
+      const bigTicks = await simulate(symbols, join(dir, 'sim-big'));
+      const smallTicks = await simulate(jsonSymbols, join(dir, 'sim-small'));
+      const base = { brokers: [brokers], barsTopic: 'unused.bars', partitions: 4, calendar, log };
+      // Fresh topic names per run: a broker named by KAFKA_BROKERS may hold an earlier run's.
+      const run = Date.now().toString(36);
+
+      // JSON: one tick a message.
+      const t0 = now();
+      await replay({ ...base, inputs: expandInputs([join(dir, 'sim-small', 'ticks')]), ticksTopic: `bench.json.${run}`, format: 'json', speed: 'max', arrowRows: 0 });
+      const produceJson = smallTicks / ((now() - t0) / 1000);
+      const json = await ingestRate(brokers, dir, `json-${run}`, `bench.json.${run}`, smallTicks);
+      rows.push({ measure: 'serve ingest, JSON (1 tick/message)', ticks: fmt(smallTicks), seconds: fmt(json.seconds, 1), 'ticks/s': fmt(json.rate), target: '≥ 100,000', met: json.rate >= 100_000 ? 'yes' : 'no' });
+
+      // Arrow: 5,000 ticks a message.
+      const t1 = now();
+      await replay({ ...base, inputs: expandInputs([join(dir, 'sim-big', 'ticks')]), ticksTopic: `bench.arrow.${run}`, format: 'arrow', speed: 'max', arrowRows: 5000 });
+      const produceArrow = bigTicks / ((now() - t1) / 1000);
+      const arrow = await ingestRate(brokers, dir, `arrow-${run}`, `bench.arrow.${run}`, bigTicks);
+      rows.push({ measure: 'serve ingest, Arrow (≤ 5,000 ticks/message)', ticks: fmt(bigTicks), seconds: fmt(arrow.seconds, 1), 'ticks/s': fmt(arrow.rate), target: '≥ 1,000,000', met: arrow.rate >= 1_000_000 ? 'yes' : 'no' });
+
+      // Latency: the day replayed at `speed`x while the daemon scores each close with both models.
+      const models = [await benchModel(dir, '10m', 120), await benchModel(dir, '30m', 40)];
+      const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, `latency-${run}`, `bench.live.${run}`, models), calendar, log, clock: new LiveClock() });
+      const latency = new Map<string, number[]>();
+      const inference = new Map<string, number[]>();
+      const observe = daemon.metrics.closeToPublish.observe.bind(daemon.metrics.closeToPublish);
+      daemon.metrics.closeToPublish.observe = ((labels: { model: string }, v: number) => {
+        latency.set(labels.model, [...(latency.get(labels.model) ?? []), v]);
+        observe(labels, v);
+      }) as typeof daemon.metrics.closeToPublish.observe;
+      const observeInference = daemon.metrics.inference.observe.bind(daemon.metrics.inference);
+      daemon.metrics.inference.observe = ((labels: { model: string; engine: string }, v: number) => {
+        inference.set(labels.model, [...(inference.get(labels.model) ?? []), v]);
+        observeInference(labels, v);
+      }) as typeof daemon.metrics.inference.observe;
+      await daemon.start();
+      // The feed is another process, as in production: the daemon's event loop is its own.
+      const feed = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'replay', '--input', join(dir, 'sim-big', 'ticks'), '--format', 'arrow', '--arrow-rows', '5000', '--speed', `${speed}x`], {
+        env: { ...process.env, FACTORSTREAM_KAFKA_BROKERS: JSON.stringify([brokers]), FACTORSTREAM_KAFKA_TICKS_TOPIC: `bench.live.${run}`, FACTORSTREAM_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      await new Promise((resolve) => feed.once('exit', resolve));
+      const deadline = now() + 120_000;
+      while ((latency.get('bench-30m')?.length ?? 0) < 8 && now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await daemon.stop();
+      for (const [model, xs] of latency) {
+        const inf = inference.get(model) ?? [];
+        rows.push({
+          measure: `bar close → publish, ${model === 'bench-10m' ? '10m T=120' : '30m T=40'} (${symbols.toLocaleString('en-US')} symbols)`,
+          ticks: `${xs.length} closes`,
+          seconds: `p50 ${fmt(percentile(xs, 50), 2)} / p99 ${fmt(percentile(xs, 99), 2)}`,
+          'ticks/s': `inference p50 ${fmt(percentile(inf, 50), 2)} s`,
+          target: 'p99 ≤ 1 s',
+          met: percentile(xs, 99) <= 1 ? 'yes' : 'no',
+        });
+      }
+      notes.push(`Producer side (replay, kafkajs, same machine): JSON ${fmt(produceJson)} ticks/s, Arrow ${fmt(produceArrow)} ticks/s.`);
+      notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes + checkpoint + the Kafka transaction.`);
+      notes.push(`Backend: ${(await selectBackend()).name}; the tfjs engine. Kafka ${kafka?.version ?? 'at KAFKA_BROKERS'} shares the 2 cores.`);
+    } finally {
+      await kafka?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return { rows, notes };
+  },
+};

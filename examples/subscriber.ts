@@ -1,0 +1,70 @@
+/**
+ * A trading system's view of factorstream: read the per-symbol scores from
+ * `factor.scores` with read_committed isolation (only scores whose transaction committed,
+ * each exactly once), and print the top and bottom of each cross-section as it completes.
+ *
+ *   node --import tsx examples/subscriber.ts [--brokers 127.0.0.1:9092] [--topic factor.scores] [--from-beginning]
+ *
+ * A cross-section is complete when its `universe` scores for one (model, modelVersion,
+ * freq, barEnd) have arrived; they are committed together, so a subscriber never sees
+ * half of one after a crash of the daemon.
+ */
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+
+interface Score {
+  symbol: string;
+  barEnd: number;
+  freq: '10m' | '30m';
+  model: string;
+  modelVersion: string;
+  score: number;
+  z: number;
+  rank: number;
+  universe: number;
+  coverage: number;
+}
+
+const { values } = parseArgs({
+  options: {
+    brokers: { type: 'string', default: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092' },
+    topic: { type: 'string', default: 'factor.scores' },
+    group: { type: 'string', default: `factorstream-example-${process.pid}` },
+    'from-beginning': { type: 'boolean', default: false },
+    top: { type: 'string', default: '5' },
+  },
+});
+
+const kafka = new Kafka({ clientId: 'factorstream-example-subscriber', brokers: values.brokers.split(','), logLevel: logLevel.WARN });
+// readUncommitted: false is read_committed: aborted or open transactions are never delivered.
+const consumer = kafka.consumer({ groupId: values.group, readUncommitted: false });
+const pending = new Map<string, Score[]>();
+const top = Number(values.top);
+
+await consumer.connect();
+await consumer.subscribe({ topic: values.topic, fromBeginning: values['from-beginning'] });
+await consumer.run({
+  eachMessage: async ({ message }) => {
+    if (message.value === null) return;
+    const s = JSON.parse(message.value.toString()) as Score;
+    const key = `${s.model}@${s.modelVersion} ${s.freq} ${s.barEnd}`;
+    const list = pending.get(key) ?? [];
+    list.push(s);
+    pending.set(key, list);
+    if (list.length < s.universe) return;
+    pending.delete(key);
+    list.sort((a, b) => b.rank - a.rank);
+    const time = new Date(s.barEnd + 8 * 3_600_000).toISOString().slice(0, 16).replace('T', ' ');
+    const fmt = (x: Score): string => `${x.symbol} z=${x.z.toFixed(2)}`;
+    process.stdout.write(
+      `${time} ${s.freq} ${s.model} (${s.modelVersion}): ${s.universe} scored | long ${list.slice(0, top).map(fmt).join(', ')} | short ${list.slice(-top).map(fmt).join(', ')}\n`,
+    );
+  },
+});
+
+const stop = async (): Promise<void> => {
+  await consumer.disconnect();
+  process.exit(0);
+};
+process.once('SIGINT', () => void stop());
+process.once('SIGTERM', () => void stop());
