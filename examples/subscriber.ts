@@ -11,19 +11,9 @@
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+// The message as documented in README (Topics) and schemas/score.schema.json.
+import type { ScoreRecord as Score } from '../src/sink/scores.js';
 
-interface Score {
-  symbol: string;
-  barEnd: number;
-  freq: '10m' | '30m';
-  model: string;
-  modelVersion: string;
-  score: number;
-  z: number;
-  rank: number;
-  universe: number;
-  coverage: number;
-}
 
 const { values } = parseArgs({
   options: {

@@ -8,7 +8,7 @@
  * of the report's claims holds here); the hand-written reading between the
  * `reading` markers of that file is kept across runs.
  *
- *   npm run experiment [-- --symbols 200 --days 110 --seeds 3 --epochs 6 --hidden 32 --out data/experiment]
+ *   npm run experiment [-- --symbols 150 --days 100 --seeds 3 --epochs 3 --hidden 32 --train 45 --out data/experiment]
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -30,12 +30,12 @@ import { DEFAULT_TRAIN_OPTIONS } from '../src/model/train.js';
 
 const { values } = parseArgs({
   options: {
-    symbols: { type: 'string', default: '200' },
-    days: { type: 'string', default: '110' },
+    symbols: { type: 'string', default: '150' },
+    days: { type: 'string', default: '100' },
     seeds: { type: 'string', default: '3' },
-    epochs: { type: 'string', default: '6' },
+    epochs: { type: 'string', default: '3' },
     hidden: { type: 'string', default: '32' },
-    train: { type: 'string', default: '60', description: 'dates (with samples) in the training window' },
+    train: { type: 'string', default: '45', description: 'dates (with samples) in the training window' },
     out: { type: 'string', default: 'data/experiment' },
     doc: { type: 'string', default: 'docs/experiments/attention-synthetic.md' },
   },
@@ -118,7 +118,7 @@ for (const freq of FREQS) {
       );
       const trainSeconds = (performance.now() - t0) / 1000;
       const scores = join(out, 'scores', `${name}.arrow`);
-      await scoreFeatures(dir, join(features, `features-${freq}.arrow`), scores, config.features.minCoverage);
+      await scoreFeatures(dir, join(features, `features-${freq}.arrow`), scores, config.features.minCoverage, undefined, true);
       const m = evaluate({ scores, returns: join(sim, 'daily.csv'), exposures: join(sim, 'daily.csv'), out: join(out, 'eval', name), horizon: 5, title: name, metrics: {} });
       const w = (windows ?? [])[0];
       runs.push({ freq, head, seed, m, validationIc: w?.validationIc ?? Number.NaN, trainSeconds, scoreFrom: w?.scoreFrom ?? '' });

@@ -355,7 +355,7 @@ async function cmdEvaluate(args: string[]): Promise<number> {
     const { readDailyCsv } = await import('./model/labels.js');
     mkdirSync(out, { recursive: true });
     scores = `${out}/scores.arrow`;
-    await scoreModel(model as string, features as string, scores, config.features.minCoverage, readDailyCsv(returns), createLogger(config.log.level));
+    await scoreModel(model as string, features as string, scores, config.features.minCoverage, readDailyCsv(returns), createLogger(config.log.level), true);
   }
   const { evaluate } = await import('./eval/evaluate.js');
   const m = evaluate({ scores, returns, exposures: values.exposures as string | undefined, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? model ?? scores, metrics: {} });

@@ -141,55 +141,51 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     }
   };
 
+  /** One kind of event: its topic, JSON encoder, Arrow accumulator per partition, and row copy. */
+  interface Kind<B extends TickBatch | BarBatch> {
+    topic: string;
+    json(batch: B, i: number): string;
+    parts: Map<number, B>;
+    make(): B;
+    copy(src: B, i: number, dst: B): void;
+  }
+  const ticksKind: Kind<TickBatch> = { topic: opts.ticksTopic, json: (b, i) => encodeTickJson(tickRecordAt(b, symbols, i)), parts: tickParts, make: () => new TickBatch(opts.arrowRows), copy: copyTickRow };
+  const barsKind: Kind<BarBatch> = { topic: opts.barsTopic, json: (b, i) => JSON.stringify(barRecordAt(b, symbols, i)), parts: barParts, make: () => new BarBatch(opts.arrowRows), copy: copyBarRow };
+
+  const queueRows = async <B extends TickBatch | BarBatch>(kind: Kind<B>, batch: B, from: number, to: number): Promise<void> => {
+    for (let i = from; i < to; i++) {
+      // A file hands over long runs of rows: pace inside them, not only between.
+      if (batch.ts[i] >= nextPace) {
+        if (queue.length >= REQUEST_MESSAGES) await send();
+        await pace(batch.ts[i]);
+        nextPace = batch.ts[i] + PACE_STEP_MS * (opts.speed === 'max' ? Infinity : opts.speed);
+      }
+      const symbol = symbols.names[batch.symbol[i]];
+      const partition = partitionOf(kind.topic, symbol);
+      if (opts.format === 'json') {
+        queue.push({ topic: kind.topic, partition, key: symbol, value: Buffer.from(kind.json(batch, i)), contentType: CONTENT_TYPE_JSON });
+      } else {
+        let part = kind.parts.get(partition);
+        if (part === undefined) kind.parts.set(partition, (part = kind.make()));
+        kind.copy(batch, i, part);
+        if (part.length >= opts.arrowRows) flushArrow();
+      }
+    }
+    if (queue.length >= REQUEST_MESSAGES) await send();
+    await pace(batch.ts[to - 1]);
+  };
+
   await mergeByTime(
     opts.inputs.map((p) => new FileSource(p)),
     () => ctx,
     {
       ticks: async (batch, from, to) => {
         summary.ticks += to - from;
-        for (let i = from; i < to; i++) {
-          // A file hands over long runs of rows: pace inside them, not only between.
-          if (batch.ts[i] >= nextPace) {
-            if (queue.length >= REQUEST_MESSAGES) await send();
-            await pace(batch.ts[i]);
-            nextPace = batch.ts[i] + PACE_STEP_MS * (opts.speed === 'max' ? Infinity : opts.speed);
-          }
-          const symbol = symbols.names[batch.symbol[i]];
-          const partition = partitionOf(opts.ticksTopic, symbol);
-          if (opts.format === 'json') {
-            queue.push({ topic: opts.ticksTopic, partition, key: symbol, value: Buffer.from(encodeTickJson(tickRecordAt(batch, symbols, i))), contentType: CONTENT_TYPE_JSON });
-          } else {
-            let part = tickParts.get(partition);
-            if (part === undefined) tickParts.set(partition, (part = new TickBatch(opts.arrowRows)));
-            copyTickRow(batch, i, part);
-            if (part.length >= opts.arrowRows) flushArrow();
-          }
-        }
-        if (queue.length >= REQUEST_MESSAGES) await send();
-        await pace(batch.ts[to - 1]);
+        await queueRows(ticksKind, batch, from, to);
       },
       bars: async (batch, from, to) => {
         summary.bars += to - from;
-        for (let i = from; i < to; i++) {
-          // A file hands over long runs of rows: pace inside them, not only between.
-          if (batch.ts[i] >= nextPace) {
-            if (queue.length >= REQUEST_MESSAGES) await send();
-            await pace(batch.ts[i]);
-            nextPace = batch.ts[i] + PACE_STEP_MS * (opts.speed === 'max' ? Infinity : opts.speed);
-          }
-          const symbol = symbols.names[batch.symbol[i]];
-          const partition = partitionOf(opts.barsTopic, symbol);
-          if (opts.format === 'json') {
-            queue.push({ topic: opts.barsTopic, partition, key: symbol, value: Buffer.from(JSON.stringify(barRecordAt(batch, symbols, i))), contentType: CONTENT_TYPE_JSON });
-          } else {
-            let part = barParts.get(partition);
-            if (part === undefined) barParts.set(partition, (part = new BarBatch(opts.arrowRows)));
-            copyBarRow(batch, i, part);
-            if (part.length >= opts.arrowRows) flushArrow();
-          }
-        }
-        if (queue.length >= REQUEST_MESSAGES) await send();
-        await pace(batch.ts[to - 1]);
+        await queueRows(barsKind, batch, from, to);
       },
     },
   );

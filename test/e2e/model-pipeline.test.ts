@@ -67,7 +67,7 @@ describe('model pipeline', () => {
     expect(m4.neutral.dates).toBe(metrics.dates);
     expect(m4.neutral.ic).not.toBeCloseTo(metrics.ic, 6);
     expect(readFileSync(join(dir, 'eval4', 'table.md'), 'utf8').trim().split('\n')).toHaveLength(4);
-  });
+  }, 300_000);
 
   it('trains a seed ensemble over rolling windows and scores each date with the window trained before it', () => {
     const rolling = join(dir, 'models', 'rolling');
@@ -102,7 +102,7 @@ describe('model pipeline', () => {
     expect(dates.length).toBeGreaterThan(0);
     // Nothing before the first window's out-of-sample start.
     expect(dates.every((d) => d >= w1.scoreFrom)).toBe(true);
-  });
+  }, 300_000);
 
   it('refuses to load a model trained on another feature set', async () => {
     await selectBackend();
