@@ -27,6 +27,7 @@ import { selectAndLogBackend } from '../src/model/backend.js';
 import { scoreFeatures } from '../src/model/score.js';
 import { runTrain } from '../src/model/train-command.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/model/train.js';
+import { meanStd } from '../src/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -130,7 +131,7 @@ const totalMinutes = (performance.now() - started) / 60_000;
 
 // 3. The document.
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sd = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+const sd = (xs: number[]): number => meanStd(xs).std;
 const pct = (x: number, d = 2): string => `${(x * 100).toFixed(d)}%`;
 const group = (freq: Freq, head: Head): Run[] => runs.filter((r) => r.freq === freq && r.head === head);
 const avg = (freq: Freq, head: Head, f: (m: Evaluation) => number): number => mean(group(freq, head).map((r) => f(r.m)));

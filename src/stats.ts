@@ -1,5 +1,16 @@
 /** Correlation statistics shared by the features, training and evaluation. */
 
+/** Mean and population standard deviation. */
+export function meanStd(x: ArrayLike<number>): { mean: number; std: number } {
+  const n = x.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += x[i];
+  mean /= n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (x[i] - mean) ** 2;
+  return { mean, std: Math.sqrt(v / n) };
+}
+
 /** Pearson correlation of the first n entries; NaN when either side has zero variance. */
 export function pearson(x: ArrayLike<number>, y: ArrayLike<number>, n: number): number {
   let sx = 0;

@@ -1,4 +1,5 @@
-/** Shared test helpers: the calendar, fixtures, and a reject collector. */
+/** Shared test helpers: the calendar, fixtures, a reject collector, and the built CLI. */
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ErrorCode } from '../src/errors.js';
 import { TradingCalendar } from '../src/market/calendar.js';
@@ -34,4 +35,10 @@ export function collectingContext(symbols = new SymbolTable()): DecodeContext & 
 /** Epoch ms of a Shanghai local time, e.g. sh('2026-11-23T09:25:00'). */
 export function sh(local: string): number {
   return Date.parse(`${local}+08:00`);
+}
+
+/** Runs the built CLI (node dist/cli.js) as a user does; `env` adds to the environment. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['dist/cli.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 240_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -13,7 +13,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { State } from '../features/state.js';
-import type { OutputBatch } from './pipeline.js';
+import { partitionKey, type OutputBatch } from './pipeline.js';
 
 export const CHECKPOINT_FORMAT = 1;
 
@@ -85,7 +85,7 @@ export function positionsCommitted(positions: readonly Position[], committed: Re
   let older = false;
   let newer = false;
   for (const p of positions) {
-    const c = committed.get(`${p.topic}\u0000${p.partition}`) ?? -1;
+    const c = committed.get(partitionKey(p.topic, p.partition)) ?? -1;
     if (c < p.offset) older = true;
     else if (c > p.offset) newer = true;
   }

@@ -145,8 +145,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const { closes, batches } = pipeline.takeOutputs();
     for (const c of closes) {
       summary.scores += c.records.length;
-      metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
-      metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, (clock.now() - c.closedAtMs) / 1000);
+      pipeline.markPublished(c);
       archive?.append(c.records, c.source);
       opts.print(scoreLine(c));
     }

@@ -52,7 +52,6 @@ export interface ServedModel {
 
 /** The outcome of one bar close for one model. */
 export interface ScoredClose {
-  model: ServedModel;
   source: ScoreSource;
   records: ScoreRecord[];
   skipped: number;
@@ -324,13 +323,9 @@ export class ScoringPipeline {
   private decodeHeld(m: InputMessage, rowStart?: number, rejectStart?: number): HeldMessage {
     const isBars = m.topic === this.topics.bars;
     const src: TickBatch | BarBatch = isBars ? this.bars : this.ticks;
-    let from = rowStart ?? src.length;
-    let firstReject = rejectStart ?? this.rejects.length;
-    if (rowStart === undefined) {
-      from = src.length;
-      firstReject = this.rejects.length;
-      this.decodeInto(m, isBars);
-    }
+    const from = rowStart ?? src.length;
+    const firstReject = rejectStart ?? this.rejects.length;
+    if (rowStart === undefined) this.decodeInto(m, isBars);
     let maxTs = -Infinity;
     for (let i = from; i < src.length; i++) if (src.ts[i] > maxTs) maxTs = src.ts[i];
     const n = Math.max(1, src.length - from);
@@ -353,29 +348,44 @@ export class ScoringPipeline {
     const batch: TickBatch | BarBatch = st.topic === this.topics.bars ? this.bars : this.ticks;
     const end = upTo ?? batch.length;
     // The message whose rows start at upTo is not in runMessages yet: every run message is before it.
-    const messages = this.runMessages;
-    if (messages.length === 0 && end === this.runRow) return;
+    if (this.runMessages.length === 0 && end === this.runRow) return;
     const carried = rejectUpTo === undefined ? [] : this.rejects.splice(rejectUpTo);
-    const decodeRejects = this.rejects.length;
-    if (end > this.runRow) {
-      if (batch === this.ticks) this.engine.ingestTicks(this.ticks, this.runRow, end, st.topic, st.partition);
-      else this.engine.ingestBars(this.bars, this.runRow, end, st.topic, st.partition);
-    }
-    const rows = end - this.runRow;
-    if (rows > 0) this.lastArrival = this.now();
-    const aggregatorRejects = this.rejects.length - decodeRejects;
-    this.countIngested(st.topic, messages, rows - aggregatorRejects);
-    this.deadLetterAll(messages, this.rejects);
-    this.ingested += rows;
-    const last = messages[messages.length - 1];
-    if (last !== undefined) st.next = last.offset + 1;
-    let maxTs = st.maxTs;
-    for (let i = this.runRow; i < end; i++) if (batch.ts[i] > maxTs) maxTs = batch.ts[i];
-    st.maxTs = maxTs;
+    this.aggregate(st, batch, this.runRow, end, this.runMessages);
     this.runRow = end;
     this.runMessages = [];
     this.rejects = carried;
     this.advance();
+  }
+
+  /** Held messages come back in order once the watermark caught up with them. */
+  private applyHeld(st: PartitionState, h: HeldMessage): void {
+    // It may run inside another partition's run: that run's rejects wait aside.
+    const aside = this.rejects;
+    this.rejects = [...h.rejects];
+    const batch = (h.ticks ?? h.bars) as TickBatch | BarBatch;
+    this.aggregate(st, batch, 0, batch.length, [h.message]);
+    this.rejects = aside;
+  }
+
+  /**
+   * Aggregates rows [from, to) of `batch`, decoded from `messages` of partition `st` (their
+   * decode rejects in this.rejects, to which the aggregator adds its own), dead-letters
+   * every reject, counts, and moves the partition's position and newest event time.
+   */
+  private aggregate(st: PartitionState, batch: TickBatch | BarBatch, from: number, to: number, messages: readonly InputMessage[]): void {
+    const decodeRejects = this.rejects.length;
+    if (to > from) {
+      if (batch instanceof TickBatch) this.engine.ingestTicks(batch, from, to, st.topic, st.partition);
+      else this.engine.ingestBars(batch, from, to, st.topic, st.partition);
+      this.lastArrival = this.now();
+    }
+    const rows = to - from;
+    this.countIngested(st.topic, messages, rows - (this.rejects.length - decodeRejects));
+    this.deadLetterAll(messages, this.rejects);
+    this.ingested += rows;
+    const last = messages[messages.length - 1];
+    if (last !== undefined) st.next = last.offset + 1;
+    for (let i = from; i < to; i++) if (batch.ts[i] > st.maxTs) st.maxTs = batch.ts[i];
   }
 
   private countIngested(topic: string, messages: readonly InputMessage[], valid: number): void {
@@ -387,30 +397,6 @@ export class ScoringPipeline {
       return;
     }
     this.metrics.eventsIngested.inc({ topic, format: 'mixed' }, valid);
-  }
-
-  /** Held messages come back in order once the watermark caught up with them. */
-  private applyHeld(st: PartitionState, h: HeldMessage): void {
-    // It may run inside another partition's run: that run's rejects wait aside.
-    const aside = this.rejects;
-    const m = h.message;
-    this.rejects = [...h.rejects];
-    const decodeRejects = this.rejects.length;
-    let rows = 0;
-    if (h.ticks !== undefined && h.ticks.length > 0) {
-      rows = h.ticks.length;
-      this.engine.ingestTicks(h.ticks, 0, h.ticks.length, m.topic, m.partition);
-    } else if (h.bars !== undefined && h.bars.length > 0) {
-      rows = h.bars.length;
-      this.engine.ingestBars(h.bars, 0, h.bars.length, m.topic, m.partition);
-    }
-    if (rows > 0) this.lastArrival = this.now();
-    this.countIngested(m.topic, [m], rows - (this.rejects.length - decodeRejects));
-    this.deadLetterAll([m], this.rejects);
-    this.ingested += rows;
-    if (h.maxTs > st.maxTs) st.maxTs = h.maxTs;
-    st.next = m.offset + 1;
-    this.rejects = aside;
   }
 
   /** Dead letters of a run: one per (message, error code), found by the rejects' offsets. */
@@ -535,12 +521,20 @@ export class ScoringPipeline {
       this.metrics.symbolsSkipped.set({ model: name }, job.universe - job.n);
       const sorted = Float64Array.from(cs.score).sort();
       for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
-      closes.push({ model, source, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
+      closes.push({ source, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
       batches.push({ topic: this.topics.scores, messages: scoreMessages(records, source) });
       batches.push({ topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
     }
     if (this.deadLetters.length > 0) batches.push({ topic: this.topics.deadLetter, messages: this.deadLetters.splice(0) });
     return { closes, batches };
+  }
+
+  /** Counts a close as published (scores, close-to-publish latency); returns the latency in seconds. */
+  markPublished(c: ScoredClose): number {
+    const latency = (this.now() - c.closedAtMs) / 1000;
+    this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
+    this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
+    return latency;
   }
 
   /** Next offsets per partition: what a commit records together with the outputs. */

@@ -358,11 +358,9 @@ export class KafkaDaemon {
   }
 
   private published(closes: readonly ScoredClose[]): void {
-    const now = this.opts.clock.now();
+    const pipeline = this.pipeline as ScoringPipeline;
     for (const c of closes) {
-      const latency = (now - c.closedAtMs) / 1000;
-      this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
-      this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
+      const latency = pipeline.markPublished(c);
       this.archive?.append(c.records, c.source);
       this.log.info({ model: c.source.model, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: Math.round(c.inferenceSeconds * 1000), closeToPublishMs: Math.round(latency * 1000) }, 'scores published');
     }

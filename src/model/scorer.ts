@@ -9,7 +9,7 @@
  */
 import { FEATURE_COUNT } from '../features/feature-set.js';
 import type { SequenceStore } from '../features/sequence-store.js';
-import { ranks } from '../stats.js';
+import { meanStd, ranks } from '../stats.js';
 import type { ModelMeta } from './artifact.js';
 import { tf } from './backend.js';
 import type { Predictor } from './predictor.js';
@@ -36,12 +36,7 @@ export interface ScoredCrossSection {
 /** Cross-sectional z-scores and percentile ranks (1 = highest score, ties share the average). */
 export function standardise(scores: Float32Array): { z: Float64Array; rank: Float64Array } {
   const n = scores.length;
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += scores[i];
-  mean /= n;
-  let v = 0;
-  for (let i = 0; i < n; i++) v += (scores[i] - mean) ** 2;
-  const sd = Math.sqrt(v / n);
+  const { mean, std: sd } = meanStd(scores);
   const z = Float64Array.from(scores, (s) => (sd > 0 ? (s - mean) / sd : 0));
   const r = ranks(scores);
   const rank = r.map((v) => (n === 1 ? 1 : (v - 1) / (n - 1)));

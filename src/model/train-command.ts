@@ -13,7 +13,7 @@ import { selectAndLogBackend, type BackendInfo, type BackendPreference } from '.
 import { buildDataset, featuresFile } from './dataset.js';
 import { readDailyCsv, type LabelKind } from './labels.js';
 import { predictBatch, splitByDate, trainModel, type DateBatch, type EpochReport, type TrainOptions, type TrainResult } from './train.js';
-import { pearson } from '../stats.js';
+import { meanStd, pearson } from '../stats.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { dayToIso, isoToDay } from '../market/time.js';
 
@@ -111,7 +111,7 @@ async function trainFolder(dir: string, batches: DateBatch[], opts: TrainCommand
     await saveModel(memberDir, model, meta);
     if (seeds > 1) {
       const preds = validation.map((b) => predictBatch(model, b, opts.T, FEATURE_COUNT));
-      const spread = preds.reduce((acc, p) => acc + standardDeviation(p), 0) / preds.length;
+      const spread = preds.reduce((acc, p) => acc + meanStd(p).std, 0) / preds.length;
       memberPredictions.push(preds);
       members.push({ dir: `seed-${seed}`, seed, scale: spread > 0 ? 1 / spread : 1, validationIc: result.bestValidationIc });
       log.info({ seed, validationIc: +result.bestValidationIc.toFixed(4), dir: memberDir }, 'ensemble member trained');
@@ -132,14 +132,6 @@ async function trainFolder(dir: string, batches: DateBatch[], opts: TrainCommand
   const meta: ModelMeta = { ...done.meta, name: basename(dir), version: `${done.meta.version}x${members.length}`, validation: { ic: ic / validation.length }, ensemble: { members } };
   writeMeta(dir, meta);
   return { meta, result: { ...done.result, bestValidationIc: meta.validation.ic } };
-}
-
-function standardDeviation(x: Float32Array): number {
-  let mean = 0;
-  for (const v of x) mean += v / x.length;
-  let ss = 0;
-  for (const v of x) ss += (v - mean) ** 2;
-  return Math.sqrt(ss / x.length);
 }
 
 function metaOf(name: string, spec: ModelSpec, opts: TrainCommandOptions, result: TrainResult, backend: BackendInfo): ModelMeta {

@@ -3,7 +3,7 @@
  * (node dist/cli.js serve) with its own topics, group and checkpoint folder, a
  * read_committed subscriber, and replay through the CLI.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +12,8 @@ import { inject } from 'vitest';
 
 export const brokers = inject('kafkaBrokers');
 export const kafkaSkipReason = inject('kafkaSkipReason');
+export { cli } from '../helpers.js';
 export const CLI = 'dist/cli.js';
-
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 240_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 export interface Topics {
   ticks: string;
