@@ -26,6 +26,8 @@ import type { Freq } from '../src/market/sessions.js';
 import { buildModel, DEFAULT_MODEL_SPEC } from '../src/model/architecture.js';
 import { factorstreamVersion, saveModel } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
+import { exportOnnx } from '../src/model/onnx/export.js';
+import type { EngineName } from '../src/model/predictor.js';
 import { startKafka } from '../scripts/kafka-local.mjs';
 import { fmt, now, percentile, option, type Benchmark, type ResultRow } from './harness.js';
 
@@ -55,14 +57,15 @@ async function benchModel(dir: string, freq: Freq, T: number): Promise<string> {
     createdAt: new Date().toISOString(),
   });
   model.dispose();
+  exportOnnx(out);
   return out;
 }
 
-function daemonConfig(brokers: string, dir: string, id: string, topic: string, models: string[]): ReturnType<typeof loadConfig> {
+function daemonConfig(brokers: string, dir: string, id: string, topic: string, models: string[], engine: EngineName = 'onnx'): ReturnType<typeof loadConfig> {
   return loadConfig({
     flags: {
       kafka: { brokers: [brokers], groupId: `bench-${id}`, transactionalId: `bench-${id}`, ticksTopic: topic, barsTopic: `${topic}.bars`, scoresTopic: `${id}.scores`, scoresBatchTopic: `${id}.scores.batch`, deadLetterTopic: `${id}.dl`, topicPartitions: 4 },
-      daemon: { models, httpPort: 0, checkpointDir: join(dir, `ckpt-${id}`), archiveDir: '', commitIntervalMs: 1_000 },
+      daemon: { models, engine, httpPort: 0, checkpointDir: join(dir, `ckpt-${id}`), archiveDir: '', commitIntervalMs: 1_000 },
       // Replayed at `speed`x, partitions skew by up to a message's span of event time: a
       // minute of lateness is half a second of wall time at 120x.
       features: { minCoverage: 0, allowedLatenessMs: 60_000 },
@@ -99,6 +102,9 @@ export const daemonBenchmark: Benchmark = {
     const symbols = option(args, 'symbols', 5000);
     const jsonSymbols = option(args, 'json-symbols', 1250);
     const speed = option(args, 'speed', 120);
+    const withIngest = option(args, 'ingest', 1) !== 0;
+    const engineArg = args.indexOf('--engines');
+    const engines = (engineArg >= 0 ? args[engineArg + 1] : 'onnx,tfjs').split(',') as EngineName[];
     const dir = mkdtempSync(join(tmpdir(), 'bench-daemon-'));
     let kafka: Awaited<ReturnType<typeof startKafka>> | undefined;
     let brokers = process.env.KAFKA_BROKERS ?? '';
@@ -121,59 +127,66 @@ export const daemonBenchmark: Benchmark = {
       // Fresh topic names per run: a broker named by KAFKA_BROKERS may hold an earlier run's.
       const run = Date.now().toString(36);
 
-      // JSON: one tick a message.
-      const t0 = now();
-      await replay({ ...base, inputs: expandInputs([join(dir, 'sim-small', 'ticks')]), ticksTopic: `bench.json.${run}`, format: 'json', speed: 'max', arrowRows: 0 });
-      const produceJson = smallTicks / ((now() - t0) / 1000);
-      const json = await ingestRate(brokers, dir, `json-${run}`, `bench.json.${run}`, smallTicks);
-      rows.push({ measure: 'serve ingest, JSON (1 tick/message)', ticks: fmt(smallTicks), seconds: fmt(json.seconds, 1), 'ticks/s': fmt(json.rate), target: '≥ 100,000', met: json.rate >= 100_000 ? 'yes' : 'no' });
+      if (withIngest) {
+        // JSON: one tick a message.
+        const t0 = now();
+        await replay({ ...base, inputs: expandInputs([join(dir, 'sim-small', 'ticks')]), ticksTopic: `bench.json.${run}`, format: 'json', speed: 'max', arrowRows: 0 });
+        const produceJson = smallTicks / ((now() - t0) / 1000);
+        const json = await ingestRate(brokers, dir, `json-${run}`, `bench.json.${run}`, smallTicks);
+        rows.push({ measure: 'serve ingest, JSON (1 tick/message)', ticks: fmt(smallTicks), seconds: fmt(json.seconds, 1), 'ticks/s': fmt(json.rate), target: '≥ 100,000', met: json.rate >= 100_000 ? 'yes' : 'no' });
 
-      // Arrow: 5,000 ticks a message.
-      const t1 = now();
-      await replay({ ...base, inputs: expandInputs([join(dir, 'sim-big', 'ticks')]), ticksTopic: `bench.arrow.${run}`, format: 'arrow', speed: 'max', arrowRows: 5000 });
-      const produceArrow = bigTicks / ((now() - t1) / 1000);
-      const arrow = await ingestRate(brokers, dir, `arrow-${run}`, `bench.arrow.${run}`, bigTicks);
-      rows.push({ measure: 'serve ingest, Arrow (≤ 5,000 ticks/message)', ticks: fmt(bigTicks), seconds: fmt(arrow.seconds, 1), 'ticks/s': fmt(arrow.rate), target: '≥ 1,000,000', met: arrow.rate >= 1_000_000 ? 'yes' : 'no' });
-
-      // Latency: the day replayed at `speed`x while the daemon scores each close with both models.
-      const models = [await benchModel(dir, '10m', 120), await benchModel(dir, '30m', 40)];
-      const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, `latency-${run}`, `bench.live.${run}`, models), calendar, log, clock: new LiveClock() });
-      const latency = new Map<string, number[]>();
-      const inference = new Map<string, number[]>();
-      const observe = daemon.metrics.closeToPublish.observe.bind(daemon.metrics.closeToPublish);
-      daemon.metrics.closeToPublish.observe = ((labels: { model: string }, v: number) => {
-        latency.set(labels.model, [...(latency.get(labels.model) ?? []), v]);
-        observe(labels, v);
-      }) as typeof daemon.metrics.closeToPublish.observe;
-      const observeInference = daemon.metrics.inference.observe.bind(daemon.metrics.inference);
-      daemon.metrics.inference.observe = ((labels: { model: string; engine: string }, v: number) => {
-        inference.set(labels.model, [...(inference.get(labels.model) ?? []), v]);
-        observeInference(labels, v);
-      }) as typeof daemon.metrics.inference.observe;
-      await daemon.start();
-      // The feed is another process, as in production: the daemon's event loop is its own.
-      const feed = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'replay', '--input', join(dir, 'sim-big', 'ticks'), '--format', 'arrow', '--arrow-rows', '5000', '--speed', `${speed}x`], {
-        env: { ...process.env, FACTORSTREAM_KAFKA_BROKERS: JSON.stringify([brokers]), FACTORSTREAM_KAFKA_TICKS_TOPIC: `bench.live.${run}`, FACTORSTREAM_LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      await new Promise((resolve) => feed.once('exit', resolve));
-      const deadline = now() + 120_000;
-      while ((latency.get('bench-30m')?.length ?? 0) < 8 && now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      await daemon.stop();
-      for (const [model, xs] of latency) {
-        const inf = inference.get(model) ?? [];
-        rows.push({
-          measure: `bar close → publish, ${model === 'bench-10m' ? '10m T=120' : '30m T=40'} (${symbols.toLocaleString('en-US')} symbols)`,
-          ticks: `${xs.length} closes`,
-          seconds: `p50 ${fmt(percentile(xs, 50), 2)} / p99 ${fmt(percentile(xs, 99), 2)}`,
-          'ticks/s': `inference p50 ${fmt(percentile(inf, 50), 2)} s`,
-          target: 'p99 ≤ 1 s',
-          met: percentile(xs, 99) <= 1 ? 'yes' : 'no',
-        });
+        // Arrow: 5,000 ticks a message.
+        const t1 = now();
+        await replay({ ...base, inputs: expandInputs([join(dir, 'sim-big', 'ticks')]), ticksTopic: `bench.arrow.${run}`, format: 'arrow', speed: 'max', arrowRows: 5000 });
+        const produceArrow = bigTicks / ((now() - t1) / 1000);
+        const arrow = await ingestRate(brokers, dir, `arrow-${run}`, `bench.arrow.${run}`, bigTicks);
+        rows.push({ measure: 'serve ingest, Arrow (≤ 5,000 ticks/message)', ticks: fmt(bigTicks), seconds: fmt(arrow.seconds, 1), 'ticks/s': fmt(arrow.rate), target: '≥ 1,000,000', met: arrow.rate >= 1_000_000 ? 'yes' : 'no' });
+        notes.push(`Producer side (replay, kafkajs, same machine): JSON ${fmt(produceJson)} ticks/s, Arrow ${fmt(produceArrow)} ticks/s.`);
       }
-      notes.push(`Producer side (replay, kafkajs, same machine): JSON ${fmt(produceJson)} ticks/s, Arrow ${fmt(produceArrow)} ticks/s.`);
+
+      // Latency: the day replayed at `speed`x while the daemon scores each close with both
+      // models, once per engine, on the same broker and the same models.
+      const models = [await benchModel(dir, '10m', 120), await benchModel(dir, '30m', 40)];
+      for (const engine of engines) {
+        const id = `latency-${engine}-${run}`;
+        const topic = `bench.live.${engine}.${run}`;
+        const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, id, topic, models, engine), calendar, log, clock: new LiveClock() });
+        const latency = new Map<string, number[]>();
+        const inference = new Map<string, number[]>();
+        const observe = daemon.metrics.closeToPublish.observe.bind(daemon.metrics.closeToPublish);
+        daemon.metrics.closeToPublish.observe = ((labels: { model: string }, v: number) => {
+          latency.set(labels.model, [...(latency.get(labels.model) ?? []), v]);
+          observe(labels, v);
+        }) as typeof daemon.metrics.closeToPublish.observe;
+        const observeInference = daemon.metrics.inference.observe.bind(daemon.metrics.inference);
+        daemon.metrics.inference.observe = ((labels: { model: string; engine: string }, v: number) => {
+          inference.set(labels.model, [...(inference.get(labels.model) ?? []), v]);
+          observeInference(labels, v);
+        }) as typeof daemon.metrics.inference.observe;
+        await daemon.start();
+        // The feed is another process, as in production: the daemon's event loop is its own.
+        const feed = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'replay', '--input', join(dir, 'sim-big', 'ticks'), '--format', 'arrow', '--arrow-rows', '5000', '--speed', `${speed}x`], {
+          env: { ...process.env, FACTORSTREAM_KAFKA_BROKERS: JSON.stringify([brokers]), FACTORSTREAM_KAFKA_TICKS_TOPIC: topic, FACTORSTREAM_LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        await new Promise((resolve) => feed.once('exit', resolve));
+        const deadline = now() + 120_000;
+        while ((latency.get('bench-30m')?.length ?? 0) < 8 && now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        await daemon.stop();
+        for (const [model, xs] of latency) {
+          const inf = inference.get(model) ?? [];
+          rows.push({
+            measure: `bar close → publish, ${engine} engine, ${model === 'bench-10m' ? '10m T=120' : '30m T=40'} (${symbols.toLocaleString('en-US')} symbols)`,
+            ticks: `${xs.length} closes`,
+            seconds: `p50 ${fmt(percentile(xs, 50), 2)} / p99 ${fmt(percentile(xs, 99), 2)}`,
+            'ticks/s': `inference p50 ${fmt(percentile(inf, 50), 2)} s`,
+            target: 'p99 ≤ 0.5 s',
+            met: percentile(xs, 99) <= 0.5 ? 'yes' : 'no',
+          });
+        }
+      }
       notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes + checkpoint + the Kafka transaction.`);
-      notes.push(`Backend: ${(await selectBackend()).name}; the tfjs engine. Kafka ${kafka?.version ?? 'at KAFKA_BROKERS'} shares the 2 cores.`);
+      notes.push(`Engines: ${engines.join(', ')} (onnx: onnxruntime-node, CPU provider; tfjs: ${(await selectBackend()).name} backend). Kafka ${kafka?.version ?? 'at KAFKA_BROKERS'} shares the 2 cores.`);
     } finally {
       await kafka?.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,8 @@
  *   run        the embedded default: a simulated market through the live pipeline
  *   simulate   write a simulated market (ticks, 1-minute bars, daily data) to a folder
  *   features   offline extraction: tick/bar files -> 10/30-minute bars and feature rows
+ *   train, score, evaluate, export   the model offline (export: the ONNX graph)
+ *   serve, replay, doctor            the daemon, feeding it, and what this machine can run
  * Flags override environment variables, which override the config file (src/config.ts).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -41,13 +43,21 @@ Commands:
   score      Score a features file with a model folder, bar by bar.
                --model models/NAME --features DIR|FILE --out scores.arrow|scores.csv
                [--daily daily.csv]  (needed by models trained with --orthogonal)
+               [--engine auto|onnx|tfjs]
+  export     Write a model folder's ONNX graph (model.onnx beside the tfjs weights; every
+             member of an ensemble, every window of a rolling set) and check that the onnx
+             and tfjs engines score it the same.
+               --model models/NAME [--format onnx]
   evaluate   Weekly factor metrics of end-of-day scores against daily data.
                (--scores FILE | --model M --features DIR) --returns daily.csv --out DIR
                [--exposures daily.csv] [--horizon DAYS] [--title TEXT]
                (--exposures: also evaluate the factor neutralised to industry and size)
   serve      The daemon: Kafka in (ticks and 1-minute bars), scores out, exactly once.
                --config FILE [--brokers host:port,...] [--models DIR,...] [--http-port N]
-               [--checkpoint-dir DIR]
+               [--checkpoint-dir DIR] [--engine auto|onnx|tfjs]
+  doctor     What this machine can run: engines, backends, GPU providers, the configured
+             models, Kafka reachability, Java for the local broker. Exit 1 when serve
+             could not start.  [--config FILE] [--brokers host:port,...] [--no-kafka] [--json]
   replay     Publish tick / 1-minute bar files to Kafka in event-time order.
                --input FILE|DIR (repeatable) [--brokers host:port,...] [--format json|arrow]
                [--speed 60x|max] [--arrow-rows N] [--config FILE]
@@ -317,17 +327,18 @@ async function cmdTrain(args: string[]): Promise<number> {
 }
 
 async function cmdScore(args: string[]): Promise<number> {
-  const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' }, daily: { type: 'string' } });
+  const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' }, daily: { type: 'string' }, engine: { type: 'string' } });
   if (values.help === true) return usage(0);
   const [model, features, out] = ['model', 'features', 'out'].map((k) => values[k] as string | undefined);
   if (model === undefined || features === undefined || out === undefined) throw new UsageError('score needs --model, --features and --out');
-  const config = configFrom(values, {});
+  const config = configFrom(values, { daemon: { engine: engineFlag(values.engine) } });
   const log = createLogger(config.log.level);
   const dailyPath = values.daily as string | undefined;
   const { readDailyCsv } = await import('./model/labels.js');
   const { scoreModel } = await import('./model/score.js');
-  const s = await scoreModel(model, features, out, config.features.minCoverage, dailyPath === undefined ? undefined : readDailyCsv(dailyPath), log);
-  process.stdout.write(`scored ${s.rows.toLocaleString('en-US')} rows over ${s.bars} bars (${s.dayCloses} day closes) with ${s.model} ${s.version} -> ${out}\n`);
+  const { engineOptionsOf } = await import('./model/predictor.js');
+  const s = await scoreModel(model, features, out, config.features.minCoverage, dailyPath === undefined ? undefined : readDailyCsv(dailyPath), log, false, engineOptionsOf(config.daemon));
+  process.stdout.write(`scored ${s.rows.toLocaleString('en-US')} rows over ${s.bars} bars (${s.dayCloses} day closes) with ${s.model} ${s.version} on ${s.engine}/${s.backend} -> ${out}\n`);
   return 0;
 }
 
@@ -355,7 +366,8 @@ async function cmdEvaluate(args: string[]): Promise<number> {
     const { readDailyCsv } = await import('./model/labels.js');
     mkdirSync(out, { recursive: true });
     scores = `${out}/scores.arrow`;
-    await scoreModel(model as string, features as string, scores, config.features.minCoverage, readDailyCsv(returns), createLogger(config.log.level), true);
+    const { engineOptionsOf } = await import('./model/predictor.js');
+    await scoreModel(model as string, features as string, scores, config.features.minCoverage, readDailyCsv(returns), createLogger(config.log.level), true, engineOptionsOf(config.daemon));
   }
   const { evaluate } = await import('./eval/evaluate.js');
   const m = evaluate({ scores, returns, exposures: values.exposures as string | undefined, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? model ?? scores, metrics: {} });
@@ -372,11 +384,16 @@ function list(v: unknown): string[] | undefined {
 }
 
 async function cmdServe(args: string[]): Promise<number> {
-  const { values } = parse(args, { brokers: { type: 'string' }, models: { type: 'string' }, 'http-port': { type: 'string' }, 'checkpoint-dir': { type: 'string' } });
+  const { values } = parse(args, { brokers: { type: 'string' }, models: { type: 'string' }, 'http-port': { type: 'string' }, 'checkpoint-dir': { type: 'string' }, engine: { type: 'string' } });
   if (values.help === true) return usage(0);
   const config = configFrom(values, {
     kafka: { brokers: list(values.brokers) },
-    daemon: { models: list(values.models), httpPort: num(values['http-port'] as string | undefined, 'http-port'), checkpointDir: values['checkpoint-dir'] as string | undefined },
+    daemon: {
+      models: list(values.models),
+      httpPort: num(values['http-port'] as string | undefined, 'http-port'),
+      checkpointDir: values['checkpoint-dir'] as string | undefined,
+      engine: engineFlag(values.engine),
+    },
   });
   const log = createLogger(config.log.level);
   const calendar = TradingCalendar.load(config.market.holidaysFile);
@@ -385,6 +402,40 @@ async function cmdServe(args: string[]): Promise<number> {
   const code = await serve({ config, calendar, log, clock: new LiveClock() });
   // kafkajs may leave sockets closing: the daemon has stopped, the process ends here.
   process.exit(code);
+}
+
+function engineFlag(v: unknown): 'auto' | 'onnx' | 'tfjs' | undefined {
+  return v === undefined ? undefined : oneOf(v as string, ['auto', 'onnx', 'tfjs'] as const, 'auto', 'engine');
+}
+
+async function cmdExport(args: string[]): Promise<number> {
+  const { values } = parse(args, { model: { type: 'string' }, format: { type: 'string' } });
+  if (values.help === true) return usage(0);
+  const model = values.model as string | undefined;
+  if (model === undefined) throw new UsageError('export needs --model DIR');
+  oneOf(values.format as string | undefined, ['onnx'] as const, 'onnx', 'format');
+  const { exportOnnx } = await import('./model/onnx/export.js');
+  const { compareEngines } = await import('./model/onnx/compare.js');
+  const files = exportOnnx(model);
+  const { statSync } = await import('node:fs');
+  for (const f of files) process.stdout.write(`wrote ${f} (${Math.round(statSync(f).size / 1024)} kB)\n`);
+  const diff = await compareEngines(model, 256);
+  process.stdout.write(`onnx and tfjs engines on ${diff.n} random sequences: max |difference| ${diff.maxAbs.toExponential(2)} (tolerance ${diff.tolerance})\n`);
+  if (diff.maxAbs > diff.tolerance) {
+    process.stderr.write('factorstream export: the engines disagree beyond the tolerance; do not serve this graph\n');
+    return 1;
+  }
+  return 0;
+}
+
+async function cmdDoctor(args: string[]): Promise<number> {
+  const { values } = parse(args, { brokers: { type: 'string' }, 'no-kafka': { type: 'boolean' }, json: { type: 'boolean' }, 'kafka-timeout-ms': { type: 'string' } });
+  if (values.help === true) return usage(0);
+  const config = configFrom(values, { kafka: { brokers: list(values.brokers) }, log: { level: 'silent' } });
+  const { doctor, formatChecks } = await import('./daemon/doctor.js');
+  const checks = await doctor(config, { kafka: values['no-kafka'] !== true, kafkaTimeoutMs: num(values['kafka-timeout-ms'] as string | undefined, 'kafka-timeout-ms') ?? 3_000 });
+  process.stdout.write(values.json === true ? JSON.stringify({ version: VERSION, checks }, null, 1) + '\n' : `factorstream ${VERSION} doctor\n${formatChecks(checks)}\n`);
+  return checks.some((c) => c.required && !c.ok) ? 1 : 0;
 }
 
 async function cmdReplay(args: string[]): Promise<number> {
@@ -449,6 +500,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdServe(rest);
       case 'replay':
         return await cmdReplay(rest);
+      case 'export':
+        return await cmdExport(rest);
+      case 'doctor':
+        return await cmdDoctor(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -87,7 +87,13 @@ export const ConfigSchema = z
       .object({
         /** Model folders served side by side (a 10m and a 30m model share one aggregation). */
         models: z.array(z.string().min(1)).default(['models/demo-10m', 'models/demo-30m']),
-        /** tfjs backend for inference: auto picks tensorflow-gpu, tensorflow, wasm, cpu in that order. */
+        /** Inference engine: onnx (onnxruntime-node), tfjs, or auto (onnx where onnxruntime loads, else tfjs). */
+        engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
+        /** onnx engine: intra-op threads per session (0: onnxruntime's default, one per physical core). */
+        onnxThreads: z.number().int().min(0).max(256).default(0),
+        /** onnx engine: execution provider; cuda falls back to cpu with a warning where its provider is not installed. */
+        onnxProvider: z.enum(['cpu', 'cuda']).default('cpu'),
+        /** tfjs engine: backend; auto picks tensorflow-gpu, tensorflow, wasm, cpu in that order. */
         backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
         httpHost: z.string().default('127.0.0.1'),
         /** /metrics, /healthz, /readyz; 0 picks a free port (logged). */

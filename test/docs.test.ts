@@ -9,6 +9,9 @@ import { configKeys, loadConfig } from '../src/config.js';
 import { ERROR_CATALOGUE, ERROR_CODES, errorCode, errorId } from '../src/errors.js';
 import { FEATURE_NAMES } from '../src/features/feature-set.js';
 import { metricNames } from '../src/sink/metrics.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { z } from 'zod';
+import { ServingMetaSchema } from '../src/model/artifact.js';
 
 const readme = readFileSync('README.md', 'utf8');
 
@@ -84,3 +87,22 @@ describe('features and commands', () => {
     expect(ci).toMatch(/npm test/);
   });
 });
+
+describe('model folder contract', () => {
+  it('schemas/model-meta.schema.json is the schema load checks, and the demo and external model folders satisfy it', () => {
+    const { title: _t, description: _d, ...published } = JSON.parse(readFileSync('schemas/model-meta.schema.json', 'utf8')) as Record<string, unknown>;
+    expect(published).toEqual(z.toJSONSchema(ServingMetaSchema, { io: 'input' }));
+    const validate = new Ajv2020({ strict: false }).compile(published);
+    for (const dir of ['models/demo-10m', 'models/demo-30m', 'test/fixtures/external-torch']) {
+      expect(validate(JSON.parse(readFileSync(`${dir}/meta.json`, 'utf8'))), `${dir}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+  });
+
+  it('the README documents the commands the CLI dispatches', () => {
+    const cli = readFileSync('src/cli.ts', 'utf8');
+    const dispatched = [...cli.matchAll(/^ {6}case '([a-z]+)':\n {8}return await cmd/gm)].map((m) => m[1]);
+    expect(dispatched).toEqual(expect.arrayContaining(['run', 'serve', 'replay', 'export', 'doctor']));
+    for (const c of dispatched) expect(readme, c).toMatch(new RegExp(`factorstream ${c}\\b`));
+  });
+});
+

@@ -8,6 +8,7 @@ import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { loadServedModels } from '../src/daemon/models.js';
+import { DEFAULT_ENGINE_OPTIONS } from '../src/model/predictor.js';
 import { ScoringPipeline, type InputMessage, type ServedModel } from '../src/daemon/pipeline.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
 import { TickBatch, copyTickRow, tickRecordAt } from '../src/ingest/events.js';
@@ -46,26 +47,28 @@ function pipelineWith(models: ServedModel[]): ScoringPipeline {
   return p;
 }
 
+/** Runs the pipeline's pending inferences and appends their score records to `out` as text. */
+async function drain(p: ScoringPipeline, out: string[]): Promise<void> {
+  for (const c of (await p.takeOutputs()).closes) for (const r of c.records) out.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
+}
+
 /** Feeds messages in `order` (partition indices, one message each), then marks everything delivered. */
-function run(p: ScoringPipeline, parts: InputMessage[][], order: number[], out: string[]): void {
+async function run(p: ScoringPipeline, parts: InputMessage[][], order: number[], out: string[]): Promise<void> {
   const next = [0, 0, 0];
-  const take = (): void => {
-    for (const c of p.takeOutputs().closes) for (const r of c.records) out.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
-  };
   for (const i of order) {
     if (next[i] < parts[i].length) {
       p.ingest(parts[i][next[i]++]);
-      take();
+      await drain(p, out);
     }
   }
   for (let i = 0; i < 3; i++) p.setCaughtUp(TOPICS.ticks, i, true);
   p.wallClock(Date.parse('2026-11-23T16:00:00+08:00'));
-  take();
+  await drain(p, out);
 }
 
 describe('scoring pipeline', () => {
   it('gives the same scores whatever the partition interleaving, holding back a partition that runs ahead', async () => {
-    const { models } = await loadServedModels(['models/demo-10m', 'models/demo-30m'], 'auto', 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
+    const models = await loadServedModels(['models/demo-10m', 'models/demo-30m'], DEFAULT_ENGINE_OPTIONS, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
     const parts = partitionedDay();
     const total = parts.reduce((n, p) => n + p.length, 0);
     const roundRobin = Array.from({ length: total * 3 }, (_, i) => i % 3);
@@ -73,11 +76,12 @@ describe('scoring pipeline', () => {
     const sequential = [...parts[0].map(() => 0), ...parts[1].map(() => 1), ...parts[2].map(() => 2)];
     let seed = 7;
     const shuffled = [...sequential].sort(() => ((seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647) - 0.5);
-    const results = [roundRobin, sequential, shuffled].map((order) => {
+    const results: string[][] = [];
+    for (const order of [roundRobin, sequential, shuffled]) {
       const out: string[] = [];
-      run(pipelineWith(models), parts, order, out);
-      return out.sort();
-    });
+      await run(pipelineWith(models), parts, order, out);
+      results.push(out.sort());
+    }
     expect(results[0].length).toBeGreaterThan(24 * 20);
     expect(results[1]).toEqual(results[0]);
     expect(results[2]).toEqual(results[0]);
@@ -94,21 +98,21 @@ describe('scoring pipeline', () => {
       const size = 1 + Math.floor(((seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647) * 400);
       p.ingestBatch(json[i].slice(next[i], next[i] + size));
       next[i] = Math.min(json[i].length, next[i] + size);
-      for (const c of p.takeOutputs().closes) for (const r of c.records) out.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
+      await drain(p, out);
     }
     for (let i = 0; i < 3; i++) p.setCaughtUp(TOPICS.ticks, i, true);
     p.wallClock(Date.parse('2026-11-23T16:00:00+08:00'));
-    for (const c of p.takeOutputs().closes) for (const r of c.records) out.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
+    await drain(p, out);
     expect(p.ingested).toBe(json.flat().length);
     expect(out.sort()).toEqual(results[0]);
   }, 60_000);
 
   it('restored from a serialised snapshot mid-day, publishes what an uninterrupted run does', async () => {
-    const { models } = await loadServedModels(['models/demo-10m'], 'auto', 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
+    const models = await loadServedModels(['models/demo-10m'], DEFAULT_ENGINE_OPTIONS, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
     const parts = partitionedDay();
     const order = Array.from({ length: parts.reduce((n, p) => n + p.length, 0) * 3 }, (_, i) => i % 3);
     const whole: string[] = [];
-    run(pipelineWith(models), parts, order, whole);
+    await run(pipelineWith(models), parts, order, whole);
 
     const first = pipelineWith(models);
     // order cycles through 3x as many steps as there are messages: a sixth of it is mid-day.
@@ -117,7 +121,7 @@ describe('scoring pipeline', () => {
     const next = [0, 0, 0];
     for (const i of order.slice(0, cut)) {
       if (next[i] < parts[i].length) first.ingest(parts[i][next[i]++]);
-      for (const c of first.takeOutputs().closes) for (const r of c.records) before.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
+      await drain(first, before);
     }
     expect(before.length).toBeGreaterThan(0);
     expect(before.length).toBeLessThan(whole.length / 2 + 48);
@@ -129,9 +133,31 @@ describe('scoring pipeline', () => {
     // The source resumes each partition at its committed position.
     const after: string[] = [];
     const resumed = rest.map((msgs) => msgs);
-    run(second, resumed, order, after);
+    await run(second, resumed, order, after);
     const ends = (xs: string[]): string[] => [...new Set(xs.map((x) => x.split("|")[1]))].sort();
     expect(ends([...before, ...after])).toEqual(ends(whole));
     expect([...before, ...after].sort()).toEqual(whole.sort());
+  }, 60_000);
+
+  it('scores a day the same on the onnx and the tfjs engine (max |difference| <= 1e-4), each model on the engine asked for', async () => {
+    const dirs = ['models/demo-10m', 'models/demo-30m'];
+    const onnx = await loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
+    const tfjs = await loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'tfjs' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
+    expect(onnx.map((m) => m.engine)).toEqual(['onnx', 'onnx']);
+    expect(tfjs.map((m) => m.engine)).toEqual(['tfjs', 'tfjs']);
+    const parts = partitionedDay();
+    const order = Array.from({ length: parts.reduce((n, p) => n + p.length, 0) * 3 }, (_, i) => i % 3);
+    const scored = async (models: ServedModel[]): Promise<Map<string, number>> => {
+      const out: string[] = [];
+      await run(pipelineWith(models), parts, order, out);
+      return new Map(out.map((l) => l.split('|')).map((f) => [`${f[0]}|${f[1]}|${f[2]}`, Number(f[3])]));
+    };
+    const a = await scored(onnx);
+    const b = await scored(tfjs);
+    expect(a.size).toBeGreaterThan(24 * 20);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    let max = 0;
+    for (const [k, v] of a) max = Math.max(max, Math.abs(v - (b.get(k) as number)));
+    expect(max).toBeLessThanOrEqual(1e-4);
   }, 60_000);
 });

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import time
+import warnings
 
 import torch
 from torch import nn
@@ -67,27 +68,43 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=14)
     ap.add_argument("--arch", default="gru")
     ap.add_argument("--threads", type=int, default=0, help="0: torch's default (one per core)")
+    ap.add_argument("--inference-only", action="store_true", help="skip the training steps")
+    ap.add_argument("--export-dir", default="", help="also write each timed model as ONNX (torch-T<T>-<head>.onnx), same weights")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "n": a.n, "batch": a.batch, "results": []}
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(dev), "n": a.n, "batch": a.batch, "results": []}
     for t in (40, 120):
         for head in ("last", "attention", "residual"):
-            model = Model(a.arch, head, a.features, a.hidden)
-            x = torch.randn(a.n, t, a.features)
+            model = Model(a.arch, head, a.features, a.hidden).to(dev)
+            x = torch.randn(a.n, t, a.features, device=dev)
             model.eval()
             with torch.inference_mode():
                 model(x[:64])  # warm-up
+                model(x)
+                sync()
                 times = []
                 for _ in range(a.steps):
                     t0 = time.perf_counter()
                     model(x)
+                    sync()
                     times.append(time.perf_counter() - t0)
+            if a.export_dir:
+                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes
+                torch.onnx.export(model.cpu(), (x[:4].cpu(),), f"{a.export_dir}/torch-T{t}-{head}.onnx", input_names=["features"], output_names=["score"],
+                                  dynamic_axes={"features": {0: "batch"}, "score": {0: "batch"}}, opset_version=17, dynamo=False)
+                model.to(dev)
+            if a.inference_only:
+                out["results"].append({"T": t, "head": head, "inferenceSeconds": sorted(times)[len(times) // 2]})
+                continue
             model.train()
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-            xb = torch.randn(a.batch, t, a.features)
-            yb = torch.randn(a.batch)
+            xb = torch.randn(a.batch, t, a.features, device=dev)
+            yb = torch.randn(a.batch, device=dev)
             loss = ic_loss(model(xb), yb)  # warm-up step
             loss.backward()
             opt.step()
@@ -97,6 +114,7 @@ def main() -> None:
                 loss = ic_loss(model(xb), yb)
                 loss.backward()
                 opt.step()
+            sync()
             train_s = (time.perf_counter() - t0) / a.steps
             out["results"].append({"T": t, "head": head, "inferenceSeconds": sorted(times)[len(times) // 2], "trainSamplesPerSecond": a.batch / train_s})
     print(json.dumps(out))

@@ -19,11 +19,11 @@ import { F_RET, FEATURE_COUNT } from '../features/feature-set.js';
 import { encodeBarsArrow, encodeTicksArrow } from '../ingest/arrow-codec.js';
 import { CONTENT_TYPE_ARROW } from '../ingest/decode.js';
 import { MarketSimulator } from '../ingest/simulator/market.js';
-import type { BackendPreference } from '../model/backend.js';
 import type { Logger } from '../log.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
+import { engineOptionsOf } from '../model/predictor.js';
 import { loadServedModels } from './models.js';
 import { ScoringPipeline, type ScoredClose, type ServedModel } from './pipeline.js';
 
@@ -109,7 +109,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const clock = new SimulatedClock(dayStart(sim.days[0]));
   let models: ServedModel[] = [];
   if (config.daemon.models.length > 0) {
-    models = (await loadServedModels(config.daemon.models, config.daemon.backend as BackendPreference, config.features.minCoverage, metrics, log)).models;
+    models = await loadServedModels(config.daemon.models, engineOptionsOf(config.daemon), config.features.minCoverage, metrics, log);
   }
   const topic = opts.source === 'ticks' ? config.kafka.ticksTopic : config.kafka.barsTopic;
   const summary: DemoSummary = { days: 0, events: 0, barsClosed: 0, scores: 0, rejected: {}, wallSeconds: 0, httpPort: 0 };
@@ -136,13 +136,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       port: config.daemon.httpPort,
       metrics,
       readiness: () => ({ ready: models.length > 0 || config.daemon.models.length === 0, checks: { modelsLoaded: models.length, source: 'simulator' } }),
+      status: () => pipeline.status(),
     });
     summary.httpPort = await http.listen();
-    log.info({ host: config.daemon.httpHost, port: summary.httpPort }, 'http listening (/metrics, /healthz, /readyz)');
+    log.info({ host: config.daemon.httpHost, port: summary.httpPort }, 'http listening (/ status page, /metrics, /healthz, /readyz)');
   }
-  const publish = (): void => {
+  const publish = async (): Promise<void> => {
     if (!pipeline.hasOutput) return;
-    const { closes, batches } = pipeline.takeOutputs();
+    const { closes, batches } = await pipeline.takeOutputs();
     for (const c of closes) {
       summary.scores += c.records.length;
       pipeline.markPublished(c);
@@ -178,7 +179,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         }
         clock.advanceTo(dayStart(m.day) + slotEndTimeOfDay(m.slot) + graceMs);
         pipeline.wallClock(clock.now());
-        publish();
+        await publish();
         if (msPerMinute > 0) {
           const wait = msPerMinute - (performance.now() - tick);
           if (wait > 0) await sleep(wait);
@@ -191,7 +192,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       // End of the session: the wall clock passes 15:00 plus grace and closes the last bars.
       clock.advanceTo(dayStart(sim.days[d]) + DAY_CLOSE + 1 + graceMs);
       pipeline.wallClock(clock.now());
-      publish();
+      await publish();
       summary.days++;
       log.info({ day: dayToIso(sim.days[d]), events: summary.events, scores: summary.scores }, 'simulated day done');
     }

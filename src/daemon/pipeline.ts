@@ -26,8 +26,9 @@ import { FeatureEngine, type BarCloseEvent } from '../features/engine.js';
 import type { State } from '../features/state.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { DAY_CLOSE, type Freq } from '../market/sessions.js';
-import { dayStart, localDay } from '../market/time.js';
-import type { ModelMeta } from '../model/artifact.js';
+import { dayStart, localDay, msOfLocalDay } from '../market/time.js';
+import { LiveIc, type LiveIcState } from '../eval/live-ic.js';
+import type { ServingMeta } from '../model/artifact.js';
 import type { CrossSectionScorer, ScoringJob } from '../model/scorer.js';
 import type { Metrics } from '../sink/metrics.js';
 import { scoreBatchMessage, scoreMessages, scoreRecords, type OutMessage, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
@@ -45,9 +46,38 @@ export interface InputMessage {
 /** A model served by the pipeline. */
 export interface ServedModel {
   dir: string;
-  meta: ModelMeta;
+  meta: ServingMeta;
   scorer: CrossSectionScorer;
   engine: string;
+}
+
+/** What the status page shows of one model: its last scored close and how it is doing. */
+export interface ModelStatus {
+  model: string;
+  version: string;
+  freq: Freq;
+  engine: string;
+  backend: string;
+  role: 'live' | 'shadow';
+  barEnd: number | null;
+  scored: number;
+  skipped: number;
+  inferenceSeconds: number | null;
+  /** Bar close to publish over the last 100 published closes (seconds). */
+  latencyP50: number | null;
+  latencyP99: number | null;
+  liveIc: Record<string, { ic: number; mean: number; day: number }>;
+  top: { symbol: string; score: number; z: number }[];
+  bottom: { symbol: string; score: number; z: number }[];
+}
+
+/** The pipeline as the status page (/status.json) shows it. */
+export interface PipelineStatus {
+  now: number;
+  watermark: number | null;
+  eventsIngested: number;
+  lastBarEnd: Partial<Record<Freq, number>>;
+  models: ModelStatus[];
 }
 
 /** The outcome of one bar close for one model. */
@@ -124,6 +154,12 @@ export class ScoringPipeline {
   private readonly now: () => number;
   private readonly partitions = new Map<string, PartitionState>();
   private readonly jobs: { model: ServedModel; job: ScoringJob; closedAtMs: number }[] = [];
+  /** Realised IC of the served scores (factorstream_live_ic). */
+  private readonly liveIc: LiveIc;
+  /** Per model: what /status.json shows. */
+  private readonly modelStatus = new Map<string, ModelStatus>();
+  private readonly latencies = new Map<string, number[]>();
+  private readonly lastBarEnd: Partial<Record<Freq, number>> = {};
   private readonly deadLetters: OutMessage[] = [];
   private readonly ticks = new TickBatch(4096);
   private readonly bars = new BarBatch(1024);
@@ -170,9 +206,36 @@ export class ScoringPipeline {
       onReject: (r) => this.rejects.push(r),
     });
     this.ctx = this.engine.context('');
+    this.liveIc = new LiveIc(opts.calendar, (o) => {
+      this.metrics.liveIc.set({ model: o.model, horizon: `${o.horizon}d` }, o.ic);
+      this.metrics.liveIcMean.set({ model: o.model, horizon: `${o.horizon}d` }, o.mean);
+      const st = this.modelStatus.get(o.model);
+      if (st !== undefined) st.liveIc[`${o.horizon}d`] = { ic: o.ic, mean: o.mean, day: o.day };
+    });
+    for (const m of opts.models) {
+      this.modelStatus.set(m.meta.name, {
+        model: m.meta.name,
+        version: m.meta.version,
+        freq: m.meta.freq,
+        engine: m.scorer.engine,
+        backend: m.scorer.backend,
+        role: 'live',
+        barEnd: null,
+        scored: 0,
+        skipped: 0,
+        inferenceSeconds: null,
+        latencyP50: null,
+        latencyP99: null,
+        liveIc: {},
+        top: [],
+        bottom: [],
+      });
+    }
     this.engine.onBarClose((e) => {
       const closedAtMs = this.now();
+      if (msOfLocalDay(e.bars.barEnd) === DAY_CLOSE) this.liveIc.dayClose(localDay(e.bars.barEnd), e.bars.close, e.bars.missing, e.bars.n);
       this.metrics.barsClosed.inc({ freq: e.bars.freq });
+      this.lastBarEnd[e.bars.freq] = e.bars.barEnd;
       this.metrics.lastBarEnd.set({ freq: e.bars.freq }, e.bars.barEnd / 1000);
       for (const model of this.models) {
         if (model.meta.freq !== e.bars.freq || e.sequences === undefined) continue;
@@ -506,12 +569,17 @@ export class ScoringPipeline {
     return this.jobs.length > 0 || this.deadLetters.length > 0;
   }
 
-  /** Runs the queued inferences (in close order) and returns everything to publish since the last call. */
-  takeOutputs(): { closes: ScoredClose[]; batches: OutputBatch[] } {
+  /**
+   * Runs the queued inferences (in close order) and returns everything to publish since the
+   * last call. The caller must not feed the pipeline until it resolves (serve runs both
+   * under one lock), so that the state snapshot taken after it matches the outputs.
+   */
+  async takeOutputs(): Promise<{ closes: ScoredClose[]; batches: OutputBatch[] }> {
     const closes: ScoredClose[] = [];
     const batches: OutputBatch[] = [];
     for (const { model, job, closedAtMs } of this.jobs.splice(0)) {
-      const cs = model.scorer.run(job);
+      const cs = await model.scorer.run(job);
+      if (msOfLocalDay(job.barEnd) === DAY_CLOSE) this.liveIc.dayScores(model.meta.name, localDay(job.barEnd), job.ids, cs.score);
       const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
       const records = scoreRecords(cs, this.engine.symbols.names, source);
       const name = model.meta.name;
@@ -521,6 +589,12 @@ export class ScoringPipeline {
       this.metrics.symbolsSkipped.set({ model: name }, job.universe - job.n);
       const sorted = Float64Array.from(cs.score).sort();
       for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+      const st = this.modelStatus.get(name);
+      if (st !== undefined) {
+        const byScore = [...records].sort((a, b) => b.score - a.score);
+        const brief = (r: ScoreRecord): { symbol: string; score: number; z: number } => ({ symbol: r.symbol, score: r.score, z: r.z });
+        Object.assign(st, { barEnd: job.barEnd, scored: job.n, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, top: byScore.slice(0, 5).map(brief), bottom: byScore.slice(-5).reverse().map(brief) });
+      }
       closes.push({ source, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
       batches.push({ topic: this.topics.scores, messages: scoreMessages(records, source) });
       batches.push({ topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
@@ -534,7 +608,28 @@ export class ScoringPipeline {
     const latency = (this.now() - c.closedAtMs) / 1000;
     this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
     this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
+    const recent = this.latencies.get(c.source.model) ?? [];
+    recent.push(latency);
+    if (recent.length > 100) recent.shift();
+    this.latencies.set(c.source.model, recent);
+    const st = this.modelStatus.get(c.source.model);
+    if (st !== undefined) {
+      const sorted = [...recent].sort((a, b) => a - b);
+      st.latencyP50 = sorted[Math.floor(0.5 * (sorted.length - 1))];
+      st.latencyP99 = sorted[Math.ceil(0.99 * (sorted.length - 1))];
+    }
     return latency;
+  }
+
+  /** What the status page shows (a copy). */
+  status(): PipelineStatus {
+    return {
+      now: this.now(),
+      watermark: Number.isFinite(this.watermark) ? this.watermark : null,
+      eventsIngested: this.ingested,
+      lastBarEnd: { ...this.lastBarEnd },
+      models: [...this.modelStatus.values()].map((m) => structuredClone(m)),
+    };
   }
 
   /** Next offsets per partition: what a commit records together with the outputs. */
@@ -558,6 +653,7 @@ export class ScoringPipeline {
   snapshot(): State {
     return {
       engine: this.engine.snapshot(),
+      liveIc: this.liveIc.snapshot(),
       watermark: this.watermark,
       partitions: [...this.partitions.values()].map((p) => ({ topic: p.topic, partition: p.partition, maxTs: p.maxTs, next: p.next })),
     };
@@ -565,6 +661,8 @@ export class ScoringPipeline {
 
   restore(state: State): void {
     this.engine.restore(state.engine as State);
+    // Checkpoints written before live IC existed have none.
+    if (state.liveIc !== undefined) this.liveIc.restore(state.liveIc as LiveIcState);
     this.watermark = state.watermark as number;
     // The wall clock extrapolates from the restart: a day whose last bar was pending closes without new data.
     this.lastArrival = this.now();

@@ -11,12 +11,12 @@ import type { Config } from '../config.js';
 import { kafkaLogCreator, type Logger } from '../log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import type { Clock } from '../market/clock.js';
-import type { BackendPreference } from '../model/backend.js';
 import { chunks } from '../ingest/kafka-chunks.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
+import { engineOptionsOf } from '../model/predictor.js';
 import { loadServedModels } from './models.js';
 import { partitionKey, ScoringPipeline, type OutputBatch, type ScoredClose } from './pipeline.js';
 import { readUniverse } from './universe.js';
@@ -96,11 +96,13 @@ export class KafkaDaemon {
       port: cfg.daemon.httpPort,
       metrics: this.metrics,
       readiness: () => this.readiness(),
+      // Until the models are loaded the page shows an empty pipeline.
+      status: () => this.pipeline?.status() ?? { now: this.opts.clock.now(), watermark: null, eventsIngested: 0, lastBarEnd: {}, models: [] },
     });
     this.httpPort = await this.http.listen();
-    log.info({ host: cfg.daemon.httpHost, port: this.httpPort }, 'http listening (/metrics, /healthz, /readyz)');
+    log.info({ host: cfg.daemon.httpHost, port: this.httpPort }, 'http listening (/ status page, /metrics, /healthz, /readyz)');
 
-    const { models } = await loadServedModels(cfg.daemon.models, cfg.daemon.backend as BackendPreference, cfg.features.minCoverage, this.metrics, log);
+    const models = await loadServedModels(cfg.daemon.models, engineOptionsOf(cfg.daemon), cfg.features.minCoverage, this.metrics, log);
     const universe = readUniverse(cfg.daemon.universeFile);
     this.pipeline = new ScoringPipeline({
       config: cfg,
@@ -311,7 +313,7 @@ export class KafkaDaemon {
     const posKey = JSON.stringify(positions);
     const due = force || this.opts.clock.now() - this.lastCommitAt >= this.cfg.daemon.commitIntervalMs;
     if (pipeline.pendingCloses === 0 && !(due && (pipeline.hasOutput || posKey !== this.lastPositions))) return;
-    const { closes, batches } = pipeline.takeOutputs();
+    const { closes, batches } = await pipeline.takeOutputs();
     const t0 = performance.now();
     const ckpt: Checkpoint = {
       format: 1,

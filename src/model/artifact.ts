@@ -10,28 +10,81 @@
  * window, each scoring the dates after its window; meta.json at the top is the newest
  * window's, so that serving the set serves its newest model).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FEATURE_NAMES, FEATURE_SET_ID } from '../features/feature-set.js';
-import type { Freq } from '../market/sessions.js';
+import { z } from 'zod';
+import { FREQUENCIES, type Freq } from '../market/sessions.js';
 import type { ModelSpec } from './architecture.js';
 import type { BackendInfo } from './backend.js';
 import { tf } from './backend.js';
 import './architecture.js';
 
-export interface ModelMeta {
+/** Where a folder's ONNX graph is and what its input and output are called. */
+export interface OnnxInfo {
+  /** File name in the model folder. */
+  file: string;
+  /** Input [batch, T, F] float32 and output [batch] or [batch, 1] float32. */
+  input: string;
+  output: string;
+  /** `export`: written by factorstream export from this folder's tfjs weights; `external`: trained elsewhere. */
+  source: 'export' | 'external';
+  opset?: number;
+  /** sha256 of weights.bin at export: a stale graph (weights changed since) is rebuilt at load. */
+  weightsSha256?: string;
+}
+
+export const ServingMetaSchema = z
+  .object({
+    name: z.string().min(1),
+    version: z.string().min(1),
+    featureSet: z.string(),
+    features: z.array(z.string()),
+    freq: z.enum(FREQUENCIES),
+    T: z.number().int().min(1),
+    normalisation: z.object({ method: z.literal('robust-z'), clip: z.number().positive(), minCoverage: z.number().min(0).max(1) }),
+    orthogonal: z.boolean().default(false),
+    onnx: z
+      .object({
+        file: z.string().min(1),
+        input: z.string().min(1),
+        output: z.string().min(1),
+        source: z.enum(['export', 'external']),
+        opset: z.number().int().optional(),
+        weightsSha256: z.string().optional(),
+      })
+      .optional(),
+  })
+  .loose();
+
+/**
+ * What serving needs of any model folder, native or external: the feature contract (set,
+ * order, T, normalisation), frequency, identity, and where its graph is.
+ */
+export interface ServingMeta {
   name: string;
   /** Identifies the trained weights: creation time and seed. */
   version: string;
-  factorstreamVersion: string;
   featureSet: string;
   features: string[];
   freq: Freq;
   T: number;
   normalisation: { method: 'robust-z'; clip: number; minCoverage: number };
-  architecture: ModelSpec;
   /** Outputs are made orthogonal per date to industry and log size (scoring then needs daily data). */
   orthogonal: boolean;
+  onnx?: OnnxInfo;
+  /** Native models only: external ONNX models have no architecture here. */
+  architecture?: ModelSpec;
+  /** A seed ensemble: its members (sub-folders) and the scale applied to each member's output. */
+  ensemble?: { members: { dir: string; seed: number; scale: number; validationIc: number }[] };
+  /** A rolling set: the windows (sub-folders) and the dates each one scores (inclusive, ISO). */
+  rolling?: RollingWindow[];
+}
+
+/** A model trained by factorstream: the serving part plus how it was made. */
+export interface ModelMeta extends ServingMeta {
+  factorstreamVersion: string;
+  architecture: ModelSpec;
   label: { kind: 'raw' | 'risk-adjusted'; horizonDays: number };
   training: {
     loss: string;
@@ -45,10 +98,6 @@ export interface ModelMeta {
   validation: { ic: number };
   backend: BackendInfo;
   createdAt: string;
-  /** A seed ensemble: its members (sub-folders) and the scale applied to each member's output. */
-  ensemble?: { members: { dir: string; seed: number; scale: number; validationIc: number }[] };
-  /** A rolling set: the windows (sub-folders) and the dates each one scores (inclusive, ISO). */
-  rolling?: RollingWindow[];
 }
 
 export interface RollingWindow {
@@ -86,17 +135,23 @@ export async function saveModel(dir: string, model: tf.LayersModel, meta: ModelM
 }
 
 export function readMeta(dir: string): ModelMeta {
+  // Unchecked: callers that serve a folder go through checkedMeta.
   return JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as ModelMeta;
 }
 
-export function writeMeta(dir: string, meta: ModelMeta): void {
+export function writeMeta(dir: string, meta: ServingMeta): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta, null, 1) + '\n');
 }
 
-/** Reads a folder's meta.json, refusing a model trained on another feature set. */
-export function checkedMeta(dir: string): ModelMeta {
-  const meta = readMeta(dir);
+/**
+ * Reads and checks a folder's meta.json: the serving fields must be there (the contract of
+ * an external model), and the feature set must be the one this build computes.
+ */
+export function checkedMeta(dir: string): ServingMeta {
+  const parsed = ServingMetaSchema.safeParse(readMeta(dir));
+  if (!parsed.success) throw new Error(`${join(dir, 'meta.json')} is not a valid model description: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+  const meta = parsed.data as ServingMeta;
   if (meta.featureSet !== FEATURE_SET_ID || meta.features.join(',') !== FEATURE_NAMES.join(',')) {
     throw new Error(
       `model ${dir} was trained on feature set ${meta.featureSet} (${meta.features.join(', ')}); this build computes ${FEATURE_SET_ID} (${FEATURE_NAMES.join(', ')})`,
@@ -105,10 +160,11 @@ export function checkedMeta(dir: string): ModelMeta {
   return meta;
 }
 
-/** Loads a single model folder (tfjs layers); throws a clear error when it was trained on another feature set. */
-export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; meta: ModelMeta }> {
+/** Loads a single model folder's tfjs layers model; throws a clear error when it was trained on another feature set or has no tfjs weights. */
+export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; meta: ServingMeta }> {
   const meta = checkedMeta(dir);
   if (meta.ensemble !== undefined || meta.rolling !== undefined) throw new Error(`${dir} is a ${meta.ensemble !== undefined ? 'seed ensemble' : 'rolling set'}: load it with loadPredictor`);
+  if (!existsSync(join(dir, 'model.json'))) throw new Error(`${dir} has no tfjs weights (model.json): it is served by the onnx engine only`);
   const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { modelTopology: object; weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] };
   const weights = readFileSync(join(dir, 'weights.bin'));
   const model = await tf.loadLayersModel(

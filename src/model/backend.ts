@@ -93,10 +93,41 @@ export async function selectBackend(preference: BackendPreference = 'auto'): Pro
 }
 
 /** selectBackend, then the start-up log line that says what is in use and why faster backends were skipped. */
-export async function selectAndLogBackend(preference: BackendPreference, log: Logger): Promise<BackendInfo> {
+export async function selectAndLogBackend(preference: BackendPreference, log?: Logger): Promise<BackendInfo> {
+  const first = selected === undefined;
   const b = await selectBackend(preference);
-  log.info({ backend: b.name, tfjs: b.tfjsVersion, tensorflow: b.tensorflowVersion, threads: b.threads, skipped: b.skipped }, 'tfjs backend selected');
+  if (first) log?.info({ backend: b.name, tfjs: b.tfjsVersion, tensorflow: b.tensorflowVersion, threads: b.threads, skipped: b.skipped }, 'tfjs backend selected');
   return b;
+}
+
+/**
+ * Which tfjs backends load here, for `factorstream doctor`: each is tried without changing
+ * the backend already selected for the process.
+ */
+export async function probeBackends(): Promise<{ name: BackendName; ok: boolean; detail: string }[]> {
+  const out: { name: BackendName; ok: boolean; detail: string }[] = [];
+  const before = selected?.tfjsBackend;
+  for (const name of ORDER) {
+    try {
+      if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+        const pkg = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+        restoreRemovedUtilFunctions();
+        process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+        const mod = (await import(pkg)) as { version?: Record<string, string> };
+        out.push({ name, ok: true, detail: `${pkg} ${mod.version?.['tfjs-node'] ?? ''} loads`.trim() });
+      } else if (name === 'wasm') {
+        await import('@tensorflow/tfjs-backend-wasm');
+        const ok = await tf.setBackend('wasm');
+        out.push({ name, ok, detail: ok ? 'WebAssembly backend initialises (one thread in Node)' : 'did not initialise' });
+      } else {
+        out.push({ name, ok: true, detail: 'plain JavaScript, always present (slow)' });
+      }
+    } catch (err) {
+      out.push({ name, ok: false, detail: (err as Error).message.split('\n')[0] });
+    }
+  }
+  if (before !== undefined) await tf.setBackend(before);
+  return out;
 }
 
 /** The TensorFlow C library version the native backend reports, if it does. */

@@ -66,7 +66,7 @@ export interface ReplayedBar {
  * (robust z-score per bar, one row per symbol, missing rows masked) and calls `onBar`
  * after each bar end.
  */
-export async function replayFeatures(path: string, T: number, zClip: number, onBar: (bar: ReplayedBar) => void): Promise<number> {
+export async function replayFeatures(path: string, T: number, zClip: number, onBar: (bar: ReplayedBar) => void | Promise<void>): Promise<number> {
   const F = FEATURE_COUNT;
   const symbols = new SymbolTable();
   const store = new SequenceStore(T, F);
@@ -82,7 +82,7 @@ export async function replayFeatures(path: string, T: number, zClip: number, onB
   let pendingValues = new Float64Array(0);
   let pendingValid = new Uint8Array(0);
 
-  const closeBar = (): void => {
+  const closeBar = async (): Promise<void> => {
     if (Number.isNaN(currentEnd)) return;
     const n = symbols.size;
     if (rows.length < n * F) {
@@ -102,7 +102,7 @@ export async function replayFeatures(path: string, T: number, zClip: number, onB
     zscorer.all(rows, mask, n, F, normalized);
     store.push(normalized, mask, missing, n);
     bars++;
-    onBar({ barEnd: currentEnd, dayClose: msOfLocalDay(currentEnd) === DAY_CLOSE, store, symbols });
+    await onBar({ barEnd: currentEnd, dayClose: msOfLocalDay(currentEnd) === DAY_CLOSE, store, symbols });
   };
 
   const handle = await open(path);
@@ -120,7 +120,7 @@ export async function replayFeatures(path: string, T: number, zClip: number, onB
       for (let r = 0; r < rb.numRows; r++) {
         const end = Number(ends.get(r) as number | bigint);
         if (end !== currentEnd) {
-          closeBar();
+          await closeBar();
           currentEnd = end;
         }
         const id = symbols.intern(String(sym.get(r)));
@@ -139,7 +139,7 @@ export async function replayFeatures(path: string, T: number, zClip: number, onB
         }
       }
     }
-    closeBar();
+    await closeBar();
   } finally {
     await handle.close();
   }

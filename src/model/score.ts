@@ -11,9 +11,8 @@ import { DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVecto
 import { formatOfPath } from '../ingest/file-source.js';
 import { TableWriter } from '../ingest/table-writer.js';
 import type { Logger } from '../log.js';
-import { checkedMeta, readMeta, type ModelMeta, type RollingWindow } from './artifact.js';
-import { loadPredictor } from './predictor.js';
-import { selectAndLogBackend, type BackendInfo } from './backend.js';
+import { checkedMeta, readMeta, type RollingWindow, type ServingMeta } from './artifact.js';
+import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineOptions } from './predictor.js';
 import { CrossSectionScorer } from './scorer.js';
 import { exposuresOf, featuresFile, replayFeatures } from './dataset.js';
 import { exposureProjection, residualize, type DailyPanel } from './labels.js';
@@ -25,25 +24,30 @@ export interface ScoreSummary {
   dayCloses: number;
   model: string;
   version: string;
+  /** Engine and backend the scores came from (the first window's, for a rolling set). */
+  engine: string;
+  backend: string;
 }
 
 /** The scorer for each date: one model, or a rolling set's window whose scoring dates hold the date (out of sample). */
-async function scorersOf(modelDir: string, minCoverage: number): Promise<{ meta: ModelMeta; scorerFor(day: string): CrossSectionScorer | undefined; dispose(): void }> {
+async function scorersOf(modelDir: string, minCoverage: number, engine: EngineOptions): Promise<{ meta: ServingMeta; scorerFor(day: string): CrossSectionScorer | undefined; dispose(): Promise<void> }> {
   const meta = checkedMeta(modelDir);
   if (meta.rolling === undefined) {
-    const { predictor } = await loadPredictor(modelDir);
+    const { predictor } = await loadPredictor(modelDir, engine);
     const scorer = new CrossSectionScorer(predictor, meta, minCoverage);
     return { meta, scorerFor: () => scorer, dispose: () => scorer.dispose() };
   }
   const windows: { w: RollingWindow; scorer: CrossSectionScorer }[] = [];
   for (const w of meta.rolling) {
-    const { predictor, meta: wm } = await loadPredictor(join(modelDir, w.dir));
+    const { predictor, meta: wm } = await loadPredictor(join(modelDir, w.dir), engine);
     windows.push({ w, scorer: new CrossSectionScorer(predictor, wm, minCoverage) });
   }
   return {
     meta,
     scorerFor: (day) => windows.find(({ w }) => w.scoreFrom <= day && day <= w.scoreTo)?.scorer,
-    dispose: () => windows.forEach(({ scorer }) => scorer.dispose()),
+    dispose: async () => {
+      for (const { scorer } of windows) await scorer.dispose();
+    },
   };
 }
 
@@ -53,20 +57,30 @@ async function scorersOf(modelDir: string, minCoverage: number): Promise<{ meta:
  * exposures before z-scores and ranks. A rolling set scores each date with the window
  * trained before it, and leaves dates before its first scoring date unscored.
  */
-export async function scoreFeatures(modelDir: string, featuresPath: string, outPath: string, minCoverage: number, daily?: DailyPanel, dayCloseOnly = false): Promise<ScoreSummary> {
-  const { meta, scorerFor, dispose } = await scorersOf(modelDir, minCoverage);
+export async function scoreFeatures(
+  modelDir: string,
+  featuresPath: string,
+  outPath: string,
+  minCoverage: number,
+  daily?: DailyPanel,
+  dayCloseOnly = false,
+  engine: EngineOptions = DEFAULT_ENGINE_OPTIONS,
+): Promise<ScoreSummary> {
+  const { meta, scorerFor, dispose } = await scorersOf(modelDir, minCoverage, engine);
   if (meta.orthogonal && daily === undefined) throw new Error(`model ${meta.name} has the orthogonal layer: scoring needs the daily data with industry and logSize (--daily)`);
   const dayIndex = new Map((daily?.days ?? []).map((d, i) => [d, i]));
   const dailySymbol = new Map((daily?.symbols ?? []).map((s, i) => [s, i]));
   const writer = new TableWriter(outPath, formatOfPath(outPath));
-  const summary: ScoreSummary = { rows: 0, bars: 0, dayCloses: 0, model: meta.name, version: meta.version };
-  summary.bars = await replayFeatures(featuresPath, meta.T, meta.normalisation.clip, ({ barEnd, dayClose, store, symbols }) => {
+  const summary: ScoreSummary = { rows: 0, bars: 0, dayCloses: 0, model: meta.name, version: meta.version, engine: '', backend: '' };
+  summary.bars = await replayFeatures(featuresPath, meta.T, meta.normalisation.clip, async ({ barEnd, dayClose, store, symbols }) => {
     // Weekly evaluation reads only the day's last bar: scoring it alone is 24x (10m) less inference.
     if (dayCloseOnly && !dayClose) return;
     const scorer = scorerFor(dayToIso(localDay(barEnd)));
     if (scorer === undefined) return;
     const job = scorer.assemble(store, symbols.names, symbols.size, barEnd);
     if (job === undefined) return;
+    summary.engine ||= scorer.engine;
+    summary.backend ||= scorer.backend;
     const { n, ids } = job;
     const orthogonal = (scores: Float32Array): Float32Array => {
       if (daily === undefined) return scores;
@@ -76,7 +90,7 @@ export async function scoreFeatures(modelDir: string, featuresPath: string, outP
       const projection = d === undefined || columns.includes(-1) ? exposureProjection(new Int32Array(n).fill(-1), new Float64Array(n)) : exposuresOf(daily, d, columns);
       return Float32Array.from(residualize(projection, scores));
     };
-    const { score, z, rank } = scorer.run(job, meta.orthogonal ? orthogonal : undefined);
+    const { score, z, rank } = await scorer.run(job, meta.orthogonal ? orthogonal : undefined);
     writer.write(
       tableOf([
         ['symbol', dictionaryVector(DICT_SYMBOL, Array.from(ids, (s) => symbols.names[s]), Int32Array.from(ids, (_, i) => i)), false],
@@ -92,14 +106,14 @@ export async function scoreFeatures(modelDir: string, featuresPath: string, outP
     if (dayClose) summary.dayCloses++;
   });
   await writer.close();
-  dispose();
+  await dispose();
   return summary;
 }
 
 /**
  * Scores a model folder over the features of its frequency (a features file, or the
- * folder `factorstream features` wrote), on the best tfjs backend present. `daily` gives
- * the exposures of models trained with the orthogonal layer.
+ * folder `factorstream features` wrote) on the engine asked for. `daily` gives the
+ * exposures of models trained with the orthogonal layer.
  */
 export async function scoreModel(
   modelDir: string,
@@ -109,8 +123,7 @@ export async function scoreModel(
   daily: DailyPanel | undefined,
   log: Logger,
   dayCloseOnly = false,
-): Promise<ScoreSummary & { backend: BackendInfo }> {
-  const backend = await selectAndLogBackend('auto', log);
-  const summary = await scoreFeatures(modelDir, featuresFile(features, readMeta(modelDir).freq), outPath, minCoverage, daily, dayCloseOnly);
-  return { ...summary, backend };
+  engine: Omit<EngineOptions, 'log'> = DEFAULT_ENGINE_OPTIONS,
+): Promise<ScoreSummary> {
+  return scoreFeatures(modelDir, featuresFile(features, readMeta(modelDir).freq), outPath, minCoverage, daily, dayCloseOnly, { ...engine, log });
 }

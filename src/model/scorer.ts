@@ -10,8 +10,7 @@
 import { FEATURE_COUNT } from '../features/feature-set.js';
 import type { SequenceStore } from '../features/sequence-store.js';
 import { meanStd, ranks } from '../stats.js';
-import type { ModelMeta } from './artifact.js';
-import { tf } from './backend.js';
+import type { ServingMeta } from './artifact.js';
 import type { Predictor } from './predictor.js';
 
 /** A cross-section ready for inference: symbol ids, their coverage and the packed window. */
@@ -44,12 +43,12 @@ export function standardise(scores: Float32Array): { z: Float64Array; rank: Floa
 }
 
 export class CrossSectionScorer {
-  readonly meta: ModelMeta;
+  readonly meta: ServingMeta;
   readonly minCoverage: number;
   private readonly predictor: Predictor;
   private readonly pool: Float32Array[] = [];
 
-  constructor(predictor: Predictor, meta: ModelMeta, minCoverage: number) {
+  constructor(predictor: Predictor, meta: ServingMeta, minCoverage: number) {
     this.predictor = predictor;
     this.meta = meta;
     this.minCoverage = minCoverage;
@@ -75,20 +74,31 @@ export class CrossSectionScorer {
     return { barEnd, universe, n, ids, coverage, input };
   }
 
+  /** The engine and backend this scorer runs on. */
+  get engine(): Predictor['engine'] {
+    return this.predictor.engine;
+  }
+
+  get backend(): string {
+    return this.predictor.backend;
+  }
+
   /** Runs the inference of a job and returns its buffer to the pool. `adjust` may transform raw scores (the orthogonal layer). */
-  run(job: ScoringJob, adjust?: (scores: Float32Array) => Float32Array): ScoredCrossSection {
+  async run(job: ScoringJob, adjust?: (scores: Float32Array) => Float32Array): Promise<ScoredCrossSection> {
     const t0 = performance.now();
-    const { n } = job;
-    const shape: [number, number, number] = [n, this.meta.T, FEATURE_COUNT];
-    let score = tf.tidy(() => this.predictor.predict(tf.tensor3d(job.input.subarray(0, n * this.meta.T * FEATURE_COUNT), shape)).dataSync() as Float32Array);
+    let score: Float32Array = new Float32Array(job.n);
+    try {
+      await this.predictor.predict(job.input, job.n, score);
+    } finally {
+      this.pool.push(job.input);
+    }
     const inferenceSeconds = (performance.now() - t0) / 1000;
-    this.pool.push(job.input);
     if (adjust !== undefined) score = adjust(score);
     const { z, rank } = standardise(score);
     return { job, score, z, rank, inferenceSeconds };
   }
 
-  dispose(): void {
-    this.predictor.dispose();
+  async dispose(): Promise<void> {
+    await this.predictor.dispose();
   }
 }

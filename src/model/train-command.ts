@@ -9,6 +9,7 @@ import type { Freq } from '../market/sessions.js';
 import type { Logger } from '../log.js';
 import { buildModel, type ModelSpec } from './architecture.js';
 import { factorstreamVersion, saveModel, writeMeta, type ModelMeta, type RollingWindow } from './artifact.js';
+import { exportOnnx } from './onnx/export.js';
 import { selectAndLogBackend, type BackendInfo, type BackendPreference } from './backend.js';
 import { buildDataset, featuresFile } from './dataset.js';
 import { readDailyCsv, type LabelKind } from './labels.js';
@@ -109,6 +110,8 @@ async function trainFolder(dir: string, batches: DateBatch[], opts: TrainCommand
     const meta = metaOf(seeds === 1 ? basename(dir) : `${basename(dir)}-seed-${seed}`, { ...spec, seed }, opts, result, backend);
     const memberDir = seeds === 1 ? dir : join(dir, `seed-${seed}`);
     await saveModel(memberDir, model, meta);
+    // The onnx engine's graph, beside the weights it was built from.
+    exportOnnx(memberDir);
     if (seeds > 1) {
       const preds = validation.map((b) => predictBatch(model, b, opts.T, FEATURE_COUNT));
       const spread = preds.reduce((acc, p) => acc + meanStd(p).std, 0) / preds.length;

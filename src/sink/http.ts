@@ -1,11 +1,12 @@
 /**
- * The daemon's one HTTP port: /metrics (Prometheus text), /healthz (the process is alive
- * and its loop turns), /readyz (ready to be relied on: see ReadinessCheck). Node's http
- * module is enough for three read-only routes.
+ * The daemon's one HTTP port: / (the status page) and /status.json, /metrics (Prometheus
+ * text), /healthz (the process is alive and its loop turns), /readyz (ready to be relied
+ * on: see ReadinessCheck). Node's http module is enough for a few read-only routes.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.js';
+import { STATUS_PAGE } from './status-page.js';
 
 export interface Readiness {
   ready: boolean;
@@ -18,6 +19,8 @@ export interface HttpServerOptions {
   metrics: Metrics;
   readiness(): Readiness;
   health?(): Readiness;
+  /** What the status page at / shows (served as /status.json). */
+  status?(): unknown;
   /** Extra routes (path -> handler returning [status, content-type, body]). */
   routes?: Record<string, () => Promise<[number, string, string]> | [number, string, string]>;
 }
@@ -57,10 +60,16 @@ export class HttpServer {
         this.opts.metrics.ready.set(r.ready ? 1 : 0);
         return [r.ready ? 200 : 503, 'application/json', `${JSON.stringify({ ready: r.ready, ...r.checks })}\n`];
       }
+      case '/':
+        if (this.opts.status !== undefined) return [200, 'text/html; charset=utf-8', STATUS_PAGE];
+        return [404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n'];
+      case '/status.json':
+        if (this.opts.status !== undefined) return [200, 'application/json', `${JSON.stringify(this.opts.status())}\n`];
+        return [404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n'];
       default: {
         const route = this.opts.routes?.[path];
         if (route !== undefined) return route();
-        return [404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n'];
+        return [404, 'text/plain', 'not found: try /, /status.json, /metrics, /healthz or /readyz\n'];
       }
     }
   }

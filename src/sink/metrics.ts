@@ -30,8 +30,10 @@ export class Metrics {
   readonly checkpoint = new Histogram({ name: 'factorstream_checkpoint_seconds', help: 'Writing one checkpoint (serialise, fsync, rename).', buckets: SECONDS, registers: [this.registry] });
   readonly checkpointBytes = new Gauge({ name: 'factorstream_checkpoint_bytes', help: 'Size of the last checkpoint.', registers: [this.registry] });
   readonly transactions = new Counter({ name: 'factorstream_transactions_total', help: 'Kafka transactions, by result (committed, aborted).', labelNames: ['result'], registers: [this.registry] });
-  readonly modelInfo = new Gauge({ name: 'factorstream_model_info', help: 'Models being served (value 1), with their identity and engine.', labelNames: ['model', 'version', 'arch', 'head', 'freq', 'engine', 'backend', 'role'], registers: [this.registry] });
+  readonly modelInfo = new Gauge({ name: 'factorstream_model_info', help: 'Models being served (value 1), with their identity, engine and backend (fallback: why not the engine or provider asked for, else empty).', labelNames: ['model', 'version', 'arch', 'head', 'freq', 'engine', 'backend', 'role', 'fallback'], registers: [this.registry] });
   readonly backendInfo = new Gauge({ name: 'factorstream_backend_info', help: 'The tfjs backend in use (value 1): name, TensorFlow version, threads.', labelNames: ['backend', 'tensorflow', 'threads'], registers: [this.registry] });
+  readonly liveIc = new Gauge({ name: 'factorstream_live_ic', help: 'Realised rank IC of the latest end-of-day cross-section whose horizon has passed: its scores against the close-to-close returns that followed.', labelNames: ['model', 'horizon'], registers: [this.registry] });
+  readonly liveIcMean = new Gauge({ name: 'factorstream_live_ic_mean', help: 'Mean of the last 20 realised rank ICs (factorstream_live_ic).', labelNames: ['model', 'horizon'], registers: [this.registry] });
   readonly ready = new Gauge({ name: 'factorstream_ready', help: '1 when /readyz says ready.', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

@@ -32,10 +32,28 @@ describe('model pipeline', () => {
     expect(meta).toMatchObject({ featureSet: 'baseline-v1', freq: '30m', T: 40, label: { kind: 'raw', horizonDays: 5 } });
     expect(((meta.backend as { name: string }).name)).toMatch(/tensorflow|wasm|cpu/);
 
+    // train writes the ONNX graph beside the weights, and scoring uses it by default.
+    expect(meta.onnx).toMatchObject({ file: 'model.onnx', input: 'features', output: 'score', source: 'export', opset: 17 });
+    expect(existsSync(join(model, 'model.onnx'))).toBe(true);
     const scores = join(dir, 'scores.arrow');
     const score = cli(['score', '--model', model, '--features', join(dir, 'feat'), '--out', scores]);
-    expect(score.code).toBe(0);
+    expect(score.code, score.stderr).toBe(0);
+    expect(score.stdout).toMatch(/ on onnx\/cpu -> /);
     const t = A.tableFromIPC(readFileSync(scores));
+    // The tfjs engine on the same folder: the same scores to 1e-4, row for row.
+    const tfjsScores = join(dir, 'scores-tfjs.arrow');
+    const scoreTfjs = cli(['score', '--model', model, '--features', join(dir, 'feat'), '--out', tfjsScores, '--engine', 'tfjs']);
+    expect(scoreTfjs.code, scoreTfjs.stderr).toBe(0);
+    expect(scoreTfjs.stdout).toMatch(/ on tfjs\/(tensorflow|wasm|cpu) -> /);
+    const a = (t.getChild('score') as A.Vector).toArray() as Float64Array;
+    const b = (A.tableFromIPC(readFileSync(tfjsScores)).getChild('score') as A.Vector).toArray() as Float64Array;
+    expect(b.length).toBe(a.length);
+    expect(Math.max(...a.map((v, i) => Math.abs(v - b[i])))).toBeLessThanOrEqual(1e-4);
+    // export rewrites the graph and checks the engines against each other.
+    const exported = cli(['export', '--model', model]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/wrote .*model\.onnx \(\d+ kB\)\nonnx and tfjs engines on 256 random sequences: max \|difference\| \d\.\d\de-\d+ \(tolerance 0\.0001\)/);
+    expect(cli(['export', '--model', model, '--format', 'pmml']).code).toBe(2);
     expect(t.schema.fields.map((f) => f.name)).toEqual(['symbol', 'barEnd', 'score', 'z', 'rank', 'coverage', 'dayClose']);
     const ranks = (t.getChild('rank') as A.Vector).toArray() as Float64Array;
     expect(Math.min(...ranks)).toBeGreaterThanOrEqual(0);

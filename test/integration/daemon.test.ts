@@ -69,7 +69,7 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/factorstream_events_ingested_total\{topic="[^"]+",format="json"\} [1-9]/);
     expect(metrics).toMatch(/factorstream_bars_closed_total\{freq="10m"\} 24/);
-    expect(metrics).toMatch(/factorstream_model_info\{model="demo-10m",[^}]*engine="tfjs",backend="[a-z-]+"/);
+    expect(metrics).toMatch(/factorstream_model_info\{model="demo-10m",[^}]*engine="onnx",backend="cpu",role="live",fallback=""/);
     expect(metrics).toMatch(/factorstream_bar_close_to_publish_seconds_count\{model="demo-10m",freq="10m"\} [1-9]/);
     expect(metrics).toMatch(/factorstream_consumer_lag\{topic="[^"]+",partition="0"\} 0/);
     expect(metrics).toMatch(/^process_cpu_seconds_total /m);

@@ -1,0 +1,122 @@
+/**
+ * Inference engines on one cross-section: N = 5,000 sequences at T = 120 (10m) and T = 40
+ * (30m), GRU H = 64, F = 14, each head (last-query pooling, plus full attention with mean
+ * pooling for its cost), in one process and session:
+ *   tfjs   the model on the best tfjs backend here (native TensorFlow after npm run native)
+ *   onnx   the same weights through factorstream's ONNX export on onnxruntime-node (CPU)
+ *   PyTorch  its CPU reference (bench/peers/torch_model.py: PyTorch's own GRU), when its
+ *          venv exists (bench/peers/setup.sh), and the onnx engine on PyTorch's own graph of
+ *          those same weights (torch.onnx export): the same-weights comparison with PyTorch.
+ * Each figure is the median of 3 runs after a warm-up; the engines' scores are compared too.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FEATURE_COUNT } from '../src/features/feature-set.js';
+import { buildModel, type ModelSpec } from '../src/model/architecture.js';
+import { selectBackend } from '../src/model/backend.js';
+import { randomSequences } from '../src/model/onnx/compare.js';
+import { buildOnnxModel, weightsOfModel } from '../src/model/onnx/export.js';
+import { encodeModel } from '../src/model/onnx/proto.js';
+import { checkSignature, createOnnxSession, loadOnnxRuntime, onnxRuntimeInfo, OnnxSessionPredictor } from '../src/model/onnx/session.js';
+import { TfjsPredictor, type Predictor } from '../src/model/predictor.js';
+import { fmt, now, option, percentile, type Benchmark, type ResultRow } from './harness.js';
+
+const TORCH_PYTHON = process.env.FACTORSTREAM_TORCH_PYTHON ?? join(homedir(), '.cache', 'factorstream', 'torch-venv', 'bin', 'python');
+const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
+  { head: 'last', pooling: 'last-query' },
+  { head: 'attention', pooling: 'last-query' },
+  { head: 'residual', pooling: 'last-query' },
+  { head: 'residual', pooling: 'mean' },
+];
+
+/** Median ms of `runs` predictions after one warm-up; the scores of the last. */
+async function timed(p: Predictor, x: Float32Array, n: number, runs: number): Promise<{ ms: number; out: Float32Array }> {
+  const out = new Float32Array(n);
+  await p.predict(x, n, out);
+  const ms: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = now();
+    await p.predict(x, n, out);
+    ms.push(now() - t0);
+  }
+  return { ms: percentile(ms, 50), out };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+interface TorchPeer {
+  torch: string;
+  threads: number;
+  results: { T: number; head: string; inferenceSeconds: number }[];
+}
+
+export const inferenceBenchmark: Benchmark = {
+  name: 'inference',
+  description: 'Scoring engines at N = 5,000: onnx (onnxruntime-node) vs tfjs (same weights) vs the PyTorch CPU reference (and onnx on PyTorch\'s own graph).',
+  async run(args) {
+    const N = option(args, 'n', 5000);
+    const runs = option(args, 'runs', 3);
+    const threads = option(args, 'threads', 0);
+    const F = FEATURE_COUNT;
+    const backend = await selectBackend();
+    const ort = await loadOnnxRuntime();
+    const rows: ResultRow[] = [];
+    const notes: string[] = [];
+    const ours = new Map<string, { tfjs: number; onnx: number }>();
+    for (const T of [120, 40]) {
+      const x = randomSequences(N, T, T);
+      for (const c of CONFIGS) {
+        const spec: ModelSpec = { arch: 'gru', head: c.head, pooling: c.pooling, T, F, hidden: 64, layers: 1, dense: 32, dropout: 0.1, seed: 1 };
+        const model = buildModel(spec);
+        const session = await createOnnxSession(encodeModel(buildOnnxModel(spec, weightsOfModel(model), 'bench')), { threads, provider: 'cpu' });
+        const onnx = new OnnxSessionPredictor(ort, session.session, 'features', 'score', T, 2, 'cpu');
+        const tfjs = new TfjsPredictor(model, T);
+        const a = await timed(onnx, x, N, runs);
+        const b = await timed(tfjs, x, N, runs);
+        await onnx.dispose();
+        await tfjs.dispose();
+        ours.set(`${T} ${c.head} ${c.pooling}`, { tfjs: b.ms, onnx: a.ms });
+        rows.push({ T, head: `${c.head} / ${c.pooling}`, [`tfjs ${backend.name}, ms`]: fmt(b.ms), 'onnx, ms': fmt(a.ms), 'onnx / tfjs': (a.ms / b.ms).toFixed(2), 'max abs(onnx − tfjs)': maxAbsDiff(a.out, b.out).toExponential(1), 'PyTorch, ms': '', 'onnx on PyTorch graph, ms': '', 'onnx / PyTorch': '' });
+        process.stderr.write(`inference: T=${T} ${c.head}/${c.pooling}: tfjs ${fmt(b.ms)} ms, onnx ${fmt(a.ms)} ms\n`);
+      }
+    }
+    const info = await onnxRuntimeInfo();
+    notes.push(`onnxruntime-node ${info.version}, CPU provider, intra-op threads ${threads === 0 ? "onnxruntime's default" : threads}; tfjs ${backend.tfjsVersion} on ${backend.name}${backend.tensorflowVersion === undefined ? '' : ` (TensorFlow ${backend.tensorflowVersion})`}. Median of ${runs} runs after a warm-up, ${fmt(N)} sequences of standard normal features.`);
+    if (!existsSync(TORCH_PYTHON)) {
+      notes.push(`The PyTorch CPU reference was not run: no Python with torch at ${TORCH_PYTHON} (bench/peers/setup.sh makes one).`);
+      return { rows, notes };
+    }
+    const graphs = mkdtempSync(join(tmpdir(), 'bench-torch-onnx-'));
+    try {
+      process.stderr.write('inference: running the PyTorch peer\n');
+      const script = fileURLToPath(new URL('./peers/torch_model.py', import.meta.url));
+      const peer = JSON.parse(execFileSync(TORCH_PYTHON, [script, '--n', String(N), '--steps', String(runs), '--inference-only', '--export-dir', graphs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as TorchPeer;
+      for (const r of peer.results) {
+        const x = randomSequences(N, r.T, r.T);
+        const session = await createOnnxSession(join(graphs, `torch-T${r.T}-${r.head}.onnx`), { threads, provider: 'cpu' });
+        const rank = checkSignature(session.session, 'features', 'score', r.T, 'PyTorch graph');
+        const onnx = await timed(new OnnxSessionPredictor(ort, session.session, 'features', 'score', r.T, rank, 'cpu'), x, N, runs);
+        await session.session.release();
+        const torchMs = r.inferenceSeconds * 1000;
+        const row = rows.find((w) => w.T === r.T && w.head === `${r.head} / last-query`);
+        if (row === undefined) continue;
+        Object.assign(row, { 'PyTorch, ms': fmt(torchMs), 'onnx on PyTorch graph, ms': fmt(onnx.ms), 'onnx / PyTorch': (onnx.ms / torchMs).toFixed(2) });
+        const own = ours.get(`${r.T} ${r.head} last-query`);
+        notes.push(
+          `T = ${r.T}, ${r.head}: onnx takes ${(onnx.ms / torchMs).toFixed(2)}x PyTorch's time on PyTorch's own graph and weights (goal ≤ 1.00x)${own === undefined ? '' : `; factorstream's export of the tfjs model takes ${(own.onnx / torchMs).toFixed(2)}x PyTorch's time and ${(own.onnx / own.tfjs).toFixed(2)}x tfjs's`}.`,
+        );
+      }
+      notes.push(`PyTorch ${peer.torch} on the CPU, ${peer.threads} threads, run right after in this session; its GRU applies the reset gate after the recurrent product (ONNX linear_before_reset = 1), tfjs's before it, so the same-weights comparison with PyTorch is onnx on PyTorch's exported graph.`);
+    } finally {
+      rmSync(graphs, { recursive: true, force: true });
+    }
+    return { rows, notes };
+  },
+};

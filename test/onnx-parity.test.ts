@@ -1,0 +1,215 @@
+/**
+ * The onnx and tfjs engines score the same artifact the same: for every architecture,
+ * head and pooling (and stacked layers), weights randomised (biases, LayerNorm gain and
+ * bias included, so that a gate or bias in the wrong place shows), max |onnx - tfjs|
+ * <= 1e-4 on 1,000 random sequences and 1,000 sequences the live pipeline assembled from
+ * the simulated market. Also: ensembles, a stale model.onnx, the served engine's choice
+ * and refusals, and an external model exported from PyTorch scoring what PyTorch scored.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { ScoringPipeline, type ServedModel } from '../src/daemon/pipeline.js';
+import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_SET_ID } from '../src/features/feature-set.js';
+import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
+import { MarketSimulator } from '../src/ingest/simulator/market.js';
+import { ARCHS, buildModel, POOLINGS, type ModelSpec } from '../src/model/architecture.js';
+import { readMeta, saveModel, writeMeta, type ModelMeta } from '../src/model/artifact.js';
+import { selectBackend, tf } from '../src/model/backend.js';
+import { compareEngines, ENGINE_TOLERANCE, randomSequences } from '../src/model/onnx/compare.js';
+import { exportOnnx, ONNX_FILE } from '../src/model/onnx/export.js';
+import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type Predictor } from '../src/model/predictor.js';
+import { CrossSectionScorer } from '../src/model/scorer.js';
+import type { Logger } from '../src/log.js';
+import { Metrics } from '../src/sink/metrics.js';
+import { calendar, fixture } from './helpers.js';
+
+const T = 12;
+const N = 1_000;
+const work = mkdtempSync(join(tmpdir(), 'fs-onnx-parity-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function metaFor(name: string, spec: ModelSpec): ModelMeta {
+  return {
+    name,
+    version: `test-${spec.seed}`,
+    factorstreamVersion: 'test',
+    featureSet: FEATURE_SET_ID,
+    features: [...FEATURE_NAMES],
+    freq: '10m',
+    T,
+    normalisation: { method: 'robust-z', clip: 5, minCoverage: 0.5 },
+    architecture: spec,
+    orthogonal: false,
+    label: { kind: 'raw', horizonDays: 5 },
+    training: { loss: 'ic', learningRate: 0.001, epochs: 0, bestEpoch: 0, trainDates: ['2026-01-05', '2026-01-05'], validationDates: ['2026-01-06', '2026-01-06'], samplesPerSecond: 0 },
+    validation: { ic: 0 },
+    backend: { name: 'cpu', tfjsBackend: 'cpu', tfjsVersion: tf.version.tfjs, threads: 1, skipped: [] },
+    createdAt: new Date(0).toISOString(),
+  };
+}
+
+/** Builds a model, replaces every weight with N(0, 0.4) values, saves it as a model folder and exports its graph. */
+async function randomModelFolder(name: string, spec: ModelSpec): Promise<string> {
+  const dir = join(work, name);
+  const model = buildModel(spec);
+  let k = 0;
+  model.setWeights(model.getWeights().map((w) => tf.randomNormal(w.shape, 0, 0.4, 'float32', spec.seed * 100 + k++)));
+  await saveModel(dir, model, metaFor(name, spec));
+  model.dispose();
+  exportOnnx(dir);
+  return dir;
+}
+
+/** Records the [n, T, F] windows the pipeline hands to inference, instead of scoring them. */
+class CapturingPredictor implements Predictor {
+  readonly engine = 'tfjs' as const;
+  readonly backend = 'capture';
+  readonly windows: Float32Array[] = [];
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<void> {
+    this.windows.push(input.slice(0, n * T * FEATURE_COUNT));
+    out.fill(0, 0, n);
+  }
+  async dispose(): Promise<void> {}
+}
+
+/** N sequences of T = 12 ten-minute bars as the live pipeline assembles them from a simulated market (later closes first: fuller windows). */
+async function simulatorSequences(): Promise<Float32Array> {
+  const config = loadConfig({ flags: { features: { freqs: ['10m'] } } });
+  const capture = new CapturingPredictor();
+  const meta = metaFor('capture', { arch: 'gru', head: 'last', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 4, layers: 1, dense: 2, dropout: 0, seed: 1 });
+  const model: ServedModel = { dir: '', meta, scorer: new CrossSectionScorer(capture, meta, 0.5), engine: 'tfjs' };
+  const topics = { ticks: 'md.ticks', bars: 'md.bars.1m', scores: 'factor.scores', scoresBatch: 'factor.scores.batch', deadLetter: 'md.deadletter' };
+  const pipeline = new ScoringPipeline({ config, calendar, topics, models: [model], metrics: new Metrics({ defaultMetrics: false }), now: () => 0 });
+  pipeline.assign(topics.ticks, 0, 0, true);
+  const sim = new MarketSimulator({ symbols: 120, days: 1, seed: 23, tradesPerDay: 400, start: '2026-11-23' }, calendar);
+  let offset = 0;
+  for (const m of sim.generateDay(0)) {
+    if (m.ticks.length === 0) continue;
+    pipeline.ingest({ topic: topics.ticks, partition: 0, offset: offset++, key: null, value: Buffer.from(encodeTicksArrow(m.ticks, sim.symbols)), headers: { 'content-type': 'application/vnd.apache.arrow.stream' } });
+    await pipeline.takeOutputs();
+  }
+  pipeline.wallClock(Date.parse('2026-11-23T16:00:00+08:00'));
+  await pipeline.takeOutputs();
+  const out = new Float32Array(N * T * FEATURE_COUNT);
+  let filled = 0;
+  for (const w of capture.windows.reverse()) {
+    const take = Math.min(w.length, out.length - filled);
+    out.set(w.subarray(0, take), filled);
+    filled += take;
+    if (filled === out.length) break;
+  }
+  expect(filled).toBe(out.length);
+  return out;
+}
+
+const SHAPES: Pick<ModelSpec, 'head' | 'pooling' | 'layers'>[] = [
+  { head: 'last', pooling: 'last-query', layers: 1 },
+  { head: 'last', pooling: 'last-query', layers: 2 },
+  ...(['attention', 'residual'] as const).flatMap((head) => POOLINGS.map((pooling) => ({ head, pooling, layers: 1 }))),
+  { head: 'residual', pooling: 'last-query', layers: 2 },
+];
+const cases: ModelSpec[] = ARCHS.flatMap((arch) => SHAPES.map((shape) => ({ arch, ...shape, T, F: FEATURE_COUNT, hidden: 16, dense: 8, dropout: 0.1 }))).map((spec, i) => ({ ...spec, seed: 11 + i }));
+
+let simulated: Float32Array;
+beforeAll(async () => {
+  await selectBackend();
+  simulated = await simulatorSequences();
+}, 120_000);
+
+describe('onnx and tfjs engines agree', () => {
+  it.each(cases.map((spec) => ({ ...spec, label: `${spec.arch} ${spec.layers}-layer / ${spec.head} / ${spec.pooling}` })))(
+    '$label: max |onnx - tfjs| <= 1e-4 on 1,000 random and 1,000 simulator sequences',
+    async (spec) => {
+      const dir = await randomModelFolder(`${spec.arch}-${spec.layers}-${spec.head}-${spec.pooling}`, spec);
+      const random = await compareEngines(dir, N, randomSequences(N, T, spec.seed));
+      const sim = await compareEngines(dir, N, simulated);
+      expect(random.maxAbs).toBeLessThanOrEqual(ENGINE_TOLERANCE);
+      expect(sim.maxAbs).toBeLessThanOrEqual(ENGINE_TOLERANCE);
+      // Not a degenerate model: the scores spread, so agreement means something.
+      const spread = Math.max(...random.tfjs) - Math.min(...random.tfjs);
+      expect(spread).toBeGreaterThan(0.1);
+    },
+    60_000,
+  );
+
+  it('a seed ensemble: every member exported, the averaged scores agree', async () => {
+    const dir = join(work, 'ensemble');
+    const members = [];
+    for (const seed of [3, 4]) {
+      const spec: ModelSpec = { arch: 'gru', head: 'attention', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 16, layers: 1, dense: 8, dropout: 0.1, seed };
+      const member = await randomModelFolder(`ensemble/seed-${seed}`, spec);
+      members.push({ dir: `seed-${seed}`, seed, scale: seed === 3 ? 2 : 0.5, validationIc: 0 });
+      expect(readMeta(member).onnx?.source).toBe('export');
+    }
+    writeMeta(dir, { ...readMeta(join(dir, 'seed-3')), name: 'ensemble', ensemble: { members } });
+    const c = await compareEngines(dir, N, simulated);
+    expect(c.maxAbs).toBeLessThanOrEqual(ENGINE_TOLERANCE);
+  }, 60_000);
+
+  it('a model.onnx older than its weights is not served: the graph is rebuilt from the weights, with a warning', async () => {
+    const spec: ModelSpec = { arch: 'lstm', head: 'residual', pooling: 'mean', T, F: FEATURE_COUNT, hidden: 16, layers: 1, dense: 8, dropout: 0.1, seed: 40 };
+    const dir = await randomModelFolder('stale', spec);
+    const old = readFileSync(join(dir, ONNX_FILE));
+    // New weights saved over the folder, model.onnx left from the old ones.
+    const other = await randomModelFolder('stale-new', { ...spec, seed: 41 });
+    cpSync(join(other, 'weights.bin'), join(dir, 'weights.bin'));
+    writeFileSync(join(dir, ONNX_FILE), old);
+    const warnings: string[] = [];
+    const log = { warn: (o: { reason: string }) => warnings.push(o.reason), info: () => undefined } as unknown as Logger;
+    const { predictor } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx', log });
+    await predictor.dispose();
+    expect(warnings).toEqual(['model.onnx was not exported from these weights']);
+    expect((await compareEngines(dir, N, simulated)).maxAbs).toBeLessThanOrEqual(ENGINE_TOLERANCE);
+  }, 60_000);
+
+  it('auto serves on onnx; tfjs is chosen when asked', async () => {
+    const auto = await loadPredictor('models/demo-10m');
+    const tfjs = await loadPredictor('models/demo-10m', { ...DEFAULT_ENGINE_OPTIONS, engine: 'tfjs' });
+    expect([auto.predictor.engine, auto.predictor.backend, auto.fallback]).toEqual(['onnx', 'cpu', '']);
+    expect(tfjs.predictor.engine).toBe('tfjs');
+    await auto.predictor.dispose();
+    await tfjs.predictor.dispose();
+  });
+
+  it('asking for the CUDA provider where it is not installed falls back to the CPU provider and says why', async () => {
+    const { predictor, fallback } = await loadPredictor('models/demo-10m', { ...DEFAULT_ENGINE_OPTIONS, onnx: { threads: 1, provider: 'cuda' } });
+    await predictor.dispose();
+    // This machine has no CUDA provider libraries (CI never does); where it has, the provider is used.
+    if (predictor.backend === 'cpu') expect(fallback).toMatch(/^cuda unavailable/);
+    else expect(fallback).toBe('');
+  });
+});
+
+describe('external ONNX models', () => {
+  const external = fixture('external-torch');
+  const reference = JSON.parse(readFileSync(join(external, 'reference.json'), 'utf8')) as { n: number; seed: number; scores: number[]; torch: string };
+
+  it('a graph exported from the PyTorch reference model scores what PyTorch scored (max |diff| <= 1e-4)', async () => {
+    const { predictor, meta } = await loadPredictor(external);
+    expect(meta.architecture).toBeUndefined();
+    expect(predictor.engine).toBe('onnx');
+    const x = randomSequences(reference.n, meta.T, reference.seed);
+    const out = new Float32Array(reference.n);
+    await predictor.predict(x, reference.n, out);
+    await predictor.dispose();
+    let max = 0;
+    for (let i = 0; i < reference.n; i++) max = Math.max(max, Math.abs(out[i] - reference.scores[i]));
+    expect(max).toBeLessThanOrEqual(ENGINE_TOLERANCE);
+  });
+
+  it('is refused by the tfjs engine, and a meta.json whose T does not match the graph is refused with a clear message', async () => {
+    await expect(loadPredictor(external, { ...DEFAULT_ENGINE_OPTIONS, engine: 'tfjs' })).rejects.toThrow(/external ONNX model: only the onnx engine serves it/);
+    const wrong = join(work, 'external-wrong-T');
+    cpSync(external, wrong, { recursive: true });
+    writeMeta(wrong, { ...readMeta(wrong), T: 30 });
+    await expect(loadPredictor(wrong)).rejects.toThrow(/meta.json says T = 30/);
+    const incomplete = join(work, 'external-incomplete');
+    cpSync(external, incomplete, { recursive: true });
+    const { freq: _freq, ...rest } = readMeta(incomplete);
+    writeFileSync(join(incomplete, 'meta.json'), JSON.stringify(rest));
+    await expect(loadPredictor(incomplete)).rejects.toThrow(/not a valid model description.*freq/);
+  });
+});
