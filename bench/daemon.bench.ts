@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { KafkaDaemon } from '../src/daemon/serve.js';
-import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_SET_ID } from '../src/features/feature-set.js';
+import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { expandInputs } from '../src/ingest/file-source.js';
 import { replay } from '../src/ingest/replay.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
@@ -24,7 +24,7 @@ import { TradingCalendar } from '../src/market/calendar.js';
 import { LiveClock } from '../src/market/clock.js';
 import type { Freq } from '../src/market/sessions.js';
 import { buildModel, DEFAULT_MODEL_SPEC } from '../src/model/architecture.js';
-import { factorstreamVersion, saveModel } from '../src/model/artifact.js';
+import { saveModel, untrainedMeta } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
 import { exportOnnx } from '../src/model/onnx/export.js';
 import type { EngineName } from '../src/model/predictor.js';
@@ -39,23 +39,7 @@ async function benchModel(dir: string, freq: Freq, T: number): Promise<string> {
   const spec = { ...DEFAULT_MODEL_SPEC, T, F: FEATURE_COUNT };
   const model = buildModel(spec);
   const out = join(dir, `bench-${freq}`);
-  await saveModel(out, model, {
-    name: `bench-${freq}`,
-    version: 'bench',
-    factorstreamVersion: factorstreamVersion(),
-    featureSet: FEATURE_SET_ID,
-    features: [...FEATURE_NAMES],
-    freq,
-    T,
-    normalisation: { method: 'robust-z', clip: 5, minCoverage: 0 },
-    architecture: spec,
-    orthogonal: false,
-    label: { kind: 'raw', horizonDays: 5 },
-    training: { loss: 'ic', learningRate: 0, epochs: 0, bestEpoch: 0, trainDates: ['', ''], validationDates: ['', ''], samplesPerSecond: 0 },
-    validation: { ic: 0 },
-    backend,
-    createdAt: new Date().toISOString(),
-  });
+  await saveModel(out, model, untrainedMeta(`bench-${freq}`, spec, freq, backend, 0));
   model.dispose();
   exportOnnx(out);
   return out;

@@ -4,7 +4,11 @@
  * bench/RESULTS.md between markers named after the benchmark, with the command, date and
  * machine. Benchmarks compare as ratios against baselines run in the same process.
  */
-import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, homedir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface ResultRow {
   [column: string]: string | number;
@@ -53,4 +57,22 @@ export function table(rows: ResultRow[]): string {
 export function option(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+/** The Python with torch that bench/peers/setup.sh installs (or FACTORSTREAM_TORCH_PYTHON). */
+export const TORCH_PYTHON = process.env.FACTORSTREAM_TORCH_PYTHON ?? join(homedir(), '.cache', 'factorstream', 'torch-venv', 'bin', 'python');
+
+/** What bench/peers/torch_model.py prints. */
+export interface TorchPeer {
+  torch: string;
+  threads: number;
+  results: { T: number; head: string; inferenceSeconds: number; trainSamplesPerSecond?: number }[];
+}
+
+/** Runs the PyTorch reference (bench/peers/torch_model.py) with `args`; undefined when its Python is not installed. */
+export function torchPeer(args: string[]): TorchPeer | undefined {
+  if (!existsSync(TORCH_PYTHON)) return undefined;
+  process.stderr.write('bench: running the PyTorch peer\n');
+  const out = execFileSync(TORCH_PYTHON, [fileURLToPath(new URL('./peers/torch_model.py', import.meta.url)), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out) as TorchPeer;
 }

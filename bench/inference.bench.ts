@@ -9,11 +9,9 @@
  *          those same weights (torch.onnx export): the same-weights comparison with PyTorch.
  * Each figure is the median of 3 runs after a warm-up; the engines' scores are compared too.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { buildModel, type ModelSpec } from '../src/model/architecture.js';
 import { selectBackend } from '../src/model/backend.js';
@@ -22,9 +20,8 @@ import { buildOnnxModel, weightsOfModel } from '../src/model/onnx/export.js';
 import { encodeModel } from '../src/model/onnx/proto.js';
 import { checkSignature, createOnnxSession, loadOnnxRuntime, onnxRuntimeInfo, OnnxSessionPredictor } from '../src/model/onnx/session.js';
 import { TfjsPredictor, type Predictor } from '../src/model/predictor.js';
-import { fmt, now, option, percentile, type Benchmark, type ResultRow } from './harness.js';
+import { fmt, now, option, percentile, TORCH_PYTHON, torchPeer, type Benchmark, type ResultRow } from './harness.js';
 
-const TORCH_PYTHON = process.env.FACTORSTREAM_TORCH_PYTHON ?? join(homedir(), '.cache', 'factorstream', 'torch-venv', 'bin', 'python');
 const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
   { head: 'last', pooling: 'last-query' },
   { head: 'attention', pooling: 'last-query' },
@@ -49,12 +46,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-interface TorchPeer {
-  torch: string;
-  threads: number;
-  results: { T: number; head: string; inferenceSeconds: number }[];
 }
 
 export const inferenceBenchmark: Benchmark = {
@@ -89,15 +80,13 @@ export const inferenceBenchmark: Benchmark = {
     }
     const info = await onnxRuntimeInfo();
     notes.push(`onnxruntime-node ${info.version}, CPU provider, intra-op threads ${threads === 0 ? "onnxruntime's default" : threads}; tfjs ${backend.tfjsVersion} on ${backend.name}${backend.tensorflowVersion === undefined ? '' : ` (TensorFlow ${backend.tensorflowVersion})`}. Median of ${runs} runs after a warm-up, ${fmt(N)} sequences of standard normal features.`);
-    if (!existsSync(TORCH_PYTHON)) {
-      notes.push(`The PyTorch CPU reference was not run: no Python with torch at ${TORCH_PYTHON} (bench/peers/setup.sh makes one).`);
-      return { rows, notes };
-    }
     const graphs = mkdtempSync(join(tmpdir(), 'bench-torch-onnx-'));
     try {
-      process.stderr.write('inference: running the PyTorch peer\n');
-      const script = fileURLToPath(new URL('./peers/torch_model.py', import.meta.url));
-      const peer = JSON.parse(execFileSync(TORCH_PYTHON, [script, '--n', String(N), '--steps', String(runs), '--inference-only', '--export-dir', graphs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })) as TorchPeer;
+      const peer = torchPeer(['--n', String(N), '--steps', String(runs), '--inference-only', '--export-dir', graphs]);
+      if (peer === undefined) {
+        notes.push(`The PyTorch CPU reference was not run: no Python with torch at ${TORCH_PYTHON} (bench/peers/setup.sh makes one).`);
+        return { rows, notes };
+      }
       for (const r of peer.results) {
         const x = randomSequences(N, r.T, r.T);
         const session = await createOnnxSession(join(graphs, `torch-T${r.T}-${r.head}.onnx`), { threads, provider: 'cpu' });

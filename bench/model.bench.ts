@@ -5,16 +5,11 @@
  * same machine is the reference (bench/peers/torch_model.py, run after the tfjs part when
  * its Python exists: bench/peers/setup.sh).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { buildModel, predictAll, type ModelSpec } from '../src/model/architecture.js';
 import { selectBackend, tf } from '../src/model/backend.js';
 import { trainStep } from '../src/model/train.js';
-import { fmt, now, percentile, type Benchmark, type ResultRow, option } from './harness.js';
+import { fmt, now, percentile, TORCH_PYTHON, torchPeer, type Benchmark, type ResultRow, option } from './harness.js';
 
 const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
   { head: 'last', pooling: 'last-query' },
@@ -23,22 +18,6 @@ const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
   { head: 'residual', pooling: 'mean' },
 ];
 
-
-const TORCH_PYTHON = process.env.FACTORSTREAM_TORCH_PYTHON ?? join(homedir(), '.cache', 'factorstream', 'torch-venv', 'bin', 'python');
-
-interface TorchPeer {
-  torch: string;
-  threads: number;
-  results: { T: number; head: string; inferenceSeconds: number; trainSamplesPerSecond: number }[];
-}
-
-/** Runs the PyTorch reference (bench/peers/torch_model.py) when its Python exists. */
-function torchPeer(n: number, batch: number, steps: number): TorchPeer | undefined {
-  if (!existsSync(TORCH_PYTHON)) return undefined;
-  process.stderr.write('model: running the PyTorch peer\n');
-  const out = execFileSync(TORCH_PYTHON, [fileURLToPath(new URL('./peers/torch_model.py', import.meta.url)), '--n', String(n), '--batch', String(batch), '--steps', String(steps)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  return JSON.parse(out) as TorchPeer;
-}
 
 export const modelBenchmark: Benchmark = {
   name: 'model',
@@ -105,7 +84,7 @@ export const modelBenchmark: Benchmark = {
     } else {
       notes.push('The native backend is not installed here (npm run native), so only wasm was measured.');
     }
-    const peer = torchPeer(N, batch, steps);
+    const peer = torchPeer(['--n', String(N), '--batch', String(batch), '--steps', String(steps)]);
     if (peer === undefined) {
       notes.push(`The PyTorch CPU reference was not run: no Python with torch at ${TORCH_PYTHON} (bench/peers/setup.sh makes one).`);
     } else {
@@ -115,9 +94,9 @@ export const modelBenchmark: Benchmark = {
         const native = results.get(`tensorflow ${r.T} ${r.head} ${pooling}`) ?? results.get(`wasm ${r.T} ${r.head} ${pooling}`);
         if (native === undefined) continue;
         const torchMs = r.inferenceSeconds * 1000;
-        rows.push({ backend: `pytorch ${peer.torch}`, T: r.T, head: r.head, pooling, [`inference ${fmt(N)} seq, ms`]: fmt(torchMs), 'training, samples/s': fmt(r.trainSamplesPerSecond) });
+        rows.push({ backend: `pytorch ${peer.torch}`, T: r.T, head: r.head, pooling, [`inference ${fmt(N)} seq, ms`]: fmt(torchMs), 'training, samples/s': fmt(r.trainSamplesPerSecond ?? 0) });
         notes.push(
-          `T = ${r.T}, ${r.head}: tfjs ${backends[0]} inference takes ${(native.infer / torchMs).toFixed(2)}x PyTorch's time (goal ≤ 1.5x); training reaches ${(native.train / r.trainSamplesPerSecond).toFixed(2)}x PyTorch's samples/s (goal ≥ 0.5x).`,
+          `T = ${r.T}, ${r.head}: tfjs ${backends[0]} inference takes ${(native.infer / torchMs).toFixed(2)}x PyTorch's time (goal ≤ 1.5x); training reaches ${(native.train / (r.trainSamplesPerSecond ?? Number.NaN)).toFixed(2)}x PyTorch's samples/s (goal ≥ 0.5x).`,
         );
       }
     }

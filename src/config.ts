@@ -73,6 +73,8 @@ export const ConfigSchema = z
         scoresTopic: z.string().default('factor.scores'),
         scoresBatchTopic: z.string().default('factor.scores.batch'),
         deadLetterTopic: z.string().default('md.deadletter'),
+        /** Scores of shadow models (daemon.shadowModels): measured, not for trading systems. */
+        shadowScoresTopic: z.string().default('factor.scores.shadow'),
         /** Create missing topics at start (partitions for new topics below). */
         createTopics: z.boolean().default(true),
         topicPartitions: z.number().int().min(1).default(4),
@@ -87,6 +89,8 @@ export const ConfigSchema = z
       .object({
         /** Model folders served side by side (a 10m and a 30m model share one aggregation). */
         models: z.array(z.string().min(1)).default(['models/demo-10m', 'models/demo-30m']),
+        /** Model folders scored and measured beside the live ones, published to kafka.shadowScoresTopic only (a candidate before promotion). */
+        shadowModels: z.array(z.string().min(1)).default([]),
         /** Inference engine: onnx (onnxruntime-node), tfjs, or auto (onnx where onnxruntime loads, else tfjs). */
         engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
         /** onnx engine: intra-op threads per session (0: onnxruntime's default, one per physical core). */

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { ScoringPipeline, type ServedModel } from '../src/daemon/pipeline.js';
-import { FEATURE_COUNT, FEATURE_NAMES, FEATURE_SET_ID } from '../src/features/feature-set.js';
+import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import { ARCHS, buildModel, POOLINGS, type ModelSpec } from '../src/model/architecture.js';
-import { readMeta, saveModel, writeMeta, type ModelMeta } from '../src/model/artifact.js';
+import { readMeta, saveModel, untrainedMeta, writeMeta, type ModelMeta } from '../src/model/artifact.js';
 import { selectBackend, tf } from '../src/model/backend.js';
 import { compareEngines, ENGINE_TOLERANCE, randomSequences } from '../src/model/onnx/compare.js';
 import { exportOnnx, ONNX_FILE } from '../src/model/onnx/export.js';
@@ -32,23 +32,7 @@ const work = mkdtempSync(join(tmpdir(), 'fs-onnx-parity-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function metaFor(name: string, spec: ModelSpec): ModelMeta {
-  return {
-    name,
-    version: `test-${spec.seed}`,
-    factorstreamVersion: 'test',
-    featureSet: FEATURE_SET_ID,
-    features: [...FEATURE_NAMES],
-    freq: '10m',
-    T,
-    normalisation: { method: 'robust-z', clip: 5, minCoverage: 0.5 },
-    architecture: spec,
-    orthogonal: false,
-    label: { kind: 'raw', horizonDays: 5 },
-    training: { loss: 'ic', learningRate: 0.001, epochs: 0, bestEpoch: 0, trainDates: ['2026-01-05', '2026-01-05'], validationDates: ['2026-01-06', '2026-01-06'], samplesPerSecond: 0 },
-    validation: { ic: 0 },
-    backend: { name: 'cpu', tfjsBackend: 'cpu', tfjsVersion: tf.version.tfjs, threads: 1, skipped: [] },
-    createdAt: new Date(0).toISOString(),
-  };
+  return untrainedMeta(name, spec, '10m', { name: 'cpu', tfjsBackend: 'cpu', tfjsVersion: tf.version.tfjs, threads: 1, skipped: [] });
 }
 
 /** Builds a model, replaces every weight with N(0, 0.4) values, saves it as a model folder and exports its graph. */
@@ -80,7 +64,7 @@ async function simulatorSequences(): Promise<Float32Array> {
   const config = loadConfig({ flags: { features: { freqs: ['10m'] } } });
   const capture = new CapturingPredictor();
   const meta = metaFor('capture', { arch: 'gru', head: 'last', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 4, layers: 1, dense: 2, dropout: 0, seed: 1 });
-  const model: ServedModel = { dir: '', meta, scorer: new CrossSectionScorer(capture, meta, 0.5), engine: 'tfjs' };
+  const model: ServedModel = { dir: '', meta, scorer: new CrossSectionScorer(capture, meta, 0.5), engine: 'tfjs', role: 'live' };
   const topics = { ticks: 'md.ticks', bars: 'md.bars.1m', scores: 'factor.scores', scoresBatch: 'factor.scores.batch', deadLetter: 'md.deadletter' };
   const pipeline = new ScoringPipeline({ config, calendar, topics, models: [model], metrics: new Metrics({ defaultMetrics: false }), now: () => 0 });
   pipeline.assign(topics.ticks, 0, 0, true);

@@ -128,6 +128,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   });
   // One partition that always holds everything there is: event time alone moves the watermark.
   pipeline.assign(topic, 0, 0, true);
+  // The in-process source hands over each minute as it is generated: never a backlog.
+  metrics.consumerLag.set({ topic, partition: '0' }, 0);
   const archive = config.daemon.archiveDir === '' ? undefined : new ScoreArchive(config.daemon.archiveDir, String(Date.now()));
   let http: HttpServer | undefined;
   if (opts.http !== false) {

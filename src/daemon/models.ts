@@ -12,7 +12,12 @@ import { CrossSectionScorer } from '../model/scorer.js';
 import type { Metrics } from '../sink/metrics.js';
 import type { ServedModel } from './pipeline.js';
 
-export async function loadServedModels(dirs: readonly string[], engine: EngineOptions, minCoverage: number, metrics: Metrics, log: Logger): Promise<ServedModel[]> {
+/** The labels of a served model's factorstream_model_info series. */
+export function modelInfoLabels(m: ServedModel, fallback: string): Record<string, string> {
+  return { model: m.meta.name, version: m.meta.version, arch: m.meta.architecture?.arch ?? 'external', head: m.meta.architecture?.head ?? 'external', freq: m.meta.freq, engine: m.scorer.engine, backend: m.scorer.backend, role: m.role, fallback };
+}
+
+export async function loadServedModels(dirs: readonly string[], engine: EngineOptions, minCoverage: number, metrics: Metrics, log: Logger, role: ServedModel['role'] = 'live'): Promise<ServedModel[]> {
   const models: ServedModel[] = [];
   for (const dir of dirs) {
     const { predictor, meta, fallback } = await loadPredictor(resolve(dir), { ...engine, log });
@@ -20,13 +25,12 @@ export async function loadServedModels(dirs: readonly string[], engine: EngineOp
       await predictor.dispose();
       throw new Error(`model ${meta.name} (${dir}) was trained with the orthogonal layer, which needs the day's exposures; serve does not have them yet — train without --orthogonal for live scoring`);
     }
-    const served: ServedModel = { dir, meta, scorer: new CrossSectionScorer(predictor, meta, minCoverage), engine: predictor.engine };
+    const served: ServedModel = { dir, meta, scorer: new CrossSectionScorer(predictor, meta, minCoverage), engine: predictor.engine, role, fallback };
     models.push(served);
-    const arch = meta.architecture?.arch ?? 'external';
-    const head = meta.architecture?.head ?? 'external';
-    metrics.modelInfo.set({ model: meta.name, version: meta.version, arch, head, freq: meta.freq, engine: predictor.engine, backend: predictor.backend, role: 'live', fallback }, 1);
+    const labels = modelInfoLabels(served, fallback);
+    metrics.modelInfo.set(labels, 1);
     const runtime = predictor.engine === 'onnx' ? { onnxruntime: (await onnxRuntimeInfo()).version, threads: engine.onnx.threads } : {};
-    log.info({ model: meta.name, version: meta.version, freq: meta.freq, T: meta.T, arch, head, engine: predictor.engine, backend: predictor.backend, ...runtime, ...(fallback === '' ? {} : { fallback }), dir }, 'model loaded');
+    log.info({ ...labels, T: meta.T, ...runtime, dir }, 'model loaded');
   }
   if (models.some((m) => m.engine === 'tfjs')) {
     const b = await selectBackend(engine.backend);

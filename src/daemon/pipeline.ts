@@ -49,6 +49,10 @@ export interface ServedModel {
   meta: ServingMeta;
   scorer: CrossSectionScorer;
   engine: string;
+  /** live: published to the score topics; shadow: scored and measured, published to the shadow topic only. */
+  role: 'live' | 'shadow';
+  /** Why the engine or provider asked for is not in use ('' when it is). */
+  fallback?: string;
 }
 
 /** What the status page shows of one model: its last scored close and how it is doing. */
@@ -83,6 +87,7 @@ export interface PipelineStatus {
 /** The outcome of one bar close for one model. */
 export interface ScoredClose {
   source: ScoreSource;
+  role: 'live' | 'shadow';
   records: ScoreRecord[];
   skipped: number;
   inferenceSeconds: number;
@@ -101,6 +106,8 @@ export interface PipelineTopics {
   scores: string;
   scoresBatch: string;
   deadLetter: string;
+  /** Where shadow models' scores go (needed when a model has role shadow). */
+  shadowScores?: string;
 }
 
 export interface PipelineOptions {
@@ -144,6 +151,7 @@ const LIVE_WINDOW_MS = 3_600_000;
 
 export class ScoringPipeline {
   readonly engine: FeatureEngine;
+  /** Served models, live and shadow (replaceModel swaps one in place). */
   readonly models: ServedModel[];
   readonly topics: PipelineTopics;
   private readonly metrics: Metrics;
@@ -176,7 +184,7 @@ export class ScoringPipeline {
 
   constructor(opts: PipelineOptions) {
     const { config } = opts;
-    this.models = opts.models;
+    this.models = [...opts.models];
     this.topics = opts.topics;
     this.metrics = opts.metrics;
     this.now = opts.now;
@@ -212,25 +220,11 @@ export class ScoringPipeline {
       const st = this.modelStatus.get(o.model);
       if (st !== undefined) st.liveIc[`${o.horizon}d`] = { ic: o.ic, mean: o.mean, day: o.day };
     });
-    for (const m of opts.models) {
-      this.modelStatus.set(m.meta.name, {
-        model: m.meta.name,
-        version: m.meta.version,
-        freq: m.meta.freq,
-        engine: m.scorer.engine,
-        backend: m.scorer.backend,
-        role: 'live',
-        barEnd: null,
-        scored: 0,
-        skipped: 0,
-        inferenceSeconds: null,
-        latencyP50: null,
-        latencyP99: null,
-        liveIc: {},
-        top: [],
-        bottom: [],
-      });
-    }
+    const names = opts.models.map((m) => m.meta.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) throw new Error(`two served models are named ${twice}: a shadow candidate needs a name of its own in its meta.json (metrics, live IC and the status page are per name)`);
+    if (opts.models.some((m) => m.role === 'shadow') && opts.topics.shadowScores === undefined) throw new Error('shadow models need a shadow scores topic');
+    for (const m of opts.models) this.modelStatus.set(m.meta.name, this.initialStatus(m));
     this.engine.onBarClose((e) => {
       const closedAtMs = this.now();
       if (msOfLocalDay(e.bars.barEnd) === DAY_CLOSE) this.liveIc.dayClose(localDay(e.bars.barEnd), e.bars.close, e.bars.missing, e.bars.n);
@@ -247,6 +241,45 @@ export class ScoringPipeline {
       }
       opts.onBarClose?.(e);
     });
+  }
+
+  private initialStatus(m: ServedModel): ModelStatus {
+    return {
+      model: m.meta.name,
+      version: m.meta.version,
+      freq: m.meta.freq,
+      engine: m.scorer.engine,
+      backend: m.scorer.backend,
+      role: m.role,
+      barEnd: null,
+      scored: 0,
+      skipped: 0,
+      inferenceSeconds: null,
+      latencyP50: null,
+      latencyP99: null,
+      liveIc: {},
+      top: [],
+      bottom: [],
+    };
+  }
+
+  /**
+   * Serves `next` in place of `current` (a new version of a model folder): same frequency
+   * and sequence length, since the aggregation and windows are shared. Closes already
+   * assembled are scored by the new model. Its live IC history carries on under its name.
+   */
+  replaceModel(current: ServedModel, next: ServedModel): void {
+    const i = this.models.indexOf(current);
+    if (i < 0) throw new Error(`model ${current.meta.name} is not served`);
+    if (next.meta.freq !== current.meta.freq || next.meta.T !== current.meta.T) {
+      throw new Error(`${next.dir}: the new version is ${next.meta.freq} T=${next.meta.T}, the served one ${current.meta.freq} T=${current.meta.T}; a different frequency or window needs a restart`);
+    }
+    if (next.meta.name !== current.meta.name && this.models.some((m) => m !== current && m.meta.name === next.meta.name)) throw new Error(`another served model is named ${next.meta.name}`);
+    this.models[i] = next;
+    for (const j of this.jobs) if (j.model === current) j.model = next;
+    const st = this.modelStatus.get(current.meta.name);
+    this.modelStatus.delete(current.meta.name);
+    this.modelStatus.set(next.meta.name, { ...this.initialStatus(next), ...(st === undefined || next.meta.name !== current.meta.name ? {} : { liveIc: st.liveIc }) });
   }
 
   private partitionState(topic: string, partition: number): PartitionState {
@@ -595,9 +628,13 @@ export class ScoringPipeline {
         const brief = (r: ScoreRecord): { symbol: string; score: number; z: number } => ({ symbol: r.symbol, score: r.score, z: r.z });
         Object.assign(st, { barEnd: job.barEnd, scored: job.n, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, top: byScore.slice(0, 5).map(brief), bottom: byScore.slice(-5).reverse().map(brief) });
       }
-      closes.push({ source, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
-      batches.push({ topic: this.topics.scores, messages: scoreMessages(records, source) });
-      batches.push({ topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
+      closes.push({ source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
+      if (model.role === 'shadow') {
+        batches.push({ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) });
+      } else {
+        batches.push({ topic: this.topics.scores, messages: scoreMessages(records, source) });
+        batches.push({ topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
+      }
     }
     if (this.deadLetters.length > 0) batches.push({ topic: this.topics.deadLetter, messages: this.deadLetters.splice(0) });
     return { closes, batches };

@@ -6,6 +6,7 @@
  * error in a commit ends the process (crash-only): the restart recovers from the
  * checkpoint and the committed offsets, publishing each output exactly once.
  */
+import { resolve } from 'node:path';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs';
 import type { Config } from '../config.js';
 import { kafkaLogCreator, type Logger } from '../log.js';
@@ -16,9 +17,10 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
+import { checkedMeta } from '../model/artifact.js';
 import { engineOptionsOf } from '../model/predictor.js';
-import { loadServedModels } from './models.js';
-import { partitionKey, ScoringPipeline, type OutputBatch, type ScoredClose } from './pipeline.js';
+import { loadServedModels, modelInfoLabels } from './models.js';
+import { partitionKey, ScoringPipeline, type OutputBatch, type ScoredClose, type ServedModel } from './pipeline.js';
 import { readUniverse } from './universe.js';
 
 export interface ServeOptions {
@@ -102,12 +104,16 @@ export class KafkaDaemon {
     this.httpPort = await this.http.listen();
     log.info({ host: cfg.daemon.httpHost, port: this.httpPort }, 'http listening (/ status page, /metrics, /healthz, /readyz)');
 
-    const models = await loadServedModels(cfg.daemon.models, engineOptionsOf(cfg.daemon), cfg.features.minCoverage, this.metrics, log);
+    const engine = engineOptionsOf(cfg.daemon);
+    const models = [
+      ...(await loadServedModels(cfg.daemon.models, engine, cfg.features.minCoverage, this.metrics, log, 'live')),
+      ...(await loadServedModels(cfg.daemon.shadowModels, engine, cfg.features.minCoverage, this.metrics, log, 'shadow')),
+    ];
     const universe = readUniverse(cfg.daemon.universeFile);
     this.pipeline = new ScoringPipeline({
       config: cfg,
       calendar: this.opts.calendar,
-      topics: { ticks: cfg.kafka.ticksTopic, bars: cfg.kafka.barsTopic, scores: cfg.kafka.scoresTopic, scoresBatch: cfg.kafka.scoresBatchTopic, deadLetter: cfg.kafka.deadLetterTopic },
+      topics: { ticks: cfg.kafka.ticksTopic, bars: cfg.kafka.barsTopic, scores: cfg.kafka.scoresTopic, scoresBatch: cfg.kafka.scoresBatchTopic, deadLetter: cfg.kafka.deadLetterTopic, shadowScores: cfg.kafka.shadowScoresTopic },
       models,
       metrics: this.metrics,
       universe,
@@ -120,7 +126,7 @@ export class KafkaDaemon {
     await this.admin.connect();
     this.checkStopping();
     if (cfg.kafka.createTopics) {
-      const topics = [...this.inputTopics, cfg.kafka.scoresTopic, cfg.kafka.scoresBatchTopic, cfg.kafka.deadLetterTopic];
+      const topics = [...this.inputTopics, cfg.kafka.scoresTopic, cfg.kafka.scoresBatchTopic, cfg.kafka.deadLetterTopic, ...(cfg.daemon.shadowModels.length > 0 ? [cfg.kafka.shadowScoresTopic] : [])];
       const existing = new Set(await this.admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
       if (missing.length > 0) {
@@ -204,13 +210,31 @@ export class KafkaDaemon {
     this.recovered = true;
   }
 
+  /**
+   * Retries a Kafka call while the broker answers with a retriable error — a broker that
+   * has just started is loading its group coordinator for many seconds (kafkajs's own few
+   * retries end sooner) — for up to a minute, then gives up with the last error.
+   */
+  private async whileRetriable<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const deadline = this.opts.clock.now() + 60_000;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        return await fn();
+      } catch (err) {
+        if ((err as { retriable?: boolean }).retriable !== true || this.opts.clock.now() > deadline || this.stopping) throw err;
+        this.log.warn({ what, err: (err as Error).message, retryInMs: wait }, 'Kafka not ready yet: retrying');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
   private async committedOffsets(): Promise<Map<string, number>> {
     const admin = this.admin as Admin;
     const out = new Map<string, number>();
     const existing = new Set(await admin.listTopics());
     const topics = this.inputTopics.filter((t) => existing.has(t));
     if (topics.length === 0) return out;
-    for (const t of await admin.fetchOffsets({ groupId: this.cfg.kafka.groupId, topics })) {
+    for (const t of await this.whileRetriable('committed offsets', () => admin.fetchOffsets({ groupId: this.cfg.kafka.groupId, topics }))) {
       for (const p of t.partitions) out.set(partitionKey(t.topic, p.partition), Number(p.offset));
     }
     return out;
@@ -364,7 +388,41 @@ export class KafkaDaemon {
     for (const c of closes) {
       const latency = pipeline.markPublished(c);
       this.archive?.append(c.records, c.source);
-      this.log.info({ model: c.source.model, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: Math.round(c.inferenceSeconds * 1000), closeToPublishMs: Math.round(latency * 1000) }, 'scores published');
+      this.log.info({ model: c.source.model, version: c.source.modelVersion, role: c.role, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: Math.round(c.inferenceSeconds * 1000), closeToPublishMs: Math.round(latency * 1000) }, 'scores published');
+    }
+  }
+
+  /**
+   * SIGHUP: every served folder whose meta.json names another version than the one served
+   * is loaded and swapped in between two batches (same frequency and window, see
+   * ScoringPipeline.replaceModel); the old one is released. A folder that fails to load
+   * leaves the served version in place (logged, factorstream_model_reloads_total{result="failed"}).
+   */
+  async reloadModels(): Promise<void> {
+    const pipeline = this.pipeline;
+    if (pipeline === undefined || this.stopping) return;
+    const engine = engineOptionsOf(this.cfg.daemon);
+    for (const current of [...pipeline.models]) {
+      const name = current.meta.name;
+      let next: ServedModel | undefined;
+      try {
+        if (checkedMeta(resolve(current.dir)).version === current.meta.version) continue;
+        [next] = await loadServedModels([current.dir], engine, this.cfg.features.minCoverage, this.metrics, this.log, current.role);
+        const loaded = next;
+        await this.exclusive(async () => pipeline.replaceModel(current, loaded));
+        this.metrics.modelInfo.remove(modelInfoLabels(current, current.fallback ?? ''));
+        await current.scorer.dispose();
+        this.metrics.modelReloads.inc({ model: name, result: 'reloaded' });
+        this.log.info({ model: name, from: current.meta.version, to: loaded.meta.version, role: current.role, engine: loaded.engine, dir: current.dir }, 'model reloaded');
+      } catch (err) {
+        if (next !== undefined) {
+          this.metrics.modelInfo.remove(modelInfoLabels(next, next.fallback ?? ''));
+          this.metrics.modelInfo.set(modelInfoLabels(current, current.fallback ?? ''), 1);
+          await next.scorer.dispose();
+        }
+        this.metrics.modelReloads.inc({ model: name, result: 'failed' });
+        this.log.error({ err, model: name, dir: current.dir }, 'model reload failed: the served version stays');
+      }
     }
   }
 
@@ -420,6 +478,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGHUP', () => {
+      opts.log.info({ signal: 'SIGHUP' }, 'signal received: reloading changed model folders');
+      void daemon.reloadModels();
+    });
   });
   try {
     await daemon.start();

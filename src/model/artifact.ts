@@ -114,6 +114,27 @@ export function factorstreamVersion(): string {
   return pkg.version;
 }
 
+/** The meta.json of a model that was built but not trained (benchmarks and tests: its cost and layout are a trained one's). */
+export function untrainedMeta(name: string, spec: ModelSpec, freq: Freq, backend: BackendInfo, minCoverage = 0.5): ModelMeta {
+  return {
+    name,
+    version: `untrained-s${spec.seed}`,
+    factorstreamVersion: factorstreamVersion(),
+    featureSet: FEATURE_SET_ID,
+    features: [...FEATURE_NAMES],
+    freq,
+    T: spec.T,
+    normalisation: { method: 'robust-z', clip: 5, minCoverage },
+    architecture: spec,
+    orthogonal: false,
+    label: { kind: 'raw', horizonDays: 5 },
+    training: { loss: 'ic', learningRate: 0, epochs: 0, bestEpoch: 0, trainDates: ['', ''], validationDates: ['', ''], samplesPerSecond: 0 },
+    validation: { ic: 0 },
+    backend,
+    createdAt: new Date().toISOString(),
+  };
+}
+
 export async function saveModel(dir: string, model: tf.LayersModel, meta: ModelMeta): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await model.save(

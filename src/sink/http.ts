@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.js';
 import { STATUS_PAGE } from './status-page.js';
 
+/** The paths the daemon's HTTP port serves (deploy/ probes and scrape configs are checked against them). */
+export const HTTP_PATHS = ['/', '/status.json', '/metrics', '/healthz', '/readyz'] as const;
+
 export interface Readiness {
   ready: boolean;
   checks: Record<string, boolean | number | string>;

@@ -34,6 +34,7 @@ export class Metrics {
   readonly backendInfo = new Gauge({ name: 'factorstream_backend_info', help: 'The tfjs backend in use (value 1): name, TensorFlow version, threads.', labelNames: ['backend', 'tensorflow', 'threads'], registers: [this.registry] });
   readonly liveIc = new Gauge({ name: 'factorstream_live_ic', help: 'Realised rank IC of the latest end-of-day cross-section whose horizon has passed: its scores against the close-to-close returns that followed.', labelNames: ['model', 'horizon'], registers: [this.registry] });
   readonly liveIcMean = new Gauge({ name: 'factorstream_live_ic_mean', help: 'Mean of the last 20 realised rank ICs (factorstream_live_ic).', labelNames: ['model', 'horizon'], registers: [this.registry] });
+  readonly modelReloads = new Counter({ name: 'factorstream_model_reloads_total', help: 'Model folders reloaded on SIGHUP (a new version swapped in, or failed and kept the served one).', labelNames: ['model', 'result'], registers: [this.registry] });
   readonly ready = new Gauge({ name: 'factorstream_ready', help: '1 when /readyz says ready.', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

@@ -28,7 +28,7 @@ export function topicsFor(prefix: string): Topics {
 }
 
 /** A config file for one daemon identity (group, transactional id, checkpoint folder). */
-export function daemonConfig(dir: string, id: string, inputs: Topics, outputs: Topics, extra: Record<string, unknown> = {}): string {
+export function daemonConfig(dir: string, id: string, inputs: Topics, outputs: Topics, extra: Record<string, unknown> = {}, kafkaExtra: Record<string, unknown> = {}): string {
   const path = join(dir, `${id}.json`);
   writeFileSync(
     path,
@@ -45,6 +45,7 @@ export function daemonConfig(dir: string, id: string, inputs: Topics, outputs: T
         topicPartitions: 3,
         // Small fetches: many batches and commits, so that kills land between and inside them.
         maxBytesPerPartition: 65_536,
+        ...kafkaExtra,
       },
       daemon: { httpPort: 0, checkpointDir: join(dir, `checkpoint-${id}`), archiveDir: join(dir, `archive-${id}`), commitIntervalMs: 200, ...extra },
       log: { level: 'info' },
