@@ -64,7 +64,7 @@ async function simulatorSequences(): Promise<Float32Array> {
   const config = loadConfig({ flags: { features: { freqs: ['10m'] } } });
   const capture = new CapturingPredictor();
   const meta = metaFor('capture', { arch: 'gru', head: 'last', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 4, layers: 1, dense: 2, dropout: 0, seed: 1 });
-  const model: ServedModel = { dir: '', meta, scorer: new CrossSectionScorer(capture, meta, 0.5), engine: 'tfjs', role: 'live' };
+  const model: ServedModel = { dir: '', meta, scorer: new CrossSectionScorer(capture, meta, 0.5), role: 'live', fallback: '' };
   const topics = { ticks: 'md.ticks', bars: 'md.bars.1m', scores: 'factor.scores', scoresBatch: 'factor.scores.batch', deadLetter: 'md.deadletter' };
   const pipeline = new ScoringPipeline({ config, calendar, topics, models: [model], metrics: new Metrics({ defaultMetrics: false }), now: () => 0 });
   pipeline.assign(topics.ticks, 0, 0, true);

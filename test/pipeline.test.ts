@@ -143,8 +143,8 @@ describe('scoring pipeline', () => {
     const dirs = ['models/demo-10m', 'models/demo-30m'];
     const onnx = await loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
     const tfjs = await loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'tfjs' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
-    expect(onnx.map((m) => m.engine)).toEqual(['onnx', 'onnx']);
-    expect(tfjs.map((m) => m.engine)).toEqual(['tfjs', 'tfjs']);
+    expect(onnx.map((m) => m.scorer.engine)).toEqual(['onnx', 'onnx']);
+    expect(tfjs.map((m) => m.scorer.engine)).toEqual(['tfjs', 'tfjs']);
     const parts = partitionedDay();
     const order = Array.from({ length: parts.reduce((n, p) => n + p.length, 0) * 3 }, (_, i) => i % 3);
     const scored = async (models: ServedModel[]): Promise<Map<string, number>> => {

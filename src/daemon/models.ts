@@ -13,8 +13,8 @@ import type { Metrics } from '../sink/metrics.js';
 import type { ServedModel } from './pipeline.js';
 
 /** The labels of a served model's factorstream_model_info series. */
-export function modelInfoLabels(m: ServedModel, fallback: string): Record<string, string> {
-  return { model: m.meta.name, version: m.meta.version, arch: m.meta.architecture?.arch ?? 'external', head: m.meta.architecture?.head ?? 'external', freq: m.meta.freq, engine: m.scorer.engine, backend: m.scorer.backend, role: m.role, fallback };
+export function modelInfoLabels(m: ServedModel): Record<string, string> {
+  return { model: m.meta.name, version: m.meta.version, arch: m.meta.architecture?.arch ?? 'external', head: m.meta.architecture?.head ?? 'external', freq: m.meta.freq, engine: m.scorer.engine, backend: m.scorer.backend, role: m.role, fallback: m.fallback };
 }
 
 export async function loadServedModels(dirs: readonly string[], engine: EngineOptions, minCoverage: number, metrics: Metrics, log: Logger, role: ServedModel['role'] = 'live'): Promise<ServedModel[]> {
@@ -25,14 +25,14 @@ export async function loadServedModels(dirs: readonly string[], engine: EngineOp
       await predictor.dispose();
       throw new Error(`model ${meta.name} (${dir}) was trained with the orthogonal layer, which needs the day's exposures; serve does not have them yet — train without --orthogonal for live scoring`);
     }
-    const served: ServedModel = { dir, meta, scorer: new CrossSectionScorer(predictor, meta, minCoverage), engine: predictor.engine, role, fallback };
+    const served: ServedModel = { dir, meta, scorer: new CrossSectionScorer(predictor, meta, minCoverage), role, fallback };
     models.push(served);
-    const labels = modelInfoLabels(served, fallback);
+    const labels = modelInfoLabels(served);
     metrics.modelInfo.set(labels, 1);
     const runtime = predictor.engine === 'onnx' ? { onnxruntime: (await onnxRuntimeInfo()).version, threads: engine.onnx.threads } : {};
     log.info({ ...labels, T: meta.T, ...runtime, dir }, 'model loaded');
   }
-  if (models.some((m) => m.engine === 'tfjs')) {
+  if (models.some((m) => m.scorer.engine === 'tfjs')) {
     const b = await selectBackend(engine.backend);
     metrics.backendInfo.set({ backend: b.name, tensorflow: b.tensorflowVersion ?? '', threads: String(b.threads) }, 1);
   }

@@ -47,12 +47,12 @@ export interface InputMessage {
 export interface ServedModel {
   dir: string;
   meta: ServingMeta;
+  /** Scores on its engine (scorer.engine, scorer.backend). */
   scorer: CrossSectionScorer;
-  engine: string;
   /** live: published to the score topics; shadow: scored and measured, published to the shadow topic only. */
   role: 'live' | 'shadow';
   /** Why the engine or provider asked for is not in use ('' when it is). */
-  fallback?: string;
+  fallback: string;
 }
 
 /** What the status page shows of one model: its last scored close and how it is doing. */
@@ -616,17 +616,17 @@ export class ScoringPipeline {
       const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
       const records = scoreRecords(cs, this.engine.symbols.names, source);
       const name = model.meta.name;
-      this.metrics.inference.observe({ model: name, engine: model.engine }, cs.inferenceSeconds);
+      this.metrics.inference.observe({ model: name, engine: model.scorer.engine }, cs.inferenceSeconds);
       this.metrics.batchSize.set({ model: name }, job.n);
       this.metrics.symbolsScored.set({ model: name }, job.n);
       this.metrics.symbolsSkipped.set({ model: name }, job.universe - job.n);
-      const sorted = Float64Array.from(cs.score).sort();
-      for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+      // One ascending order of the scores serves the quantile gauges and the status page's top and bottom.
+      const order = Int32Array.from(cs.score.keys()).sort((a, b) => cs.score[a] - cs.score[b]);
+      for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
       const st = this.modelStatus.get(name);
       if (st !== undefined) {
-        const byScore = [...records].sort((a, b) => b.score - a.score);
-        const brief = (r: ScoreRecord): { symbol: string; score: number; z: number } => ({ symbol: r.symbol, score: r.score, z: r.z });
-        Object.assign(st, { barEnd: job.barEnd, scored: job.n, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, top: byScore.slice(0, 5).map(brief), bottom: byScore.slice(-5).reverse().map(brief) });
+        const brief = (i: number): { symbol: string; score: number; z: number } => ({ symbol: records[i].symbol, score: records[i].score, z: records[i].z });
+        Object.assign(st, { barEnd: job.barEnd, scored: job.n, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, top: Array.from(order.slice(-5).reverse(), brief), bottom: Array.from(order.slice(0, 5), brief) });
       }
       closes.push({ source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
       if (model.role === 'shadow') {

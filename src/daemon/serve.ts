@@ -410,14 +410,14 @@ export class KafkaDaemon {
         [next] = await loadServedModels([current.dir], engine, this.cfg.features.minCoverage, this.metrics, this.log, current.role);
         const loaded = next;
         await this.exclusive(async () => pipeline.replaceModel(current, loaded));
-        this.metrics.modelInfo.remove(modelInfoLabels(current, current.fallback ?? ''));
+        this.metrics.modelInfo.remove(modelInfoLabels(current));
         await current.scorer.dispose();
         this.metrics.modelReloads.inc({ model: name, result: 'reloaded' });
-        this.log.info({ model: name, from: current.meta.version, to: loaded.meta.version, role: current.role, engine: loaded.engine, dir: current.dir }, 'model reloaded');
+        this.log.info({ model: name, from: current.meta.version, to: loaded.meta.version, role: current.role, engine: loaded.scorer.engine, dir: current.dir }, 'model reloaded');
       } catch (err) {
         if (next !== undefined) {
-          this.metrics.modelInfo.remove(modelInfoLabels(next, next.fallback ?? ''));
-          this.metrics.modelInfo.set(modelInfoLabels(current, current.fallback ?? ''), 1);
+          this.metrics.modelInfo.remove(modelInfoLabels(next));
+          this.metrics.modelInfo.set(modelInfoLabels(current), 1);
           await next.scorer.dispose();
         }
         this.metrics.modelReloads.inc({ model: name, result: 'failed' });

@@ -62,7 +62,7 @@ export class LiveIc {
     for (let i = 0; i < n; i++) c[i] = missing[i] === 1 || !(close[i] > 0) ? Number.NaN : close[i];
     this.closes.set(day, c);
     // Prices older than the longest horizon before the oldest kept scores are not needed.
-    const keep = this.tradingDaysBefore(day, 2 * this.maxHorizon + 1);
+    const keep = this.calendar.shiftTradingDays(day, -(2 * this.maxHorizon + 1));
     for (const d of this.closes.keys()) if (d < keep) this.closes.delete(d);
     for (const model of this.scores.keys()) this.mature(model);
   }
@@ -74,18 +74,6 @@ export class LiveIc {
     if (list.some((e) => e.day === day)) return;
     list.push({ day, ids: Int32Array.from(ids), scores: Float32Array.from(scores), done: 0 });
     this.mature(model);
-  }
-
-  private tradingDaysBefore(day: number, count: number): number {
-    let d = day;
-    for (let i = 0; i < count; i++) d = this.calendar.previousTradingDay(d);
-    return d;
-  }
-
-  private tradingDaysAfter(day: number, count: number): number {
-    let d = day;
-    for (let i = 0; i < count; i++) d = this.calendar.nextTradingDay(d);
-    return d;
   }
 
   private emit(model: string, horizon: number, hist: { day: number; ic: number }[], symbols: number): void {
@@ -101,7 +89,7 @@ export class LiveIc {
       if (from === undefined) continue;
       LIVE_IC_HORIZONS.forEach((h, k) => {
         if ((e.done & (1 << k)) !== 0) return;
-        const to = this.closes.get(this.tradingDaysAfter(e.day, h));
+        const to = this.closes.get(this.calendar.shiftTradingDays(e.day, h));
         if (to === undefined) return;
         e.done |= 1 << k;
         const x: number[] = [];
@@ -128,7 +116,7 @@ export class LiveIc {
     // Scores whose every horizon is measured, or too old to be, are dropped.
     const all = (1 << LIVE_IC_HORIZONS.length) - 1;
     const newest = Math.max(...this.closes.keys(), ...list.map((e) => e.day));
-    const oldest = this.tradingDaysBefore(newest, this.maxHorizon + 1);
+    const oldest = this.calendar.shiftTradingDays(newest, -(this.maxHorizon + 1));
     this.scores.set(
       model,
       list.filter((e) => e.done !== all && e.day >= oldest),

@@ -66,6 +66,14 @@ export class TradingCalendar {
     return d;
   }
 
+  /** The trading day `n` trading days after `day` (before it when n is negative). */
+  shiftTradingDays(day: number, n: number): number {
+    let d = day;
+    for (let i = 0; i < n; i++) d = this.nextTradingDay(d);
+    for (let i = 0; i > n; i--) d = this.previousTradingDay(d);
+    return d;
+  }
+
   /** The first trading day on or after `day`. */
   onOrAfter(day: number): number {
     return this.isTradingDay(day) ? day : this.nextTradingDay(day);

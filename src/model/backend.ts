@@ -40,15 +40,22 @@ function restoreRemovedUtilFunctions(): void {
   if (typeof u.isArray !== 'function') u.isArray = Array.isArray;
 }
 
-async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | undefined> {
+type NativePackage = '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node';
+
+/** Imports a native tfjs package (which registers the 'tensorflow' backend) and returns its version. */
+async function importNative(pkg: NativePackage): Promise<string | undefined> {
   restoreRemovedUtilFunctions();
   // TensorFlow's own start-up lines (oneDNN notices) would go to stderr between our JSON logs.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
-  // The addon registers the 'tensorflow' backend on import.
   const mod = (await import(pkg)) as { version?: Record<string, string> };
+  return mod.version?.['tfjs-node'] === undefined ? undefined : String(mod.version['tfjs-node']);
+}
+
+async function tryNative(pkg: NativePackage): Promise<string | undefined> {
+  const version = await importNative(pkg);
   await tf.setBackend('tensorflow');
   await tf.ready();
-  return mod.version?.['tfjs-node'] === undefined ? undefined : String(mod.version['tfjs-node']);
+  return version;
 }
 
 let selected: BackendInfo | undefined;
@@ -111,10 +118,8 @@ export async function probeBackends(): Promise<{ name: BackendName; ok: boolean;
     try {
       if (name === 'tensorflow-gpu' || name === 'tensorflow') {
         const pkg = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
-        restoreRemovedUtilFunctions();
-        process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
-        const mod = (await import(pkg)) as { version?: Record<string, string> };
-        out.push({ name, ok: true, detail: `${pkg} ${mod.version?.['tfjs-node'] ?? ''} loads`.trim() });
+        const version = await importNative(pkg);
+        out.push({ name, ok: true, detail: version === undefined ? `${pkg} loads` : `${pkg} ${version} loads` });
       } else if (name === 'wasm') {
         await import('@tensorflow/tfjs-backend-wasm');
         const ok = await tf.setBackend('wasm');

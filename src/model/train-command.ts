@@ -168,10 +168,7 @@ function metaOf(name: string, spec: ModelSpec, opts: TrainCommandOptions, result
 
 /** The trading day `n` trading days after `iso` (before it when n < 0). */
 function tradingDaysAfter(calendar: TradingCalendar, iso: string, n: number): string {
-  let d = isoToDay(iso);
-  for (let i = 0; i < n; i++) d = calendar.nextTradingDay(d);
-  for (let i = 0; i > n; i--) d = calendar.previousTradingDay(d);
-  return dayToIso(d);
+  return dayToIso(calendar.shiftTradingDays(isoToDay(iso), n));
 }
 
 export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: AbortSignal): Promise<TrainedFolder & { windows?: RollingWindow[] }> {

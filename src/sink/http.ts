@@ -32,8 +32,15 @@ export class HttpServer {
   private readonly server: Server;
   private readonly opts: HttpServerOptions;
 
+  private readonly routes: NonNullable<HttpServerOptions['routes']>;
+
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
+    const status = opts.status;
+    this.routes = {
+      ...opts.routes,
+      ...(status === undefined ? {} : { '/': () => [200, 'text/html; charset=utf-8', STATUS_PAGE], '/status.json': () => [200, 'application/json', `${JSON.stringify(status())}\n`] }),
+    };
     this.server = createServer((req, res) => {
       void this.handle(req.url ?? '/', req.method ?? 'GET').then(
         ([status, type, body]) => {
@@ -63,16 +70,10 @@ export class HttpServer {
         this.opts.metrics.ready.set(r.ready ? 1 : 0);
         return [r.ready ? 200 : 503, 'application/json', `${JSON.stringify({ ready: r.ready, ...r.checks })}\n`];
       }
-      case '/':
-        if (this.opts.status !== undefined) return [200, 'text/html; charset=utf-8', STATUS_PAGE];
-        return [404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n'];
-      case '/status.json':
-        if (this.opts.status !== undefined) return [200, 'application/json', `${JSON.stringify(this.opts.status())}\n`];
-        return [404, 'text/plain', 'not found: try /metrics, /healthz or /readyz\n'];
       default: {
-        const route = this.opts.routes?.[path];
+        const route = this.routes[path];
         if (route !== undefined) return route();
-        return [404, 'text/plain', 'not found: try /, /status.json, /metrics, /healthz or /readyz\n'];
+        return [404, 'text/plain', `not found: try ${['/metrics', '/healthz', '/readyz', ...Object.keys(this.routes)].join(', ')}\n`];
       }
     }
   }

@@ -142,7 +142,7 @@ export function buildOnnxModel(spec: ModelSpec, weights: Map<string, Weight>, pr
   } else {
     const lastQuery = spec.pooling === 'last-query';
     const wq = g.constant('attention.wq', [H, H], need(weights, 'attention/wq', [H, H]));
-    const wk = g.constant('attention.wk', [H, H], need(weights, 'attention/wk', [H, H]));
+    const wkData = need(weights, 'attention/wk', [H, H]);
     const wv = g.constant('attention.wv', [H, H], need(weights, 'attention/wv', [H, H]));
     const scale = g.constant('attention.scale', [], Float32Array.of(Math.sqrt(H)));
     let out: string;
@@ -153,7 +153,7 @@ export function buildOnnxModel(spec: ModelSpec, weights: Map<string, Weight>, pr
       // is projected per time step: (q Wq)(S Wk)^T = ((q Wq) Wk^T) S^T and a (S Wv) =
       // (a S) Wv — two [B*T, H] x [H, H] products become [B, H] ones (equal to rounding).
       query = g.one('Squeeze', [lastState, g.ints('query.axes', [0])]); // [B, H]
-      const qk = g.one('MatMul', [g.one('MatMul', [query, wq]), g.one('Transpose', [wk], [intsAttr('perm', [1, 0])])]); // [B, H]
+      const qk = g.one('MatMul', [g.one('MatMul', [query, wq]), g.constant('attention.wk_t', [H, H], transpose(wkData, H, H))]); // [B, H]
       const scores = g.one('Div', [g.one('ReduceSum', [g.one('Mul', [x, qk]), g.ints('scores.axes', [2])], [intAttr('keepdims', 1)]), scale]); // [T, B, 1]
       const a = g.one('Softmax', [scores], [intAttr('axis', 0)]); // over time
       out = g.one('MatMul', [g.one('ReduceSum', [g.one('Mul', [x, a]), g.ints('pool.axes0', [0])], [intAttr('keepdims', 0)]), wv]); // [B, H]
@@ -161,7 +161,7 @@ export function buildOnnxModel(spec: ModelSpec, weights: Map<string, Weight>, pr
       const states = g.one('Transpose', [x], [intsAttr('perm', [1, 0, 2])], 'batch_major'); // [B, T, H]
       query = states;
       const q = g.one('MatMul', [query, wq]);
-      const k = g.one('MatMul', [states, wk]);
+      const k = g.one('MatMul', [states, g.constant('attention.wk', [H, H], wkData)]);
       const scores = g.one('Div', [g.one('MatMul', [q, g.one('Transpose', [k], [intsAttr('perm', [0, 2, 1])])]), scale]);
       const a = g.one('Softmax', [scores], [intAttr('axis', -1)]);
       out = g.one('MatMul', [a, g.one('MatMul', [states, wv])]); // [B, T, H]

@@ -65,6 +65,7 @@ export async function createOnnxSession(model: string | Uint8Array, opts: OnnxOp
     interOpNumThreads: 1,
     ...(opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
   };
+  // Two calls because InferenceSession.create's overloads take a path or bytes, not the union.
   const create = (providers: string[]): Promise<Ort.InferenceSession> =>
     typeof model === 'string' ? ort.InferenceSession.create(model, { ...base, executionProviders: providers }) : ort.InferenceSession.create(model, { ...base, executionProviders: providers });
   if (opts.provider === 'cuda') {
