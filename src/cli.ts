@@ -6,6 +6,7 @@
  *   features   offline extraction: tick/bar files -> 10/30-minute bars and feature rows
  *   train, score, evaluate, export   the model offline (export: the ONNX graph)
  *   serve, replay, doctor            the daemon, feeding it, and what this machine can run
+ *   reconcile                        the daily check: published scores against the offline path
  * Flags override environment variables, which override the config file (src/config.ts).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { loadConfig, type Config, type Overrides } from './config.js';
 import { TradingCalendar } from './market/calendar.js';
 import { parseFreq, type Freq } from './market/sessions.js';
 import { createLogger } from './log.js';
+import { stopwatch } from './market/clock.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -58,6 +60,14 @@ Commands:
   doctor     What this machine can run: engines, backends, GPU providers, the configured
              models, Kafka reachability, Java for the local broker. Exit 1 when serve
              could not start.  [--config FILE] [--brokers host:port,...] [--no-kafka] [--json]
+  reconcile  The daily check: recompute scores from the recorded input with the offline
+             path (features + score, the daemon's configuration) and compare them with
+             what was published; exit 1 on any missing, extra, duplicated or different score
+             (or, from the topics, any dead-letter count that differs from the offline rejects).
+               [--input FILE|DIR ...]  (default: the input topics, read while retained)
+               [--archive DIR]  (default: the score topic, read_committed)
+               [--day YYYY-MM-DD ...] [--tolerance 1e-6] [--brokers host:port,...]
+               [--models DIR,...] [--work-dir DIR] [--json] [--timeout-ms N] [--config FILE]
   replay     Publish tick / 1-minute bar files to Kafka in event-time order.
                --input FILE|DIR (repeatable) [--brokers host:port,...] [--format json|arrow]
                [--speed 60x|max] [--arrow-rows N] [--config FILE]
@@ -181,10 +191,10 @@ async function cmdSimulate(args: string[]): Promise<number> {
   const { MarketSimulator } = await import('./ingest/simulator/market.js');
   const { writeSimulation } = await import('./ingest/simulator/write.js');
   const sim = new MarketSimulator(config.simulator, calendar);
-  const started = performance.now();
+  const elapsed = stopwatch();
   const summary = await writeSimulation(sim, out, format, (line) => process.stderr.write(line + '\n'));
   process.stdout.write(
-    `simulated ${summary.symbols} symbols x ${summary.days} trading days (seed ${config.simulator.seed}): ${summary.ticks.toLocaleString('en-US')} ticks, ${summary.bars.toLocaleString('en-US')} 1-minute bars -> ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `simulated ${summary.symbols} symbols x ${summary.days} trading days (seed ${config.simulator.seed}): ${summary.ticks.toLocaleString('en-US')} ticks, ${summary.bars.toLocaleString('en-US')} 1-minute bars -> ${out} in ${(elapsed() / 1000).toFixed(1)} s\n`,
   );
   return 0;
 }
@@ -213,7 +223,7 @@ async function cmdFeatures(args: string[]): Promise<number> {
   const calendar = TradingCalendar.load(config.market.holidaysFile);
   const { extractFeatures } = await import('./features/extract.js');
   mkdirSync(out, { recursive: true });
-  const started = performance.now();
+  const elapsed = stopwatch();
   const s = await extractFeatures({
     inputs,
     outDir: out,
@@ -227,7 +237,7 @@ async function cmdFeatures(args: string[]): Promise<number> {
   const rejected = Object.entries(s.rejected).map(([c, n]) => `${c}=${n}`).join(' ') || 'none';
   const closes = Object.entries(s.barsClosed).map(([f, n]) => `${f}: ${n} closes, ${s.rows[f as Freq] ?? 0} rows`).join('; ');
   process.stdout.write(
-    `features: ${s.inputs.length} file(s), ${s.ticks.toLocaleString('en-US')} ticks, ${s.oneMinuteBars.toLocaleString('en-US')} 1-minute bars, ${s.symbols} symbols; ${closes}; rejected: ${rejected} -> ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+    `features: ${s.inputs.length} file(s), ${s.ticks.toLocaleString('en-US')} ticks, ${s.oneMinuteBars.toLocaleString('en-US')} 1-minute bars, ${s.symbols} symbols; ${closes}; rejected: ${rejected} -> ${out} in ${(elapsed() / 1000).toFixed(1)} s\n`,
   );
   return 0;
 }
@@ -438,6 +448,50 @@ async function cmdDoctor(args: string[]): Promise<number> {
   return checks.some((c) => c.required && !c.ok) ? 1 : 0;
 }
 
+async function cmdReconcile(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    input: { type: 'string', multiple: true },
+    archive: { type: 'string' },
+    day: { type: 'string', multiple: true },
+    tolerance: { type: 'string' },
+    brokers: { type: 'string' },
+    models: { type: 'string' },
+    'work-dir': { type: 'string' },
+    json: { type: 'boolean' },
+    'timeout-ms': { type: 'string' },
+  });
+  if (values.help === true) return usage(0);
+  const days = values.day as string[] | undefined;
+  for (const d of days ?? []) if (!/^\d{4}-\d{2}-\d{2}$/.test(d)) throw new UsageError(`--day must be YYYY-MM-DD, got "${d}"`);
+  const config = configFrom(values, { kafka: { brokers: list(values.brokers) }, daemon: { models: list(values.models) } });
+  const log = createLogger(config.log.level);
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const given = values['work-dir'] as string | undefined;
+  const workDir = given ?? mkdtempSync(join(tmpdir(), 'factorstream-reconcile-'));
+  const tolerance = num(values.tolerance as string | undefined, 'tolerance') ?? 1e-6;
+  const { reconcile, formatReconciliation } = await import('./daemon/reconcile.js');
+  try {
+    const inputs = values.input as string[] | undefined;
+    const r = await reconcile({
+      config,
+      calendar: TradingCalendar.load(config.market.holidaysFile),
+      log,
+      inputs: inputs === undefined || inputs.length === 0 ? undefined : inputs,
+      archive: values.archive as string | undefined,
+      days,
+      tolerance,
+      workDir,
+      timeoutMs: num(values['timeout-ms'] as string | undefined, 'timeout-ms') ?? 120_000,
+    });
+    process.stdout.write(values.json === true ? JSON.stringify(r, null, 1) + '\n' : formatReconciliation(r, tolerance) + '\n');
+    return r.ok ? 0 : 1;
+  } finally {
+    if (given === undefined) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
 async function cmdReplay(args: string[]): Promise<number> {
   const { values } = parse(args, {
     input: { type: 'string', multiple: true },
@@ -500,6 +554,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdServe(rest);
       case 'replay':
         return await cmdReplay(rest);
+      case 'reconcile':
+        return await cmdReconcile(rest);
       case 'export':
         return await cmdExport(rest);
       case 'doctor':

@@ -110,8 +110,8 @@ export const ConfigSchema = z
         commitIntervalMs: z.number().int().min(50).default(5_000),
         /** A quiet feed's bars close when the wall clock passes their end plus this (ms). */
         wallClockGraceMs: z.number().int().min(0).default(5_000),
-        /** A partition may run this far (event time, ms) ahead of the watermark before it is paused. */
-        maxAheadMs: z.number().int().min(0).max(25 * 60_000).default(10 * 60_000),
+        /** A caught-up input partition silent for this long (wall time, ms) stops holding the watermark back. */
+        idleTimeoutMs: z.number().int().min(0).default(5_000),
         /** Larger input messages are dead-lettered as E_OVERSIZED. */
         maxMessageBytes: z.number().int().min(1_024).default(1_048_576),
         /** /readyz fails while total consumer lag exceeds this many messages. */

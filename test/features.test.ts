@@ -278,6 +278,25 @@ describe('stateful checks in the aggregator', () => {
     const bar = close10(lenient.closes, '2026-11-23T09:40:00');
     expect(feat(bar, 0, 'avgTradeSize')).toBeCloseTo(Math.log((4000) / 2), 12);
   });
+  it('never overwrites a minute a bar not yet closed reads: writing 60 minutes past it throws instead of losing events', () => {
+    // Without the event-time close rule (the daemon drives closes itself), a run of events an
+    // hour long would wrap the 60-minute ring over the open 30-minute bar's minutes.
+    const symbols = new SymbolTable();
+    const engine = new FeatureEngine({ calendar, symbols, freqs: ['10m', '30m'], eventTimeWatermark: false, onReject: () => undefined });
+    const ctx = engine.context('test');
+    const batch = new TickBatch(8);
+    const write = (local: string): void => {
+      batch.clear();
+      decodeTickJson(JSON.stringify({ ...t, ts: sh(local) }), 0, batch, ctx);
+      engine.ingestTicks(batch, 0, 1, 'test');
+    };
+    write('2026-11-23T09:31:00');
+    write('2026-11-23T10:25:00');
+    expect(() => write('2026-11-23T10:31:30')).toThrow(/minute ring overrun: minute \d+ of symbol 0 would overwrite minute \d+, which a bar not yet closed still reads/);
+    // Closed first, the same write is fine.
+    engine.advanceWatermark(sh('2026-11-23T10:30:00'));
+    expect(() => write('2026-11-23T10:31:30')).not.toThrow();
+  });
   it('snapshots: repeats are duplicates, decreases and stale ones are rejected', () => {
     const s = { symbol: '000001.SZ', price: 10 };
     const { rejects } = runTicks([

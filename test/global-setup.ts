@@ -3,9 +3,10 @@
  * user does (node dist/cli.js) and never a stale build; and, unless KAFKA_BROKERS names
  * a broker already, starts a real single-node Kafka (scripts/kafka-local.mjs) for the
  * integration tests. Without Java the Kafka tests skip with a loud message, except under
- * CI=true, where a missing broker fails the run.
+ * CI=true, where a missing broker fails the run; the same for kcat, the independent
+ * Kafka client some of them produce with.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
 import { KAFKA_VERSION, missingTools, startKafka, type LocalKafka } from '../scripts/kafka-local.mjs';
 
@@ -13,6 +14,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string;
     kafkaSkipReason: string;
+    /** Why the tests with an independent Kafka client (Debian's kcat) cannot run, or ''. */
+    kcatSkipReason: string;
   }
 }
 
@@ -37,6 +40,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide('kafkaBrokers', brokers);
   project.provide('kafkaSkipReason', skip);
+  // The Kafka contract is also checked with a client this project did not write: librdkafka's kcat.
+  let kcatSkip = '';
+  if (spawnSync('kcat', ['-V'], { stdio: 'ignore' }).status !== 0) {
+    kcatSkip = 'kcat (Debian package kcat) is not installed';
+    if (process.env.CI === 'true' && skip === '') throw new Error(`${kcatSkip}; CI=true requires the tests with an independent Kafka client to run`);
+    process.stderr.write(`\n!! TESTS WITH kcat SKIPPED: ${kcatSkip} (apt-get install kcat).\n\n`);
+  }
+  project.provide('kcatSkipReason', kcatSkip);
   return async () => {
     await kafka?.stop();
   };

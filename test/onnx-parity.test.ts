@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { ScoringPipeline, type ServedModel } from '../src/daemon/pipeline.js';
+import type { ServedModel } from '../src/daemon/models.js';
+import { ScoringPipeline } from '../src/daemon/pipeline.js';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
@@ -66,7 +67,8 @@ async function simulatorSequences(): Promise<Float32Array> {
   const meta = metaFor('capture', { arch: 'gru', head: 'last', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 4, layers: 1, dense: 2, dropout: 0, seed: 1 });
   const model: ServedModel = { dir: '', meta, scorer: new CrossSectionScorer(capture, meta, 0.5), role: 'live', fallback: '' };
   const topics = { ticks: 'md.ticks', bars: 'md.bars.1m', scores: 'factor.scores', scoresBatch: 'factor.scores.batch', deadLetter: 'md.deadletter' };
-  const pipeline = new ScoringPipeline({ config, calendar, topics, models: [model], metrics: new Metrics({ defaultMetrics: false }), now: () => 0 });
+  let now = 0;
+  const pipeline = new ScoringPipeline({ config, calendar, topics, models: [model], metrics: new Metrics({ defaultMetrics: false }), now: () => now });
   pipeline.assign(topics.ticks, 0, 0, true);
   const sim = new MarketSimulator({ symbols: 120, days: 1, seed: 23, tradesPerDay: 400, start: '2026-11-23' }, calendar);
   let offset = 0;
@@ -75,7 +77,9 @@ async function simulatorSequences(): Promise<Float32Array> {
     pipeline.ingest({ topic: topics.ticks, partition: 0, offset: offset++, key: null, value: Buffer.from(encodeTicksArrow(m.ticks, sim.symbols)), headers: { 'content-type': 'application/vnd.apache.arrow.stream' } });
     await pipeline.takeOutputs();
   }
-  pipeline.wallClock(Date.parse('2026-11-23T16:00:00+08:00'));
+  // The feed goes quiet: the wall clock closes the day's last bars.
+  now = Date.parse('2026-11-23T16:00:00+08:00');
+  pipeline.advanceTime();
   await pipeline.takeOutputs();
   const out = new Float32Array(N * T * FEATURE_COUNT);
   let filled = 0;

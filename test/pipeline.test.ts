@@ -1,143 +1,258 @@
 /**
- * The daemon's core without Kafka: the same messages per partition give the same bar
- * closes and the same scores whatever order the partitions are read in (also when a
- * partition runs far ahead and is held back), which is what makes a restart reproduce
- * its scores; and a restored snapshot continues exactly.
+ * The daemon's core without Kafka, against the offline path: whatever the delivery
+ * schedule — partitions (1 to 16, uneven), JSON or Arrow messages (Arrow messages that
+ * span many bars), fetch sizes, partition order, a producer still writing, wall-clock
+ * gaps, restarts from a serialised checkpoint — every bar close equals the offline
+ * engine's on the same events in time order (features + normalisation, symbol by symbol),
+ * and every event is aggregated or rejected and counted. The reference is the offline
+ * engine (FeatureEngine driven by its own event time, as `factorstream features` runs
+ * it), not another pipeline run.
  */
 import { deserialize, serialize } from 'node:v8';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { loadServedModels } from '../src/daemon/models.js';
+import { loadServedModels, type ServedModel } from '../src/daemon/models.js';
+import { ScoringPipeline } from '../src/daemon/pipeline.js';
 import { DEFAULT_ENGINE_OPTIONS } from '../src/model/predictor.js';
-import { ScoringPipeline, type InputMessage, type ServedModel } from '../src/daemon/pipeline.js';
-import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
-import { TickBatch, copyTickRow, tickRecordAt } from '../src/ingest/events.js';
-import { encodeTickJson } from '../src/ingest/json-codec.js';
-import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/sink/metrics.js';
 import { calendar } from './helpers.js';
+import { deliver, offlineCloses, partitionMessages, rng, simulatedMarket, TOPICS, type Market, type Partitioned, type Schedule } from './partitioned-feed.js';
 
-const config = loadConfig({ flags: { daemon: { maxAheadMs: 2 * 60_000 } } });
-const TOPICS = { ticks: 'md.ticks', bars: 'md.bars.1m', scores: 'factor.scores', scoresBatch: 'factor.scores.batch', deadLetter: 'md.deadletter' };
+const config = loadConfig({});
+const IDLE = config.daemon.idleTimeoutMs;
 
-/** A simulated day as messages of 3 partitions (symbols hashed): Arrow, one per partition and minute, or JSON, one per tick. */
-function partitionedDay(format: 'arrow' | 'json' = 'arrow'): InputMessage[][] {
-  const sim = new MarketSimulator({ symbols: 24, days: 1, seed: 17, tradesPerDay: 300, start: '2026-11-23' }, calendar);
-  const parts: InputMessage[][] = [[], [], []];
-  const batches = [new TickBatch(), new TickBatch(), new TickBatch()];
-  const push = (p: number, value: Buffer, contentType: string): void => {
-    parts[p].push({ topic: TOPICS.ticks, partition: p, offset: parts[p].length, key: null, value, headers: { 'content-type': contentType } });
+/** A symbol's partition: a seeded hash, like a producer's partitioner (kafkajs's, librdkafka's, or any other). */
+function hashPartitioner(partitions: number, seed: number): (symbol: string) => number {
+  return (symbol) => {
+    let h = seed >>> 0;
+    for (let i = 0; i < symbol.length; i++) h = Math.imul(h ^ symbol.charCodeAt(i), 2_654_435_761) >>> 0;
+    return h % partitions;
   };
-  for (const m of sim.generateDay(0)) {
-    for (const b of batches) b.clear();
-    for (let i = 0; i < m.ticks.length; i++) copyTickRow(m.ticks, i, batches[m.ticks.symbol[i] % 3]);
-    batches.forEach((b, p) => {
-      if (b.length === 0) return;
-      if (format === 'arrow') push(p, Buffer.from(encodeTicksArrow(b, sim.symbols)), 'application/vnd.apache.arrow.stream');
-      else for (let i = 0; i < b.length; i++) push(p, Buffer.from(encodeTickJson(tickRecordAt(b, sim.symbols, i))), 'application/json');
-    });
+}
+
+interface ScheduleSpec {
+  seed: number;
+  /** Largest fetch, in messages. */
+  maxFetch: number;
+  /** Largest wall-clock step between fetches (ms). */
+  maxStep: number;
+  /** Event time per wall time of a live producer (Infinity: a backlog, everything there from the start). */
+  speed: number;
+  /** Chance of a restart from the last checkpoint before a fetch (at most MAX_RESTARTS a run). */
+  restartRate: number;
+  /** random: any partition; first: the lowest-numbered one (one partition read to its end before the next). */
+  order: 'random' | 'first';
+}
+
+const MAX_RESTARTS = 6;
+
+function schedule(spec: ScheduleSpec): Schedule {
+  const r = rng(spec.seed);
+  let restarts = 0;
+  return {
+    pick: (c) => (spec.order === 'first' ? c[0] : c[Math.floor(r() * c.length)]),
+    fetchSize: () => 1 + Math.floor(r() * spec.maxFetch),
+    step: () => Math.floor(r() * spec.maxStep),
+    restart: () => restarts < MAX_RESTARTS && r() < spec.restartRate && ++restarts > 0,
+    speed: spec.speed,
+  };
+}
+
+const markets = new Map<string, Market>();
+function market(symbols: number, days: number, seed: number, source: 'ticks' | 'bars' = 'ticks', snapshotIntervalSec = 3): Market {
+  const key = `${symbols}/${days}/${seed}/${source}/${snapshotIntervalSec}`;
+  let m = markets.get(key);
+  if (m === undefined) markets.set(key, (m = simulatedMarket({ symbols, days, seed, source, snapshotIntervalSec })));
+  return m;
+}
+const references = new Map<Market, ReturnType<typeof offlineCloses>>();
+function reference(m: Market): ReturnType<typeof offlineCloses> {
+  let r = references.get(m);
+  if (r === undefined) references.set(m, (r = offlineCloses(m, config)));
+  return r;
+}
+
+function eventsOf(m: Market): number {
+  return m.source === 'ticks' ? m.ticks.length : m.bars.length;
+}
+
+async function expectOfflineCloses(m: Market, feed: Partitioned, spec: ScheduleSpec, models: ServedModel[] = []): Promise<Awaited<ReturnType<typeof deliver>>> {
+  const ref = reference(m);
+  const got = await deliver(feed, config, models, schedule(spec));
+  expect(got.closes.length, JSON.stringify(spec)).toBe(ref.closes.length);
+  for (let i = 0; i < ref.closes.length; i++) {
+    if (got.closes[i] === ref.closes[i]) continue;
+    // Name what differs first: symbols present on one side only, and the rejects.
+    const symbolsOf = (close: string): Set<string> => new Set(close.split('\n').slice(1).map((l) => l.split(',')[0]));
+    const [a, b] = [symbolsOf(got.closes[i]), symbolsOf(ref.closes[i])];
+    const only = { daemon: [...a].filter((x) => !b.has(x)), offline: [...b].filter((x) => !a.has(x)), rejected: Object.fromEntries(got.rejected) };
+    expect(got.closes[i], `close ${i} of ${JSON.stringify(spec)}: ${JSON.stringify(only)}`).toBe(ref.closes[i]);
   }
-  return parts;
-}
-
-function pipelineWith(models: ServedModel[]): ScoringPipeline {
-  const p = new ScoringPipeline({ config, calendar, topics: TOPICS, models, metrics: new Metrics({ defaultMetrics: false }), now: () => 0 });
-  for (let i = 0; i < 3; i++) p.assign(TOPICS.ticks, i, 0, false);
-  return p;
-}
-
-/** Runs the pipeline's pending inferences and appends their score records to `out` as text. */
-async function drain(p: ScoringPipeline, out: string[]): Promise<void> {
-  for (const c of (await p.takeOutputs()).closes) for (const r of c.records) out.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.score}|${r.z}|${r.rank}`);
-}
-
-/** Feeds messages in `order` (partition indices, one message each), then marks everything delivered. */
-async function run(p: ScoringPipeline, parts: InputMessage[][], order: number[], out: string[]): Promise<void> {
-  const next = [0, 0, 0];
-  for (const i of order) {
-    if (next[i] < parts[i].length) {
-      p.ingest(parts[i][next[i]++]);
-      await drain(p, out);
-    }
+  expect(Object.fromEntries(got.rejected)).toEqual(Object.fromEntries(ref.rejected));
+  if (got.restarts === 0) {
+    // Every event aggregated or rejected, and counted.
+    const rejected = [...got.rejected.values()].reduce((a, b) => a + b, 0);
+    expect(got.ingested + rejected).toBe(eventsOf(m));
   }
-  for (let i = 0; i < 3; i++) p.setCaughtUp(TOPICS.ticks, i, true);
-  p.wallClock(Date.parse('2026-11-23T16:00:00+08:00'));
-  await drain(p, out);
+  return got;
 }
 
-describe('scoring pipeline', () => {
-  it('gives the same scores whatever the partition interleaving, holding back a partition that runs ahead', async () => {
-    const models = await loadServedModels(['models/demo-10m', 'models/demo-30m'], DEFAULT_ENGINE_OPTIONS, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
-    const parts = partitionedDay();
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    const roundRobin = Array.from({ length: total * 3 }, (_, i) => i % 3);
-    // Partition 0 first, then 1, then 2: partitions 0 and 1 are held back until 2 catches up.
-    const sequential = [...parts[0].map(() => 0), ...parts[1].map(() => 1), ...parts[2].map(() => 2)];
-    let seed = 7;
-    const shuffled = [...sequential].sort(() => ((seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647) - 0.5);
-    const results: string[][] = [];
-    for (const order of [roundRobin, sequential, shuffled]) {
-      const out: string[] = [];
-      await run(pipelineWith(models), parts, order, out);
-      results.push(out.sort());
-    }
-    expect(results[0].length).toBeGreaterThan(24 * 20);
-    expect(results[1]).toEqual(results[0]);
-    expect(results[2]).toEqual(results[0]);
+describe('scoring pipeline against the offline engine', () => {
+  it('the README flow: a two-day backlog in one partition read in the largest fetches (no run spans a close, the minute ring is never overrun)', async () => {
+    const m = market(40, 2, 3);
+    const feed = partitionMessages(m, 1, () => 0, () => 'arrow', 5_000);
+    await expectOfflineCloses(m, feed, { seed: 1, maxFetch: 1_000_000, maxStep: 0, speed: Infinity, restartRate: 0, order: 'random' });
+  });
 
-    // The same day as one-tick JSON messages, handed over in batches of random sizes (as
-    // Kafka fetches do), partitions interleaved: the same scores.
-    const json = partitionedDay('json');
-    const p = pipelineWith(models);
-    const out: string[] = [];
-    const next = [0, 0, 0];
-    let k = 0;
-    while (next.some((n, i) => n < json[i].length)) {
-      const i = k++ % 3;
-      const size = 1 + Math.floor(((seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647) * 400);
-      p.ingestBatch(json[i].slice(next[i], next[i] + size));
-      next[i] = Math.min(json[i].length, next[i] + size);
-      await drain(p, out);
-    }
-    for (let i = 0; i < 3; i++) p.setCaughtUp(TOPICS.ticks, i, true);
-    p.wallClock(Date.parse('2026-11-23T16:00:00+08:00'));
-    await drain(p, out);
-    expect(p.ingested).toBe(json.flat().length);
-    expect(out.sort()).toEqual(results[0]);
+  it('one partition read to its end before the next (a backlog after an outage), JSON: partitions ahead wait, none is judged late', async () => {
+    const m = market(30, 2, 4);
+    const feed = partitionMessages(m, 4, hashPartitioner(4, 11), () => 'json');
+    await expectOfflineCloses(m, feed, { seed: 2, maxFetch: 700, maxStep: 20, speed: Infinity, restartRate: 0, order: 'first' });
+  });
+
+  it('16 partitions for 12 symbols (some empty, some with one symbol), Arrow and JSON mixed: empty partitions turn idle, the rest keep parity', async () => {
+    const m = market(12, 2, 5);
+    const feed = partitionMessages(m, 16, hashPartitioner(16, 7), (p) => (p % 2 === 0 ? 'json' : 'arrow'), 300);
+    expect(feed.parts.filter((p) => p.length === 0).length).toBeGreaterThan(0);
+    await expectOfflineCloses(m, feed, { seed: 3, maxFetch: 200, maxStep: 50, speed: Infinity, restartRate: 0, order: 'random' });
+  });
+
+  it('a producer still writing while the daemon reads (partitions caught up between fetches, quiet ones turning idle), JSON and Arrow batched by time', async () => {
+    const m = market(30, 2, 6);
+    const feed = partitionMessages(m, 3, hashPartitioner(3, 5), (p) => (p === 2 ? 'arrow' : 'json'), 1_000, config.features.allowedLatenessMs);
+    await expectOfflineCloses(m, feed, { seed: 4, maxFetch: 50, maxStep: 300, speed: 60, restartRate: 0, order: 'random' });
+  });
+
+  it('1-minute bars as input, through the same rules', async () => {
+    const m = market(30, 2, 7, 'bars');
+    const feed = partitionMessages(m, 3, hashPartitioner(3, 2), (p) => (p === 0 ? 'arrow' : 'json'), 200);
+    await expectOfflineCloses(m, feed, { seed: 5, maxFetch: 300, maxStep: 30, speed: Infinity, restartRate: 0, order: 'random' });
+  });
+
+  it('restarts from serialised checkpoints (with rows waiting in them) give every close once, equal to offline, and the scores of the demo model too', async () => {
+    const models = await loadServedModels(['models/demo-10m'], DEFAULT_ENGINE_OPTIONS, config.features.minCoverage, new Metrics({ defaultMetrics: false }), createLogger('silent'));
+    const m = market(30, 2, 8);
+    const feed = partitionMessages(m, 3, hashPartitioner(3, 9), (p) => (p === 1 ? 'json' : 'arrow'), 800);
+    const uninterrupted = await expectOfflineCloses(m, feed, { seed: 6, maxFetch: 100, maxStep: 30, speed: Infinity, restartRate: 0, order: 'random' }, models);
+    const restarted = await expectOfflineCloses(m, feed, { seed: 7, maxFetch: 100, maxStep: 30, speed: Infinity, restartRate: 0.02, order: 'random' }, models);
+    expect(restarted.restarts).toBeGreaterThan(3);
+    expect(uninterrupted.scores.length).toBeGreaterThan(24 * 20);
+    expect(restarted.scores).toEqual(uninterrupted.scores);
   }, 60_000);
 
-  it('restored from a serialised snapshot mid-day, publishes what an uninterrupted run does', async () => {
-    const models = await loadServedModels(['models/demo-10m'], DEFAULT_ENGINE_OPTIONS, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
-    const parts = partitionedDay();
-    const order = Array.from({ length: parts.reduce((n, p) => n + p.length, 0) * 3 }, (_, i) => i % 3);
-    const whole: string[] = [];
-    await run(pipelineWith(models), parts, order, whole);
+  it('property: any partition count, partitioner, formats, fetch sizes, order, wall-clock gaps, live producer and restarts give the offline closes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          partitions: fc.integer({ min: 1, max: 16 }),
+          partitionSeed: fc.integer({ min: 1, max: 1_000_000 }),
+          formats: fc.constantFrom('json', 'arrow', 'mixed'),
+          arrowRows: fc.integer({ min: 1, max: 3_000 }),
+          seed: fc.integer({ min: 1, max: 1_000_000 }),
+          maxFetch: fc.integer({ min: 1, max: 2_000 }),
+          live: fc.boolean(),
+          gaps: fc.boolean(),
+          restartRate: fc.constantFrom(0, 0, 0.01),
+          order: fc.constantFrom('random' as const, 'first' as const),
+        }),
+        async (c) => {
+          // Snapshot-fed symbols every 30 s, so that a run is a few thousand messages.
+          const m = market(16, 2, 21, 'ticks', 30);
+          // A live producer batches Arrow rows by time (no message holds events further apart than the lateness); a backlog's messages may span hours.
+          const span = c.live ? config.features.allowedLatenessMs : Infinity;
+          const feed = partitionMessages(m, c.partitions, hashPartitioner(c.partitions, c.partitionSeed), (p) => (c.formats === 'mixed' ? (p % 2 === 0 ? 'json' : 'arrow') : c.formats), c.arrowRows, span);
+          // Wall-clock gaps beyond the idle timeout in a backlog (nothing left unproduced); a live producer at 60x or 1200x real time.
+          await expectOfflineCloses(m, feed, {
+            seed: c.seed,
+            maxFetch: c.maxFetch,
+            maxStep: c.live ? 500 : c.gaps ? 4 * IDLE : 10,
+            speed: c.live ? (c.seed % 2 === 0 ? 60 : 1_200) : Infinity,
+            restartRate: c.restartRate,
+            order: c.live ? 'random' : c.order,
+          });
+        },
+      ),
+      { numRuns: 40 },
+    );
+  }, 240_000);
+});
 
-    const first = pipelineWith(models);
-    // order cycles through 3x as many steps as there are messages: a sixth of it is mid-day.
-    const cut = Math.floor(order.length / 6);
-    const before: string[] = [];
-    const next = [0, 0, 0];
-    for (const i of order.slice(0, cut)) {
-      if (next[i] < parts[i].length) first.ingest(parts[i][next[i]++]);
-      await drain(first, before);
-    }
-    expect(before.length).toBeGreaterThan(0);
-    expect(before.length).toBeLessThan(whole.length / 2 + 48);
-    const positions = first.positions();
-    expect(positions.map((p) => p.offset)).toEqual(next);
-    const second = pipelineWith(models);
-    second.restore(deserialize(serialize(first.snapshot())) as Record<string, unknown>);
-    const rest = parts.map((p, i) => p.slice(next[i]));
-    // The source resumes each partition at its committed position.
-    const after: string[] = [];
-    const resumed = rest.map((msgs) => msgs);
-    await run(second, resumed, order, after);
-    const ends = (xs: string[]): string[] => [...new Set(xs.map((x) => x.split("|")[1]))].sort();
-    expect(ends([...before, ...after])).toEqual(ends(whole));
-    expect([...before, ...after].sort()).toEqual(whole.sort());
-  }, 60_000);
+describe('scoring pipeline: event-time edges', () => {
+  const sh = (local: string): number => Date.parse(`${local}+08:00`);
+  const tick = (ts: number, symbol = '600000.SH', price = 10): Buffer => Buffer.from(JSON.stringify({ symbol, ts, price, volume: 100 }));
+  const message = (partition: number, offset: number, value: Buffer) => ({ topic: TOPICS.ticks, partition, offset, key: null, value, headers: { 'content-type': 'application/json' } });
+
+  it('a partition idle past the timeout stops holding the watermark back; its later, older events are E_LATE, counted and dead-lettered', async () => {
+    let now = 0;
+    const metrics = new Metrics({ defaultMetrics: false });
+    const p = new ScoringPipeline({ config, calendar, topics: TOPICS, models: [], metrics, now: () => now });
+    p.assign(TOPICS.ticks, 0, 0, false);
+    p.assign(TOPICS.ticks, 1, 0, false);
+    p.ingest(message(0, 0, tick(sh('2026-11-23T09:31:00'))));
+    p.ingest(message(1, 0, tick(sh('2026-11-23T09:31:00'), '000001.SZ')));
+    p.ingest(message(0, 1, tick(sh('2026-11-23T09:50:00'))));
+    // Partition 1 is caught up but not yet idle: the 09:40 bar waits for it, and partition 0's 09:50 tick waits too.
+    p.setCaughtUp(TOPICS.ticks, 1, true);
+    expect(p.currentWatermark).toBe(sh('2026-11-23T09:31:00') - 2_000);
+    expect(p.holding(TOPICS.ticks, 0)).toBe(true);
+    expect(p.nextAlarm()).toBe(IDLE);
+    now = IDLE;
+    p.advanceTime();
+    expect(p.currentWatermark).toBe(sh('2026-11-23T09:50:00') - 2_000);
+    expect(p.holding(TOPICS.ticks, 0)).toBe(false);
+    p.refreshGauges();
+    expect(await metrics.text()).toMatch(/factorstream_partition_idle\{topic="md.ticks",partition="1"\} 1/);
+    // Partition 1 delivers again, with an event of the bar already closed.
+    p.setCaughtUp(TOPICS.ticks, 1, false);
+    p.ingest(message(1, 1, tick(sh('2026-11-23T09:35:00'), '000001.SZ')));
+    const { batches } = await p.takeOutputs();
+    const dead = batches.find((b) => b.topic === TOPICS.deadLetter)?.messages ?? [];
+    expect(dead.map((d) => [d.headers.error, d.headers['source-partition'], d.headers['source-offset']])).toEqual([['E_LATE', '1', '1']]);
+    expect(await metrics.text()).toMatch(/factorstream_late_events_total 1/);
+  });
+
+  it('a quiet feed closes its bars by a Clock alarm a grace period after their end, and the last bar of the day without further input', async () => {
+    let now = sh('2026-11-23T11:29:59.700');
+    const p = new ScoringPipeline({ config, calendar, topics: TOPICS, models: [], metrics: new Metrics({ defaultMetrics: false }), now: () => now, onBarClose: (e) => closes.push(e.bars.barEnd) });
+    const closes: number[] = [];
+    p.assign(TOPICS.ticks, 0, 0, false);
+    p.ingest(message(0, 0, tick(sh('2026-11-23T11:25:00'))));
+    p.ingest(message(0, 1, tick(sh('2026-11-23T11:29:59.500'))));
+    p.setCaughtUp(TOPICS.ticks, 0, true);
+    // Idle 5 s after catching up, then the 11:30 close (11:30:00.001) is due grace after it, counted from the newest event's arrival.
+    expect(p.nextAlarm()).toBe(now + IDLE);
+    now += IDLE;
+    p.advanceTime();
+    const due = p.nextAlarm();
+    expect(due).toBe(sh('2026-11-23T11:29:59.700') + (sh('2026-11-23T11:30:00.001') + config.daemon.wallClockGraceMs - sh('2026-11-23T11:29:59.500')));
+    now = due - 1;
+    p.advanceTime();
+    expect(closes.filter((c) => c === sh('2026-11-23T11:30:00'))).toEqual([]);
+    now = due;
+    p.advanceTime();
+    expect(closes).toContain(sh('2026-11-23T11:30:00'));
+    // Nobody trades in the afternoon: hours later the day's bars have closed, up to 15:00 and no further.
+    now = sh('2026-11-23T18:00:00');
+    p.advanceTime();
+    expect(Math.max(...closes)).toBe(sh('2026-11-23T15:00:00'));
+    expect(p.nextAlarm()).toBe(Infinity);
+  });
+
+  it('restores a format 1 checkpoint (positions and newest event times, nothing waiting) and carries on', () => {
+    const p = new ScoringPipeline({ config, calendar, topics: TOPICS, models: [], metrics: new Metrics({ defaultMetrics: false }), now: () => 0 });
+    p.assign(TOPICS.ticks, 0, 0, false);
+    p.ingest(message(0, 0, tick(sh('2026-11-23T09:31:00'))));
+    const current = p.snapshot() as Record<string, unknown>;
+    const legacy = { engine: current.engine, liveIc: current.liveIc, watermark: p.currentWatermark, partitions: [{ topic: TOPICS.ticks, partition: 0, maxTs: sh('2026-11-23T09:31:00'), next: 1 }] };
+    const q = new ScoringPipeline({ config, calendar, topics: TOPICS, models: [], metrics: new Metrics({ defaultMetrics: false }), now: () => 0 });
+    q.restore(deserialize(serialize(legacy)) as Record<string, unknown>);
+    expect(q.positions()).toEqual([{ topic: TOPICS.ticks, partition: 0, offset: 1 }]);
+    expect(q.currentWatermark).toBe(sh('2026-11-23T09:31:00') - 2_000);
+    q.ingest(message(0, 1, tick(sh('2026-11-23T09:45:00'))));
+    expect(q.currentWatermark).toBe(sh('2026-11-23T09:45:00') - 2_000);
+  });
 
   it('scores a day the same on the onnx and the tfjs engine (max |difference| <= 1e-4), each model on the engine asked for', async () => {
     const dirs = ['models/demo-10m', 'models/demo-30m'];
@@ -145,12 +260,12 @@ describe('scoring pipeline', () => {
     const tfjs = await loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'tfjs' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
     expect(onnx.map((m) => m.scorer.engine)).toEqual(['onnx', 'onnx']);
     expect(tfjs.map((m) => m.scorer.engine)).toEqual(['tfjs', 'tfjs']);
-    const parts = partitionedDay();
-    const order = Array.from({ length: parts.reduce((n, p) => n + p.length, 0) * 3 }, (_, i) => i % 3);
+    const m = market(24, 1, 17);
+    const feed = partitionMessages(m, 3, hashPartitioner(3, 1), () => 'arrow', 400);
+    const spec: ScheduleSpec = { seed: 9, maxFetch: 20, maxStep: 10, speed: Infinity, restartRate: 0, order: 'random' };
     const scored = async (models: ServedModel[]): Promise<Map<string, number>> => {
-      const out: string[] = [];
-      await run(pipelineWith(models), parts, order, out);
-      return new Map(out.map((l) => l.split('|')).map((f) => [`${f[0]}|${f[1]}|${f[2]}`, Number(f[3])]));
+      const got = await deliver(feed, config, models, schedule(spec));
+      return new Map(got.scores.map((l) => l.split('|')).map((f) => [`${f[0]}|${f[1]}|${f[2]}|${f[3]}`, Number(f[4])]));
     };
     const a = await scored(onnx);
     const b = await scored(tfjs);

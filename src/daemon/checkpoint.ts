@@ -15,7 +15,9 @@ import { deserialize, serialize } from 'node:v8';
 import type { State } from '../features/state.js';
 import { partitionKey, type OutputBatch } from './pipeline.js';
 
-export const CHECKPOINT_FORMAT = 1;
+/** 2: the state holds each partition's waiting rows and event time; 1 (positions and newest event times only) is still read. */
+export const CHECKPOINT_FORMAT = 2;
+const READABLE_FORMATS = [1, 2];
 
 export interface Position {
   topic: string;
@@ -47,7 +49,7 @@ export class CheckpointStore {
   read(): Checkpoint | undefined {
     if (!existsSync(this.path)) return undefined;
     const data = deserialize(readFileSync(this.path)) as Checkpoint;
-    if (data.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint ${this.path} has format ${data.format}; this version reads ${CHECKPOINT_FORMAT}`);
+    if (!READABLE_FORMATS.includes(data.format)) throw new Error(`checkpoint ${this.path} has format ${data.format}; this version reads ${READABLE_FORMATS.join(' and ')}`);
     for (const batch of data.outputs) {
       for (const m of batch.messages) {
         m.value = Buffer.from(m.value);

@@ -3,15 +3,17 @@
  * simulated market feeds the daemon's own pipeline (ScoringPipeline: the same decoding,
  * checks, aggregation, bar close, batched inference and score records as `serve`) on a
  * simulated clock paced at `speed` times real time. Each minute's ticks travel as one
- * Arrow message of a one-partition "topic", exactly as a Kafka message would. Bar closes
- * and scores print to stdout, scores go to the daily Arrow archive, and /metrics,
- * /healthz and /readyz are served as by the daemon. No Kafka is needed.
+ * Arrow message of a one-partition "topic", delivered at the minute's end, exactly as a
+ * Kafka message would; the pipeline's wall-clock closes are alarms on the simulated clock,
+ * fired as it moves, as serve's are on the live one. Bar closes and scores print to
+ * stdout, scores go to the daily Arrow archive, and /metrics, /healthz and /readyz are
+ * served as by the daemon. No Kafka is needed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { ErrorCode } from '../errors.js';
 import type { TradingCalendar } from '../market/calendar.js';
-import { SimulatedClock } from '../market/clock.js';
+import { SimulatedClock, stopwatch, systemClock } from '../market/clock.js';
 import { DAY_CLOSE, slotEndTimeOfDay } from '../market/sessions.js';
 import { dayStart, dayToIso, toLocalIso } from '../market/time.js';
 import type { BarCloseEvent } from '../features/engine.js';
@@ -24,8 +26,8 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { engineOptionsOf } from '../model/predictor.js';
-import { loadServedModels } from './models.js';
-import { ScoringPipeline, type ScoredClose, type ServedModel } from './pipeline.js';
+import { loadServedModels, type ServedModel } from './models.js';
+import { ScoringPipeline, type ScoredClose } from './pipeline.js';
 
 export interface DemoOptions {
   config: Readonly<Config>;
@@ -104,7 +106,7 @@ export function scoreLine(c: ScoredClose): string {
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const { config, calendar, log } = opts;
   const sim = new MarketSimulator(config.simulator, calendar);
-  const started = performance.now();
+  const elapsed = stopwatch();
   const metrics = new Metrics();
   const clock = new SimulatedClock(dayStart(sim.days[0]));
   let models: ServedModel[] = [];
@@ -126,11 +128,26 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       opts.print(barCloseLine(e, pipeline.engine.symbols.names, config.features.minCoverage));
     },
   });
-  // One partition that always holds everything there is: event time alone moves the watermark.
+  // One partition that always holds everything there is: between minutes it is quiet, and
+  // the wall clock closes its bars a grace period after their end, as on a live feed.
   pipeline.assign(topic, 0, 0, true);
+  let alarm = -1;
+  let alarmAt = Infinity;
+  const rearm = (): void => {
+    if (alarm >= 0) clock.cancelAlarm(alarm);
+    alarm = -1;
+    alarmAt = pipeline.nextAlarm();
+    if (alarmAt < Infinity) {
+      alarm = clock.setAlarm(alarmAt, () => {
+        alarm = -1;
+        pipeline.advanceTime();
+        rearm();
+      });
+    }
+  };
   // The in-process source hands over each minute as it is generated: never a backlog.
   metrics.consumerLag.set({ topic, partition: '0' }, 0);
-  const archive = config.daemon.archiveDir === '' ? undefined : new ScoreArchive(config.daemon.archiveDir, String(Date.now()));
+  const archive = config.daemon.archiveDir === '' ? undefined : new ScoreArchive(config.daemon.archiveDir, String(systemClock.now()));
   let http: HttpServer | undefined;
   if (opts.http !== false) {
     http = new HttpServer({
@@ -154,7 +171,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     }
     for (const b of batches) if (b.topic === config.kafka.deadLetterTopic) log.warn({ deadLetters: b.messages.length, codes: [...new Set(b.messages.map((m) => m.headers.error))] }, 'events rejected');
   };
-  const graceMs = config.daemon.wallClockGraceMs;
+  /** Moves the simulated clock to `to`, publishing what each alarm on the way closes when it closes it. */
+  const runClockTo = async (to: number): Promise<void> => {
+    while (alarmAt <= to) {
+      clock.advanceTo(alarmAt);
+      await publish();
+    }
+    clock.advanceTo(to);
+  };
   const msPerMinute = opts.speed === 'max' ? 0 : 60_000 / opts.speed;
   log.info(
     { symbols: sim.universe.length, days: sim.days.length, seed: config.simulator.seed, speed: opts.speed, source: opts.source, freqs: config.features.freqs, models: models.map((m) => m.meta.name) },
@@ -165,36 +189,34 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   try {
     for (let d = 0; d < sim.days.length && !aborted(); d++) {
       const gen = sim.generateDay(d);
-      let tick = performance.now();
+      let minute = stopwatch();
       while (true) {
         const next = gen.next();
         if (next.done === true) break;
         const m = next.value;
         const rows = opts.source === 'ticks' ? m.ticks.length : m.bars.length;
         summary.events += rows;
-        // The minute's events have all arrived by its end; the wall clock then moves on by the
-        // grace period, closing the bars of a quiet feed.
-        clock.advanceTo(dayStart(m.day) + slotEndTimeOfDay(m.slot));
+        // The minute's events have all arrived by its end: the clock moves there first (firing
+        // the wall-clock closes due before), then they are delivered.
+        await runClockTo(dayStart(m.day) + slotEndTimeOfDay(m.slot));
         if (rows > 0) {
           const value = opts.source === 'ticks' ? encodeTicksArrow(m.ticks, sim.symbols) : encodeBarsArrow(m.bars, sim.symbols);
           pipeline.ingest({ topic, partition: 0, offset: offset++, key: null, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), headers: { 'content-type': CONTENT_TYPE_ARROW } });
         }
-        clock.advanceTo(dayStart(m.day) + slotEndTimeOfDay(m.slot) + graceMs);
-        pipeline.wallClock(clock.now());
+        rearm();
+        pipeline.refreshGauges();
         await publish();
         if (msPerMinute > 0) {
-          const wait = msPerMinute - (performance.now() - tick);
+          const wait = msPerMinute - minute();
           if (wait > 0) await sleep(wait);
-          tick = performance.now();
+          minute = stopwatch();
         } else if (m.slot % 30 === 29) {
           await sleep(0);
         }
         if (aborted()) break;
       }
-      // End of the session: the wall clock passes 15:00 plus grace and closes the last bars.
-      clock.advanceTo(dayStart(sim.days[d]) + DAY_CLOSE + 1 + graceMs);
-      pipeline.wallClock(clock.now());
-      await publish();
+      // After the session the clock runs on until the day's last bars have closed.
+      await runClockTo(dayStart(sim.days[d]) + DAY_CLOSE + 60_000);
       summary.days++;
       log.info({ day: dayToIso(sim.days[d]), events: summary.events, scores: summary.scores }, 'simulated day done');
     }
@@ -203,6 +225,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     await http?.close();
   }
   for (const [code, n] of pipeline.engine.rejected) summary.rejected[code] = n;
-  summary.wallSeconds = (performance.now() - started) / 1000;
+  summary.wallSeconds = elapsed() / 1000;
   return summary;
 }

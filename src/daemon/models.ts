@@ -9,8 +9,20 @@ import { selectBackend } from '../model/backend.js';
 import { loadPredictor, type EngineOptions } from '../model/predictor.js';
 import { onnxRuntimeInfo } from '../model/onnx/session.js';
 import { CrossSectionScorer } from '../model/scorer.js';
+import type { ServingMeta } from '../model/artifact.js';
 import type { Metrics } from '../sink/metrics.js';
-import type { ServedModel } from './pipeline.js';
+
+/** A model the daemon serves. */
+export interface ServedModel {
+  dir: string;
+  meta: ServingMeta;
+  /** Scores on its engine (scorer.engine, scorer.backend). */
+  scorer: CrossSectionScorer;
+  /** live: published to the score topics; shadow: scored and measured, published to the shadow topic only. */
+  role: 'live' | 'shadow';
+  /** Why the engine or provider asked for is not in use ('' when it is). */
+  fallback: string;
+}
 
 /** The labels of a served model's factorstream_model_info series. */
 export function modelInfoLabels(m: ServedModel): Record<string, string> {

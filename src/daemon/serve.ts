@@ -1,26 +1,31 @@
 /**
  * `factorstream serve`: the pipeline on Kafka (kafkajs). One consumer group reads the
- * tick and bar topics with eachBatch; scores, the Arrow cross-section and dead letters
- * are published by a transactional producer in the same transaction as the input
- * offsets (sendOffsets), after the state that produced them was checkpointed. Any Kafka
- * error in a commit ends the process (crash-only): the restart recovers from the
- * checkpoint and the committed offsets, publishing each output exactly once.
+ * tick and bar topics with eachBatch; a partition whose events wait for a bar close is
+ * paused until the close; scores, the Arrow cross-section and dead letters are published
+ * by a transactional producer in the same transaction as the input offsets
+ * (sendOffsets), after the state that produced them was checkpointed. Time comes from the
+ * Clock: one alarm at the pipeline's next wall-clock deadline (a partition turning idle, a
+ * quiet feed's close) and one for the housekeeping (lag, caught-up partitions, periodic
+ * commits). Any Kafka error in a commit ends the process (crash-only): the restart
+ * recovers from the checkpoint and the committed offsets, publishing each output exactly
+ * once.
  */
 import { resolve } from 'node:path';
-import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Producer } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { Config } from '../config.js';
 import { kafkaLogCreator, type Logger } from '../log.js';
 import type { TradingCalendar } from '../market/calendar.js';
-import type { Clock } from '../market/clock.js';
+import { stopwatch, type Clock } from '../market/clock.js';
 import { chunks } from '../ingest/kafka-chunks.js';
+import { headerText } from '../ingest/topic-reader.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
-import { CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
+import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
 import { checkedMeta } from '../model/artifact.js';
 import { engineOptionsOf } from '../model/predictor.js';
-import { loadServedModels, modelInfoLabels } from './models.js';
-import { partitionKey, ScoringPipeline, type OutputBatch, type ScoredClose, type ServedModel } from './pipeline.js';
+import { loadServedModels, modelInfoLabels, type ServedModel } from './models.js';
+import { partitionKey, ScoringPipeline, type OutputBatch, type ScoredClose } from './pipeline.js';
 import { readUniverse } from './universe.js';
 
 export interface ServeOptions {
@@ -28,17 +33,6 @@ export interface ServeOptions {
   calendar: TradingCalendar;
   log: Logger;
   clock: Clock;
-}
-
-function headerText(h: IHeaders | undefined): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  if (h === undefined) return out;
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined) continue;
-    const first = Array.isArray(v) ? v[0] : v;
-    out[k] = first === undefined ? undefined : first.toString();
-  }
-  return out;
 }
 
 export class KafkaDaemon {
@@ -62,7 +56,10 @@ export class KafkaDaemon {
   private recovered = false;
   private readonly assigned = new Set<string>();
   private readonly ends = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
+  /** Clock alarms: the periodic Kafka housekeeping, and the pipeline's next wall-clock deadline. */
+  private housekeeping = -1;
+  private deadline = -1;
+  private deadlineAt = Infinity;
   private totalLag = 0;
   private partitionsTotal = 0;
   httpPort = 0;
@@ -158,7 +155,17 @@ export class KafkaDaemon {
       this.assigned.clear();
       for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) for (const p of partitions) this.assigned.add(partitionKey(topic, p));
       log.info({ assignment: e.payload.memberAssignment }, 'partitions assigned');
-      void this.exclusive(() => this.refreshPartitions(true));
+      void this.exclusive(async () => {
+        await this.refreshPartitions(true);
+        this.armDeadline();
+      });
+    });
+    // A fetch of transaction markers only (a transactional producer's input) reaches no
+    // eachBatch: its offsets are consumed all the same, or the partition never catches up.
+    this.consumer.on(this.consumer.events.START_BATCH_PROCESS, (e) => {
+      if (e.payload.batchSize > 0) return;
+      const { topic, partition, lastOffset } = e.payload;
+      void this.exclusive(async () => this.pipeline?.skipTo(topic, partition, Number(lastOffset) + 1));
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       log.fatal({ err: e.payload.error }, 'consumer crashed');
@@ -168,8 +175,7 @@ export class KafkaDaemon {
     this.checkStopping();
     await this.consumer.subscribe({ topics: this.inputTopics, fromBeginning: true });
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.exclusive(() => this.onBatch(p)) });
-    // Lag, caught-up partitions and the wall clock are looked at every second at most; commits follow commitIntervalMs.
-    this.timer = setInterval(() => void this.exclusive(() => this.tick()).catch((err: unknown) => this.fatal(err, "periodic commit failed")), Math.min(1_000, cfg.daemon.commitIntervalMs));
+    this.scheduleHousekeeping();
     log.info({ brokers: cfg.kafka.brokers, group: cfg.kafka.groupId, inputs: this.inputTopics, scores: cfg.kafka.scoresTopic }, 'serving');
   }
 
@@ -274,7 +280,7 @@ export class KafkaDaemon {
     for (const { topic, partition, lag } of pipeline.lag(this.ends)) {
       this.metrics.consumerLag.set({ topic, partition: String(partition) }, lag);
       lagTotal += lag;
-      if (!assignment) pipeline.setCaughtUp(topic, partition, lag === 0 && !pipeline.holding(topic, partition));
+      if (!assignment) pipeline.setCaughtUp(topic, partition, lag === 0);
     }
     this.totalLag = lagTotal;
   }
@@ -292,15 +298,18 @@ export class KafkaDaemon {
       value: message.value,
       headers: headerText(message.headers),
     }));
-    const held = !pipeline.ingestBatch(messages);
+    const next = Number(batch.lastOffset()) + 1;
+    pipeline.ingestBatch(messages, next);
     // Our own positions, not kafkajs's, are what gets committed (with the outputs).
     if (batch.messages.length > 0) resolveOffset(batch.lastOffset());
     const key = partitionKey(topic, partition);
     this.ends.set(key, Number(batch.highWatermark));
-    if (held) consumer.pause([{ topic, partitions: [partition] }]);
-    pipeline.setCaughtUp(topic, partition, !held && Number(batch.lastOffset()) + 1 >= Number(batch.highWatermark));
+    // Rows waiting for a bar close: read no further until it comes (bounded memory).
+    if (pipeline.holding(topic, partition)) consumer.pause([{ topic, partitions: [partition] }]);
+    pipeline.setCaughtUp(topic, partition, next >= Number(batch.highWatermark));
     await this.commit(false);
     this.resumeReleased();
+    this.armDeadline();
     await heartbeat();
   }
 
@@ -313,15 +322,56 @@ export class KafkaDaemon {
     }
   }
 
+  /** Lag, caught-up partitions, readiness and periodic commits: once a second at most (commits follow commitIntervalMs). */
+  private scheduleHousekeeping(): void {
+    const every = Math.min(1_000, this.cfg.daemon.commitIntervalMs);
+    this.housekeeping = this.opts.clock.setAlarm(this.opts.clock.now() + every, () => {
+      this.housekeeping = -1;
+      void this.exclusive(() => this.tick())
+        .catch((err: unknown) => this.fatal(err, 'periodic commit failed'))
+        .then(() => {
+          if (!this.stopping) this.scheduleHousekeeping();
+        });
+    });
+  }
+
+  /**
+   * One Clock alarm at the pipeline's next wall-clock deadline (a partition turning idle,
+   * a quiet feed's next close), moved whenever it changes: bars of a quiet feed close on
+   * time, without polling.
+   */
+  private armDeadline(): void {
+    const pipeline = this.pipeline;
+    if (pipeline === undefined || this.stopping) return;
+    const at = pipeline.nextAlarm();
+    if (at === this.deadlineAt && this.deadline >= 0) return;
+    if (this.deadline >= 0) this.opts.clock.cancelAlarm(this.deadline);
+    this.deadline = -1;
+    this.deadlineAt = at;
+    if (at === Infinity) return;
+    this.deadline = this.opts.clock.setAlarm(at, () => {
+      this.deadline = -1;
+      this.deadlineAt = Infinity;
+      void this.exclusive(async () => {
+        if (this.stopping) return;
+        pipeline.advanceTime();
+        await this.commit(false);
+        this.resumeReleased();
+        this.armDeadline();
+      }).catch((err: unknown) => this.fatal(err, 'commit after a wall-clock close failed'));
+    });
+  }
+
   private async tick(): Promise<void> {
     if (this.stopping || this.pipeline === undefined) return;
     await this.refreshPartitions(false);
     const now = this.opts.clock.now();
-    this.pipeline.wallClock(now);
     const wm = this.pipeline.currentWatermark;
     if (Number.isFinite(wm)) this.metrics.watermarkDelay.set((now - wm) / 1000);
+    this.pipeline.refreshGauges();
     await this.commit(false);
     this.resumeReleased();
+    this.armDeadline();
     this.metrics.ready.set(this.readiness().ready ? 1 : 0);
   }
 
@@ -338,9 +388,9 @@ export class KafkaDaemon {
     const due = force || this.opts.clock.now() - this.lastCommitAt >= this.cfg.daemon.commitIntervalMs;
     if (pipeline.pendingCloses === 0 && !(due && (pipeline.hasOutput || posKey !== this.lastPositions))) return;
     const { closes, batches } = await pipeline.takeOutputs();
-    const t0 = performance.now();
+    const elapsed = stopwatch();
     const ckpt: Checkpoint = {
-      format: 1,
+      format: CHECKPOINT_FORMAT,
       seq: this.seq + 1,
       writtenAt: new Date(this.opts.clock.now()).toISOString(),
       models: pipeline.models.map((m) => `${m.meta.name}@${m.meta.version}`),
@@ -350,7 +400,7 @@ export class KafkaDaemon {
     };
     const bytes = this.checkpoints.write(ckpt);
     this.seq = ckpt.seq;
-    this.metrics.checkpoint.observe((performance.now() - t0) / 1000);
+    this.metrics.checkpoint.observe(elapsed() / 1000);
     this.metrics.checkpointBytes.set(bytes);
     try {
       await this.transaction(batches, positions);
@@ -447,7 +497,8 @@ export class KafkaDaemon {
     if (this.stopping) return;
     this.stopping = true;
     this.log.info('stopping: draining');
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.housekeeping >= 0) this.opts.clock.cancelAlarm(this.housekeeping);
+    if (this.deadline >= 0) this.opts.clock.cancelAlarm(this.deadline);
     await this.exclusive(async () => {
       if (this.pipeline !== undefined && this.producer !== undefined && this.recovered) await this.commit(true);
     });

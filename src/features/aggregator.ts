@@ -122,6 +122,8 @@ export class Aggregator {
   private nextCloseAt = Infinity;
   /** Stamp of the first minute not yet closed at the finest frequency: earlier minutes are late. */
   private openFromStamp = -1;
+  /** Stamp of the first minute an open bar of any frequency still reads: the ring must not overwrite it or later ones (derived). */
+  private keepFromStamp = -1;
 
   /**
    * Per-symbol, per-day feed state, S_FIELDS numbers per symbol in one array (one cache
@@ -226,7 +228,17 @@ export class Aggregator {
     return false;
   }
 
-  private startAt(ts: number): void {
+  /** Whether the first event has set the first bar (see start). */
+  get started(): boolean {
+    return this.freqs[0].day >= 0;
+  }
+
+  /**
+   * Sets the first bar of every frequency to the one holding `ts`: what the first event
+   * does. The daemon calls it with the earliest event over all its partitions, so that
+   * whichever partition is read first, no earlier event is judged late.
+   */
+  start(ts: number): void {
     const day = localDay(ts);
     for (const f of this.freqs) {
       f.day = day;
@@ -235,7 +247,20 @@ export class Aggregator {
       f.closeAt = f.schedule.closeAt(f.day, f.bar);
     }
     this.openFromStamp = stampOf(day, this.freqs[0].schedule.firstSlot(this.freqs[0].bar));
+    this.keepFromStamp = this.oldestOpenStamp();
     this.nextCloseAt = this.earliestClose();
+  }
+
+  private oldestOpenStamp(): number {
+    let stamp = Infinity;
+    for (const f of this.freqs) stamp = Math.min(stamp, stampOf(f.day, f.schedule.firstSlot(f.bar)));
+    return stamp;
+  }
+
+  /** The last close instant of the trading day holding `ts` (the coarsest bar's, the day's last). */
+  lastCloseOfDay(ts: number): number {
+    const coarsest = this.freqs[this.freqs.length - 1].schedule;
+    return coarsest.closeAt(localDay(ts), coarsest.barsPerDay - 1);
   }
 
   private earliestClose(): number {
@@ -277,12 +302,13 @@ export class Aggregator {
     }
     f.closeAt = f.schedule.closeAt(f.day, f.bar);
     if (f === this.freqs[0]) this.openFromStamp = stampOf(f.day, f.schedule.firstSlot(f.bar));
+    this.keepFromStamp = this.oldestOpenStamp();
     this.onClose(out);
   }
 
   /** The watermark step before an event newer than every earlier one. */
   private beforeEvent(ts: number): void {
-    if (this.freqs[0].day < 0) this.startAt(ts);
+    if (this.freqs[0].day < 0) this.start(ts);
     this.maxEventTs = ts;
     if (this.eventTimeWatermark) this.advanceWatermark(ts - this.latenessMs);
   }
@@ -317,7 +343,7 @@ export class Aggregator {
         this.onReject('E_DUPLICATE', `sequence number ${b.seq[i]} already aggregated`, s, b.origin[i]);
         continue;
       }
-      const e = mins.entryForWrite(s, slot, stamp);
+      const e = mins.entryForWrite(s, slot, stamp, this.keepFromStamp);
       if (b.kind[i] === KIND_TRADE) {
         const v = b.volume[i];
         const a = b.amount[i];
@@ -384,7 +410,7 @@ export class Aggregator {
         this.onReject('E_SOURCE_CONFLICT', '1-minute bar for a symbol fed by ticks today', s, b.origin[i]);
         continue;
       }
-      const e = mins.entryForWrite(s, slot, stamp);
+      const e = mins.entryForWrite(s, slot, stamp, this.keepFromStamp);
       // Slot 0 may take a vendor's opening-auction bar (labelled 09:25 or 09:30) and the
       // 09:31 bar: they merge, and each may come once.
       const which = msOfLocalDay(ts) <= MORNING_OPEN ? M_AUCTION_BAR : M_FROM_BAR;
@@ -457,14 +483,13 @@ export class Aggregator {
       f.reducer.restore(saved.reducer);
       f.out.ensure(this.capacity);
     });
+    this.keepFromStamp = this.started ? this.oldestOpenStamp() : -1;
     this.syncSymbols();
   }
 
   /** Closes every bar up to the end of the last trading day seen (end of a file or replay). */
   flush(): void {
     if (this.freqs[0].day < 0 || this.maxEventTs === -Infinity) return;
-    const last = localDay(this.maxEventTs);
-    const coarsest = this.freqs[this.freqs.length - 1].schedule;
-    this.advanceWatermark(coarsest.closeAt(last, coarsest.barsPerDay - 1));
+    this.advanceWatermark(this.lastCloseOfDay(this.maxEventTs));
   }
 }

@@ -32,6 +32,8 @@ export interface ExtractOptions {
   allowedLatenessMs: number;
   dedupWindow: number;
   features: FeatureParams;
+  /** A fixed universe (daemon.universeFile): other symbols are E_UNKNOWN_SYMBOL, as in the daemon. */
+  universe?: readonly string[];
 }
 
 export interface ExtractSummary {
@@ -49,7 +51,8 @@ export interface ExtractSummary {
 
 export async function extractFeatures(opts: ExtractOptions): Promise<ExtractSummary> {
   const inputs = expandInputs(opts.inputs);
-  const symbols = new SymbolTable();
+  const symbols = new SymbolTable(opts.universe ?? []);
+  symbols.frozen = opts.universe !== undefined;
   const rejects = createWriteStream(join(opts.outDir, 'rejects.jsonl'));
   const writeReject = (r: Reject): void => {
     rejects.write(JSON.stringify(r) + '\n');

@@ -85,12 +85,16 @@ export class MinuteStore {
 
   /**
    * Data offset of (symbol, slot) for writing at `stamp`: resets the entry when it holds
-   * another minute. Flags stay addressed by ring index: `offset / MINUTE_FIELDS`.
+   * another minute. Flags stay addressed by ring index: `offset / MINUTE_FIELDS`. An entry
+   * holding a minute at or after `keepFrom` (one an open bar still reads) is never
+   * overwritten: that would lose events silently, so it throws instead (a bug: the close
+   * rule keeps writes within the ring).
    */
-  entryForWrite(symbol: number, slot: number, stamp: number): number {
+  entryForWrite(symbol: number, slot: number, stamp: number, keepFrom = -1): number {
     const r = symbol * RING_SLOTS + (slot % RING_SLOTS);
     const e = r * MINUTE_FIELDS;
     if (this.stamp[r] !== stamp) {
+      if (this.stamp[r] >= keepFrom && keepFrom >= 0) throw new RangeError(`minute ring overrun: minute ${stamp} of symbol ${symbol} would overwrite minute ${this.stamp[r]}, which a bar not yet closed still reads (oldest open minute ${keepFrom})`);
       this.stamp[r] = stamp;
       this.flags[r] = 0;
       this.data.fill(0, e, e + MINUTE_FIELDS);

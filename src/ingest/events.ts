@@ -4,7 +4,7 @@
  * Optional fields are marked present in a per-row `flags` bitmask instead of sentinels.
  */
 import { isValidSymbol } from '../market/symbols.js';
-import { doubled, grown } from '../typed-arrays.js';
+import { doubled, grown, type TypedArray } from '../typed-arrays.js';
 
 export const KIND_TRADE = 0;
 export const KIND_SNAPSHOT = 1;
@@ -356,4 +356,41 @@ export function copyBarRow(src: BarBatch, i: number, dst: BarBatch): void {
   dst.trades[j] = src.trades[i];
   dst.origin[j] = src.origin[i];
   dst.length = j + 1;
+}
+
+/** The typed-array columns of each batch kind (what compaction and checkpoints move). */
+const TICK_COLUMNS = ['symbol', 'ts', 'slot', 'kind', 'side', 'flags', 'price', 'volume', 'amount', 'seq', 'cumVolume', 'cumAmount', 'bid1', 'ask1', 'bidVol1', 'askVol1', 'origin'] as const;
+const BAR_COLUMNS = ['symbol', 'ts', 'slot', 'flags', 'open', 'high', 'low', 'close', 'volume', 'amount', 'buyVolume', 'sellVolume', 'trades', 'origin'] as const;
+
+function columnsOf(b: TickBatch | BarBatch): Record<string, TypedArray> {
+  return b as unknown as Record<string, TypedArray>;
+}
+
+function columnNames(b: TickBatch | BarBatch): readonly string[] {
+  return b instanceof TickBatch ? TICK_COLUMNS : BAR_COLUMNS;
+}
+
+/** Drops rows [0, from): the rows from `from` on move to the front. */
+export function dropRows(b: TickBatch | BarBatch, from: number): void {
+  if (from <= 0) return;
+  const cols = columnsOf(b);
+  if (from < b.length) for (const c of columnNames(b)) cols[c].copyWithin(0, from, b.length);
+  b.length = Math.max(0, b.length - from);
+}
+
+/** Rows [from, to) as copies of their columns, for a checkpoint (see appendRows). */
+export function rowsSnapshot(b: TickBatch | BarBatch, from: number, to: number): Record<string, TypedArray> {
+  const cols = columnsOf(b);
+  const out: Record<string, TypedArray> = {};
+  for (const c of columnNames(b)) out[c] = cols[c].slice(from, to);
+  return out;
+}
+
+/** Appends rows taken by rowsSnapshot from a batch of the same kind. */
+export function appendRows(b: TickBatch | BarBatch, rows: Readonly<Record<string, TypedArray>>): void {
+  const n = rows.ts.length;
+  b.reserve(n);
+  const cols = columnsOf(b);
+  for (const c of columnNames(b)) cols[c].set(rows[c] as ArrayLike<number> & TypedArray, b.length);
+  b.length += n;
 }

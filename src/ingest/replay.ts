@@ -9,6 +9,7 @@
 import { Kafka, logLevel, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
 import { kafkaLogCreator, type Logger } from '../log.js';
 import type { TradingCalendar } from '../market/calendar.js';
+import { stopwatch } from '../market/clock.js';
 import { encodeBarsArrow, encodeTicksArrow } from './arrow-codec.js';
 import { CONTENT_TYPE_ARROW, CONTENT_TYPE_JSON, type DecodeContext } from './decode.js';
 import { BarBatch, barRecordAt, copyBarRow, copyTickRow, SymbolTable, TickBatch, tickRecordAt } from './events.js';
@@ -90,7 +91,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     },
   };
   const summary: ReplaySummary = { ticks: 0, bars: 0, messages: 0, rejected: 0, seconds: 0 };
-  const started = performance.now();
+  const elapsed = stopwatch();
   let firstTs = -1;
   let nextPace = -Infinity;
   let queue: Outgoing[] = [];
@@ -132,11 +133,11 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const pace = async (ts: number): Promise<void> => {
     if (opts.speed === 'max') return;
     if (firstTs < 0) firstTs = ts;
-    const due = (ts - firstTs) / opts.speed - (performance.now() - started);
+    const due = (ts - firstTs) / opts.speed - elapsed();
     if (due > 5) {
       if (opts.format === 'arrow') flushArrow();
       await send();
-      const wait = (ts - firstTs) / opts.speed - (performance.now() - started);
+      const wait = (ts - firstTs) / opts.speed - elapsed();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
   };
@@ -193,6 +194,6 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   await send();
   await producer.disconnect();
   summary.rejected = rejected;
-  summary.seconds = (performance.now() - started) / 1000;
+  summary.seconds = elapsed() / 1000;
   return summary;
 }

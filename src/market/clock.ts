@@ -1,7 +1,10 @@
 /**
- * The Clock: the only place that reads the time. Components take a Clock and never call
- * Date.now(). The live clock is backed by real timers; the simulated clock is advanced
- * explicitly (replay, simulator, tests) and fires its alarms in time order.
+ * The Clock: the only place that reads the time (a lint rule keeps Date.now(),
+ * performance.now() and argument-less `new Date()` inside src/market). Components take a
+ * Clock and never read system time themselves. The live clock is backed by real timers;
+ * the simulated clock is advanced explicitly (the embedded default, tests) and fires its
+ * alarms in time order. Durations of work (inference, a checkpoint, a command) come from a
+ * `stopwatch`, which is monotonic and never jumps with the wall clock.
  */
 export interface Clock {
   now(): number;
@@ -77,4 +80,13 @@ export class SimulatedClock implements Clock {
     }
     if (to > this.current) this.current = to;
   }
+}
+
+/** The system wall clock, for commands that only need "now" (file stamps, log lines). */
+export const systemClock: Clock = new LiveClock();
+
+/** Starts a monotonic stopwatch: the returned function gives the milliseconds elapsed since. */
+export function stopwatch(): () => number {
+  const t0 = performance.now();
+  return () => performance.now() - t0;
 }

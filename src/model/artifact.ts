@@ -19,6 +19,7 @@ import type { ModelSpec } from './architecture.js';
 import type { BackendInfo } from './backend.js';
 import { tf } from './backend.js';
 import './architecture.js';
+import { systemClock } from '../market/clock.js';
 
 /** Where a folder's ONNX graph is and what its input and output are called. */
 export interface OnnxInfo {
@@ -131,7 +132,7 @@ export function untrainedMeta(name: string, spec: ModelSpec, freq: Freq, backend
     training: { loss: 'ic', learningRate: 0, epochs: 0, bestEpoch: 0, trainDates: ['', ''], validationDates: ['', ''], samplesPerSecond: 0 },
     validation: { ic: 0 },
     backend,
-    createdAt: new Date().toISOString(),
+    createdAt: new Date(systemClock.now()).toISOString(),
   };
 }
 
@@ -149,7 +150,7 @@ export async function saveModel(dir: string, model: tf.LayersModel, meta: ModelM
         weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
       };
       writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
+      return { modelArtifactsInfo: { dateSaved: new Date(systemClock.now()), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
     }),
   );
   writeMeta(dir, meta);

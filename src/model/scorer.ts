@@ -12,6 +12,7 @@ import type { SequenceStore } from '../features/sequence-store.js';
 import { meanStd, ranks } from '../stats.js';
 import type { ServingMeta } from './artifact.js';
 import type { Predictor } from './predictor.js';
+import { stopwatch } from '../market/clock.js';
 
 /** A cross-section ready for inference: symbol ids, their coverage and the packed window. */
 export interface ScoringJob {
@@ -85,14 +86,14 @@ export class CrossSectionScorer {
 
   /** Runs the inference of a job and returns its buffer to the pool. `adjust` may transform raw scores (the orthogonal layer). */
   async run(job: ScoringJob, adjust?: (scores: Float32Array) => Float32Array): Promise<ScoredCrossSection> {
-    const t0 = performance.now();
+    const elapsed = stopwatch();
     let score: Float32Array = new Float32Array(job.n);
     try {
       await this.predictor.predict(job.input, job.n, score);
     } finally {
       this.pool.push(job.input);
     }
-    const inferenceSeconds = (performance.now() - t0) / 1000;
+    const inferenceSeconds = elapsed() / 1000;
     if (adjust !== undefined) score = adjust(score);
     const { z, rank } = standardise(score);
     return { job, score, z, rank, inferenceSeconds };

@@ -17,6 +17,7 @@ import { predictBatch, splitByDate, trainModel, type DateBatch, type EpochReport
 import { meanStd, pearson } from '../stats.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { dayToIso, isoToDay } from '../market/time.js';
+import { stopwatch, systemClock } from '../market/clock.js';
 
 export interface TrainCommandOptions {
   features: string;
@@ -50,14 +51,14 @@ export interface TrainCommandOptions {
 function progressBar(maxEpochs: number): { update(epoch: number, done: number, total: number): void; epochDone(r: EpochReport): void; end(): void } | undefined {
   const out = process.stderr;
   if (!out.isTTY) return undefined;
-  let started = performance.now();
+  let elapsed = stopwatch();
   let lastIc = Number.NaN;
   return {
     update(epoch, done, total) {
-      if (done === 1) started = performance.now();
+      if (done === 1) elapsed = stopwatch();
       const width = 30;
       const filled = Math.round((width * done) / total);
-      const eta = ((performance.now() - started) / done) * (total - done) / 1000;
+      const eta = (elapsed() / done) * (total - done) / 1000;
       const ic = Number.isNaN(lastIc) ? '' : `  val IC ${lastIc.toFixed(4)}`;
       out.write(`\repoch ${epoch}/${maxEpochs} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} dates  ETA ${eta.toFixed(0)} s${ic}   `);
     },
@@ -138,7 +139,7 @@ async function trainFolder(dir: string, batches: DateBatch[], opts: TrainCommand
 }
 
 function metaOf(name: string, spec: ModelSpec, opts: TrainCommandOptions, result: TrainResult, backend: BackendInfo): ModelMeta {
-  const createdAt = new Date().toISOString();
+  const createdAt = new Date(systemClock.now()).toISOString();
   return {
     name,
     version: `${createdAt.replace(/[-:.]/g, '').slice(0, 15)}-s${spec.seed}`,
@@ -175,10 +176,10 @@ export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: 
   const backend = await selectAndLogBackend(opts.backend, log);
   const file = featuresFile(opts.features, opts.freq);
   const daily = readDailyCsv(opts.daily);
-  const started = performance.now();
+  const elapsed = stopwatch();
   const data = await buildDataset(file, daily, { T: opts.T, minCoverage: opts.minCoverage, zClip: opts.zClip, horizon: opts.horizon, labelKind: opts.label, orthogonal: opts.orthogonal });
   const samples = data.batches.reduce((a, b) => a + b.n, 0);
-  log.info({ file, bars: data.barsRead, dates: data.batches.length, samples, seconds: +((performance.now() - started) / 1000).toFixed(1) }, 'samples built');
+  log.info({ file, bars: data.barsRead, dates: data.batches.length, samples, seconds: +(elapsed() / 1000).toFixed(1) }, 'samples built');
   if (opts.orthogonal && daily.industries.length === 0) throw new Error(`${opts.daily} has no industry column: the orthogonal layer needs industry (and logSize) per symbol and day`);
   if (data.batches.length === 0) throw new Error(`no samples: ${file} has no day with T=${opts.T} bars of history and a ${opts.horizon}-day label in ${opts.daily}`);
   if (opts.window === undefined) return trainFolder(opts.out, data.batches, opts, backend, log, signal);

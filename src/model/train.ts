@@ -9,6 +9,7 @@ import { Rng } from '../ingest/simulator/rng.js';
 import { pearson } from '../stats.js';
 import { tf } from './backend.js';
 import type { ExposureProjection } from './labels.js';
+import { stopwatch } from '../market/clock.js';
 
 /** One date's samples: x is [n, T, F] row-major, y the labels. */
 export interface DateBatch {
@@ -180,7 +181,7 @@ export async function trainModel(
   let interrupted = false;
   const order = train.map((_, i) => i);
   for (let epoch = 1; epoch <= options.maxEpochs; epoch++) {
-    const started = performance.now();
+    const elapsed = stopwatch();
     for (let i = order.length - 1; i > 0; i--) {
       const j = rng.int(i + 1);
       [order[i], order[j]] = [order[j], order[i]];
@@ -200,7 +201,7 @@ export async function trainModel(
       // Let timers and signals run between dates.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    trainingSeconds += (performance.now() - started) / 1000;
+    trainingSeconds += elapsed() / 1000;
     if (interrupted) break;
     const v = evaluateDates(model, validation, options);
     const isBest = v.ic > bestIc;
@@ -215,7 +216,7 @@ export async function trainModel(
       trainLoss: lossSum / order.length,
       validationLoss: v.loss,
       validationIc: v.ic,
-      seconds: (performance.now() - started) / 1000,
+      seconds: elapsed() / 1000,
       best: isBest,
     };
     epochs.push(report);

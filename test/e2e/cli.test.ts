@@ -2,7 +2,7 @@
  * The CLI as a user runs it (node dist/cli.js): simulate -> features, checked by hand
  * against the simulator's own daily data and 1-minute bars, and the embedded default.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from 'apache-arrow';
@@ -171,6 +171,29 @@ describe('factorstream run (the embedded default)', () => {
     const rows = day.reduce((n, f) => n + A.tableFromIPC(readFileSync(join(archive, '2026-01-05', f))).numRows, 0);
     expect(rows).toBe(720);
   });
+  it('publishes what the offline path computes on the same market: reconcile of its archive against features + score on the simulated ticks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fs-run-parity-'));
+    const archive = join(dir, 'archive');
+    const r = cli(['run', '--symbols', '40', '--days', '2', '--speed', 'max'], { FACTORSTREAM_DAEMON_HTTP_PORT: '0', FACTORSTREAM_DAEMON_ARCHIVE_DIR: archive });
+    expect(r.code, r.stderr).toBe(0);
+    const s = cli(['simulate', '--symbols', '40', '--days', '2', '--out', join(dir, 'sim'), '--format', 'arrow']);
+    expect(s.code, s.stderr).toBe(0);
+    const rec = cli(['reconcile', '--input', join(dir, 'sim', 'ticks'), '--archive', archive, '--json']);
+    expect(rec.code, rec.stdout + rec.stderr).toBe(0);
+    const report = JSON.parse(rec.stdout) as { ok: boolean; days: string[]; models: { offline: number; published: number; matched: number }[] };
+    expect(report.days).toEqual(['2026-01-05', '2026-01-06']);
+    for (const m of report.models) expect(m.matched).toBe(m.offline);
+    const scored = Number(/, ([\d,]+) scores,/.exec(r.stdout)?.[1].replaceAll(',', ''));
+    expect(report.models.reduce((n, m) => n + m.published, 0)).toBe(scored);
+    // A missing archive file is a mismatch: exit 1.
+    const day = join(archive, '2026-01-06');
+    const gone = readdirSync(day).find((f) => f.startsWith('demo-30m')) as string;
+    rmSync(join(day, gone));
+    const bad = cli(['reconcile', '--input', join(dir, 'sim', 'ticks'), '--archive', archive]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/MISMATCH demo-30m \S+ \(30m\): offline \d+, published \d+, equal \d+, missing [1-9]/);
+  });
+
   it('takes configuration from the environment', () => {
     const r = cli(['run', '--days', '1', '--speed', 'max'], {
       FACTORSTREAM_SIMULATOR_SYMBOLS: '7',

@@ -3,7 +3,7 @@
  * replay -> serve -> a read_committed subscriber; SIGTERM drains within 10 s; and the
  * crash test: SIGKILL at several points while a day streams through, restart each time,
  * and the committed scores are exactly one per (symbol, barEnd, freq, modelVersion),
- * equal to an uninterrupted run's.
+ * equal to what `features` + `score` compute offline on the same ticks.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as A from 'apache-arrow';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokers, cli, daemonConfig, kafkaSkipReason, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess } from './kafka-harness.js';
+import { brokers, cli, daemonConfig, expectParity, kafkaSkipReason, offlineReference, parity, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
 
 const DAY = '2026-11-23';
 /** 15:00 Shanghai on DAY: the last close of both models. */
@@ -35,6 +35,7 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
   const inputs = topicsFor(`in-${Date.now()}`);
   const reference = new Subscriber();
   let referenceDaemon: DaemonProcess | undefined;
+  let offline: Map<string, ScoreValues>;
 
   beforeAll(() => {
     const s = cli(['simulate', '--symbols', '150', '--days', '1', '--seed', '9', '--start', DAY, '--out', sim, '--format', 'arrow']);
@@ -47,7 +48,8 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/replayed [\d,]+ ticks and 0 bars in [\d,]+ json messages/);
-  });
+    offline = offlineReference(dir, [join(sim, 'ticks')]);
+  }, 120_000);
 
   afterAll(async () => {
     referenceDaemon?.proc.kill('SIGKILL');
@@ -85,6 +87,7 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     // One score per identity; each close's cross-section is standardised.
     const keys = reference.messages.map((m) => scoreKey(m.value));
     expect(new Set(keys).size).toBe(keys.length);
+    expectParity(parity(reference.messages, offline), 'replay then serve');
     const first = reference.messages[0];
     expect(first.key).toBe(first.value.symbol);
     expect(first.headers['content-type']).toBe('application/json');
@@ -124,9 +127,8 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expect(archived).toBe(reference.messages.length);
   }, 180_000);
 
-  it('SIGKILL at several points, restart each time: exactly one committed score per identity, equal to the uninterrupted run', async () => {
-    expect(reference.messages.length).toBeGreaterThan(0);
-    const expected = new Map(reference.messages.map((m) => [scoreKey(m.value), m.value]));
+  it('SIGKILL at several points, restart each time: exactly one committed score per identity, equal to the offline path', async () => {
+    const expected = offline;
     const outputs = topicsFor(`crash-${Date.now()}`);
     const config = daemonConfig(dir, 'crash', inputs, outputs);
     const sub = await new Subscriber().start(outputs.scores);
@@ -155,18 +157,7 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     await sub.stop();
     console.log(`crash test: ${expected.size} scores; killed ${kills.join('; ')}`);
 
-    const seen = new Map<string, number>();
-    for (const m of sub.messages) seen.set(scoreKey(m.value), (seen.get(scoreKey(m.value)) ?? 0) + 1);
-    const duplicated = [...seen].filter(([, n]) => n > 1);
-    expect(duplicated, `kills: ${kills.join('; ')}`).toEqual([]);
-    expect(seen.size).toBe(expected.size);
-    for (const m of sub.messages) {
-      const ref = expected.get(scoreKey(m.value));
-      expect(ref, scoreKey(m.value)).toBeDefined();
-      for (const field of ['score', 'z', 'rank', 'coverage', 'universe'] as const) {
-        expect(Math.abs((m.value[field] as number) - (ref?.[field] as number)), `${field} of ${scoreKey(m.value)}`).toBeLessThanOrEqual(1e-6);
-      }
-    }
+    expectParity(parity(sub.messages, expected), `SIGKILL ${kills.join('; ')}`);
     // The last run resumed from a checkpoint rather than from scratch.
     expect(last.logs.some((l) => l.includes('state restored from checkpoint'))).toBe(true);
   }, 400_000);

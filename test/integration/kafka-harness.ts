@@ -4,15 +4,17 @@
  * read_committed subscriber, and replay through the CLI.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as A from 'apache-arrow';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { inject } from 'vitest';
+import { cli } from '../helpers.js';
 
 export const brokers = inject('kafkaBrokers');
 export const kafkaSkipReason = inject('kafkaSkipReason');
-export { cli } from '../helpers.js';
+export { cli };
 export const CLI = 'dist/cli.js';
 
 export interface Topics {
@@ -163,4 +165,88 @@ export function tempDir(name: string): string {
 /** Identity of a score and its values. */
 export function scoreKey(v: Record<string, unknown>): string {
   return `${String(v.symbol)}|${String(v.barEnd)}|${String(v.freq)}|${String(v.modelVersion)}`;
+}
+
+export const kcatSkipReason = inject('kcatSkipReason');
+
+/** A published score's fields that must equal the offline path's. */
+export interface ScoreValues {
+  score: number;
+  z: number;
+  rank: number;
+  coverage: number;
+  universe: number;
+}
+
+/**
+ * The offline path on the same events, as a user runs it: `factorstream features` on the
+ * input files, then `factorstream score` per model; keyed like scoreKey (symbol, barEnd,
+ * freq, modelVersion), with universe the number scored at the bar end.
+ */
+export function offlineReference(dir: string, inputs: string[], models: string[] = ['models/demo-10m', 'models/demo-30m']): Map<string, ScoreValues> {
+  const features = join(dir, 'offline-features');
+  const f = cli(['features', ...inputs.flatMap((i) => ['--input', i]), '--freq', '10m', '--freq', '30m', '--out', features]);
+  if (f.code !== 0) throw new Error(`features failed: ${f.stderr}`);
+  const out = new Map<string, ScoreValues>();
+  for (const model of models) {
+    const meta = JSON.parse(readFileSync(join(model, 'meta.json'), 'utf8')) as { version: string; freq: string };
+    const file = join(dir, `offline-${meta.freq}-${meta.version}.arrow`);
+    const s = cli(['score', '--model', model, '--features', features, '--out', file]);
+    if (s.code !== 0) throw new Error(`score failed: ${s.stderr}`);
+    const rows = [...A.tableFromIPC(readFileSync(file))].map((r) => ({ symbol: String(r.symbol), barEnd: Number(r.barEnd), score: Number(r.score), z: Number(r.z), rank: Number(r.rank), coverage: Number(r.coverage) }));
+    const universe = new Map<number, number>();
+    for (const r of rows) universe.set(r.barEnd, (universe.get(r.barEnd) ?? 0) + 1);
+    for (const r of rows) out.set(scoreKey({ symbol: r.symbol, barEnd: r.barEnd, freq: meta.freq, modelVersion: meta.version }), { score: r.score, z: r.z, rank: r.rank, coverage: r.coverage, universe: universe.get(r.barEnd) as number });
+  }
+  return out;
+}
+
+export interface ParityReport {
+  published: number;
+  offline: number;
+  missing: string[];
+  extra: string[];
+  duplicated: string[];
+  /** Largest |published - offline| over score, z, rank, coverage and universe. */
+  maxDiff: number;
+  worst: string;
+}
+
+/** Committed scores against the offline reference: none missing, none extra, none twice, every field within tolerance. */
+export function parity(messages: readonly Collected[], reference: ReadonlyMap<string, ScoreValues>): ParityReport {
+  const seen = new Map<string, number>();
+  const report: ParityReport = { published: messages.length, offline: reference.size, missing: [], extra: [], duplicated: [], maxDiff: 0, worst: '' };
+  for (const m of messages) {
+    const k = scoreKey(m.value);
+    seen.set(k, (seen.get(k) ?? 0) + 1);
+    const ref = reference.get(k);
+    if (ref === undefined) {
+      report.extra.push(k);
+      continue;
+    }
+    for (const field of ['score', 'z', 'rank', 'coverage', 'universe'] as const) {
+      const d = Math.abs((m.value[field] as number) - ref[field]);
+      if (d > report.maxDiff) {
+        report.maxDiff = d;
+        report.worst = `${field} of ${k}: published ${String(m.value[field])}, offline ${ref[field]}`;
+      }
+    }
+  }
+  for (const [k, n] of seen) if (n > 1) report.duplicated.push(k);
+  for (const k of reference.keys()) if (!seen.has(k)) report.missing.push(k);
+  return report;
+}
+
+/** Asserts parity with a readable failure: counts first, then a few identities of each kind. */
+export function expectParity(report: ParityReport, what: string): void {
+  const brief = { ...report, missing: report.missing.slice(0, 5), extra: report.extra.slice(0, 5), duplicated: report.duplicated.slice(0, 5), counts: { missing: report.missing.length, extra: report.extra.length, duplicated: report.duplicated.length } };
+  const ok = report.missing.length === 0 && report.extra.length === 0 && report.duplicated.length === 0 && report.maxDiff <= 1e-6 && report.offline > 0;
+  if (!ok) throw new Error(`${what}: the committed scores differ from features + score on the same events: ${JSON.stringify(brief)}`);
+}
+
+/** Sums a counter's samples in a Prometheus text exposition (all label sets), e.g. factorstream_events_ingested_total. */
+export function counterSum(metrics: string, name: string): number {
+  let sum = 0;
+  for (const line of metrics.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
 }
