@@ -114,6 +114,12 @@ function decodeHeaders(m: KafkaMessage): Record<string, string> {
 export class Subscriber {
   readonly messages: Collected[] = [];
   readonly raw: Buffer[] = [];
+  /**
+   * Messages the consumer got again (same partition and offset: its group rebalanced before
+   * it committed). Kept out of `messages`: a score published twice has two offsets.
+   */
+  redelivered = 0;
+  private readonly offsets = new Set<string>();
   private consumer: Consumer | undefined;
 
   async start(topic: string): Promise<this> {
@@ -128,6 +134,12 @@ export class Subscriber {
     await this.consumer.subscribe({ topic, fromBeginning: true });
     await this.consumer.run({
       eachMessage: async ({ message, partition }) => {
+        const at = `${partition}/${message.offset}`;
+        if (this.offsets.has(at)) {
+          this.redelivered++;
+          return;
+        }
+        this.offsets.add(at);
         const headers = decodeHeaders(message);
         const value = message.value ?? Buffer.alloc(0);
         this.raw.push(Buffer.from(new Uint8Array(value))); // a copy at offset 0: Arrow views it in place
@@ -156,6 +168,23 @@ export class Subscriber {
   async stop(): Promise<void> {
     await this.consumer?.disconnect();
   }
+}
+
+/**
+ * Runs a command without blocking this process's event loop (spawnSync would): a
+ * Subscriber in this process keeps heartbeating to its group meanwhile, instead of being
+ * evicted and having its uncommitted messages delivered again.
+ */
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    p.once('error', reject);
+    p.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 export function tempDir(name: string): string {

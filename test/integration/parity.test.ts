@@ -12,13 +12,13 @@
  * - a JSON replay paced at 3,600x real time into a running serve;
  * - `reconcile` against the topics: OK on a good day, exit 1 on a tampered one.
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   brokers,
+  CLI,
   cli,
   counterSum,
   daemonConfig,
@@ -27,6 +27,7 @@ import {
   kcatSkipReason,
   offlineReference,
   parity,
+  run,
   startDaemon,
   Subscriber,
   tempDir,
@@ -66,9 +67,9 @@ function kcatInput(simDir: string, out: string): number {
 }
 
 /** Produces with kcat: keyed by symbol with librdkafka's default (consistent_random, CRC32) partitioner, idempotent so that order holds. */
-function kcatProduce(file: string, topic: string): void {
-  const r = spawnSync('kcat', ['-P', '-b', brokers, '-t', topic, '-K', '\t', '-H', 'content-type=application/json', '-X', 'enable.idempotence=true', '-l', file], { encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`kcat failed (${r.status}): ${r.stderr}`);
+async function kcatProduce(file: string, topic: string): Promise<void> {
+  const r = await run('kcat', ['-P', '-b', brokers, '-t', topic, '-K', '\t', '-H', 'content-type=application/json', '-X', 'enable.idempotence=true', '-l', file]);
+  if (r.code !== 0) throw new Error(`kcat failed (${r.code}): ${r.stderr}`);
 }
 
 async function metricsOf(d: DaemonProcess): Promise<string> {
@@ -172,7 +173,7 @@ describe.skipIf(kafkaSkipReason !== '')('batch–stream parity through a real br
   it.skipIf(kcatSkipReason !== '')('a backlog produced by kcat into 16 partitions while serve is down, serve SIGKILLed mid-backlog and restarted: the offline scores, every event accounted for', async () => {
     const s = await scenario('kcat-backlog');
     await createTopic(s.inputs.ticks, 16);
-    kcatProduce(join(dir, 'kcat.tsv'), s.inputs.ticks);
+    await kcatProduce(join(dir, 'kcat.tsv'), s.inputs.ticks);
     const first = daemon(s.config);
     await s.sub.until(() => s.sub.messages.length >= smallReference.size * 0.3, 120_000, 'a third of the scores before the kill');
     first.proc.kill('SIGKILL');
@@ -193,25 +194,31 @@ describe.skipIf(kafkaSkipReason !== '')('batch–stream parity through a real br
     await createTopic(s.inputs.ticks, 16);
     const d = daemon(s.config);
     await waitForLog(d, /"msg":"serving"/);
-    kcatProduce(join(dir, 'kcat.tsv'), s.inputs.ticks);
+    await kcatProduce(join(dir, 'kcat.tsv'), s.inputs.ticks);
     await collect(s.sub, smallReference, 180_000, 'kcat burst');
     const metrics = await metricsOf(d);
     expect(counterSum(metrics, 'factorstream_events_ingested_total')).toBe(smallEvents);
     expect(counterSum(metrics, 'factorstream_late_events_total')).toBe(0);
     await stop(d);
     expectParity(parity(s.sub.messages, smallReference), 'kcat burst into a running serve');
+    const rec = cli(['reconcile', '--config', s.config]);
+    expect(rec.code, rec.stdout + rec.stderr).toBe(0);
   }, 300_000);
 
   it('a JSON replay paced at 3,600x real time into a running serve: the offline scores, no event late', async () => {
     const s = await scenario('paced');
     const d = daemon(s.config);
     await waitForLog(d, /"msg":"serving"/);
-    const r = cli(['replay', '--input', join(market, 'ticks'), '--format', 'json', '--speed', '3600x'], replayEnv(s.inputs));
+    // Not cli(): a spawnSync of the 30-second replay would block this process, and the subscriber's heartbeats with it.
+    const r = await run(process.execPath, [CLI, 'replay', '--input', join(market, 'ticks'), '--format', 'json', '--speed', '3600x'], replayEnv(s.inputs));
     expect(r.code, r.stderr).toBe(0);
     await collect(s.sub, reference, 180_000, 'paced replay');
     const metrics = await metricsOf(d);
     expect(counterSum(metrics, 'factorstream_late_events_total')).toBe(0);
     await stop(d);
     expectParity(parity(s.sub.messages, reference), 'JSON replay at 3600x into a running serve');
+    // The topic itself, read afresh: each score once (a subscriber's redeliveries are not the daemon's).
+    const rec = cli(['reconcile', '--config', s.config]);
+    expect(rec.code, rec.stdout + rec.stderr).toBe(0);
   }, 300_000);
 });
