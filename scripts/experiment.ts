@@ -46,7 +46,7 @@ const out = values.out as string;
 const started = performance.now();
 const log = createLogger('warn');
 const config = loadConfig({ env: process.env });
-const calendar = TradingCalendar.load(config.market.holidaysFile);
+const calendar = TradingCalendar.fromConfig(config.market);
 const backend = await selectAndLogBackend('auto', createLogger('info'));
 
 const FREQS: Freq[] = ['10m', '30m'];

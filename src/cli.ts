@@ -135,7 +135,7 @@ async function cmdRun(args: string[]): Promise<number> {
     features: { freqs: parseFreqs(values.freq as string[] | undefined) },
   });
   const log = createLogger(config.log.level);
-  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const calendar = TradingCalendar.fromConfig(config.market);
   const { runDemo } = await import('./daemon/demo.js');
   const abort = new AbortController();
   const stop = (): void => {
@@ -187,12 +187,12 @@ async function cmdSimulate(args: string[]): Promise<number> {
     },
   });
   if (config.simulator.days < 1) throw new UsageError('--days must be at least 1');
-  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const calendar = TradingCalendar.fromConfig(config.market);
   const { MarketSimulator } = await import('./ingest/simulator/market.js');
   const { writeSimulation } = await import('./ingest/simulator/write.js');
   const sim = new MarketSimulator(config.simulator, calendar);
   const elapsed = stopwatch();
-  const summary = await writeSimulation(sim, out, format, (line) => process.stderr.write(line + '\n'));
+  const summary = await writeSimulation(sim, out, format, (line) => process.stderr.write(line + '\n'), config.bars.label);
   process.stdout.write(
     `simulated ${summary.symbols} symbols x ${summary.days} trading days (seed ${config.simulator.seed}): ${summary.ticks.toLocaleString('en-US')} ticks, ${summary.bars.toLocaleString('en-US')} 1-minute bars -> ${out} in ${(elapsed() / 1000).toFixed(1)} s\n`,
   );
@@ -220,7 +220,7 @@ async function cmdFeatures(args: string[]): Promise<number> {
       allowedLatenessMs: num(values['lateness-ms'] as string | undefined, 'lateness-ms'),
     },
   });
-  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const calendar = TradingCalendar.fromConfig(config.market);
   const { extractFeatures } = await import('./features/extract.js');
   mkdirSync(out, { recursive: true });
   const elapsed = stopwatch();
@@ -233,6 +233,7 @@ async function cmdFeatures(args: string[]): Promise<number> {
     allowedLatenessMs: config.features.allowedLatenessMs,
     dedupWindow: config.features.dedupWindow,
     features: config.features,
+    barLabel: config.bars.label,
   });
   const rejected = Object.entries(s.rejected).map(([c, n]) => `${c}=${n}`).join(' ') || 'none';
   const closes = Object.entries(s.barsClosed).map(([f, n]) => `${f}: ${n} closes, ${s.rows[f as Freq] ?? 0} rows`).join('; ');
@@ -321,7 +322,7 @@ async function cmdTrain(args: string[]): Promise<number> {
       seeds: num(str('seeds'), 'seeds') ?? 1,
       window: num(str('window'), 'window'),
       step: num(str('step'), 'step'),
-      calendar: TradingCalendar.load(config.market.holidaysFile),
+      calendar: TradingCalendar.fromConfig(config.market),
     },
     log,
     abort.signal,
@@ -406,7 +407,7 @@ async function cmdServe(args: string[]): Promise<number> {
     },
   });
   const log = createLogger(config.log.level);
-  const calendar = TradingCalendar.load(config.market.holidaysFile);
+  const calendar = TradingCalendar.fromConfig(config.market);
   const { serve } = await import('./daemon/serve.js');
   const { LiveClock } = await import('./market/clock.js');
   const code = await serve({ config, calendar, log, clock: new LiveClock() });
@@ -476,7 +477,7 @@ async function cmdReconcile(args: string[]): Promise<number> {
     const inputs = values.input as string[] | undefined;
     const r = await reconcile({
       config,
-      calendar: TradingCalendar.load(config.market.holidaysFile),
+      calendar: TradingCalendar.fromConfig(config.market),
       log,
       inputs: inputs === undefined || inputs.length === 0 ? undefined : inputs,
       archive: values.archive as string | undefined,
@@ -519,7 +520,8 @@ async function cmdReplay(args: string[]): Promise<number> {
     speed: values.speed === undefined ? 'max' : parseSpeed(values.speed as string),
     arrowRows: num(values['arrow-rows'] as string | undefined, 'arrow-rows') ?? 5_000,
     partitions: config.kafka.topicPartitions,
-    calendar: TradingCalendar.load(config.market.holidaysFile),
+    barLabel: config.bars.label,
+    calendar: TradingCalendar.fromConfig(config.market),
     log,
     signal: abort.signal,
   });

@@ -7,11 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DEFAULT_HOLIDAYS_PATH } from './market/calendar.js';
-import { FREQUENCIES } from './market/sessions.js';
+import { DEFAULT_HOLIDAYS_PATH, DEFAULT_SESSION_GRACE } from './market/calendar.js';
+import { BAR_LABELS, FREQUENCIES } from './market/sessions.js';
 import { DEFAULT_SIM_PARAMS } from './ingest/simulator/market.js';
 
 const Freq = z.enum(FREQUENCIES);
+/** Up to 10 minutes: a grace never reaches the next session (the lunch break is 90 minutes). */
+const SessionGrace = z.object({ morning: z.number().int().min(0).max(600_000), close: z.number().int().min(0).max(600_000) }).strict();
 
 export const ConfigSchema = z
   .object({
@@ -19,6 +21,18 @@ export const ConfigSchema = z
       .object({
         /** Exchange closures file (config/holidays.json, see scripts/update-holidays). */
         holidaysFile: z.string().default(DEFAULT_HOLIDAYS_PATH),
+        /** Per exchange, how long after 11:30:00 (morning) and 15:00:00 (close) an event still belongs to the bar that ended (ms). */
+        sessionGraceMs: z
+          .object({ SH: SessionGrace.default({ ...DEFAULT_SESSION_GRACE.SH }), SZ: SessionGrace.default({ ...DEFAULT_SESSION_GRACE.SZ }), BJ: SessionGrace.default({ ...DEFAULT_SESSION_GRACE.BJ }) })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    bars: z
+      .object({
+        /** How the 1-minute bar feed (files, the bar topic) labels a bar: by its end (09:31 … 15:00) or its start (09:30 … 14:59). */
+        label: z.enum(BAR_LABELS).default('end'),
       })
       .strict()
       .prefault({}),

@@ -6,7 +6,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { ArrowBarDecoder, ArrowTickDecoder, barsToTable, encodeBarsArrow, encodeTicksArrow, ticksToTable } from '../src/ingest/arrow-codec.js';
 import { codecOf } from '../src/ingest/decode.js';
-import { BarBatch, SymbolTable, TickBatch, barRecordAt, tickRecordAt, type TickRecord } from '../src/ingest/events.js';
+import { BAR_SESSION_PRINT, BarBatch, SymbolTable, TickBatch, barRecordAt, tickRecordAt, type TickRecord } from '../src/ingest/events.js';
 import { FileSource, mergeByTime } from '../src/ingest/file-source.js';
 import { decodeBarJson, decodeTickJson, encodeTickJson } from '../src/ingest/json-codec.js';
 import { TableWriter } from '../src/ingest/table-writer.js';
@@ -95,6 +95,35 @@ describe('JSON bar codec', () => {
     expect(decode({ ...bar, ts: sh('2026-11-23T11:30:00') }).b.slot[0]).toBe(119);
     expect(decode({ ...bar, ts: sh('2026-11-23T15:00:00') }).b.slot[0]).toBe(239);
     expect(decode({ ...bar, ts: sh('2026-11-23T09:30:00') }).b.slot[0]).toBe(0); // vendor auction bar
+  });
+  it('decodes bars labelled by their start (bars.label start) into the minute they start, and encodes them back the same way, session print bars included', () => {
+    const start = (msg: unknown): { ctx: ReturnType<typeof collectingContext>; b: BarBatch } => {
+      const ctx = { ...collectingContext(), barLabel: 'start' as const };
+      const b = new BarBatch(2);
+      decodeBarJson(JSON.stringify(msg), 1, b, ctx);
+      return { ctx, b };
+    };
+    for (const [label, slot, end, print] of [
+      ['09:30', 0, '09:31', false],
+      ['11:29', 119, '11:30', false],
+      ['13:00', 120, '13:01', false],
+      ['14:59', 239, '15:00', false],
+      ['09:25', 0, '09:25', true],
+      ['11:30', 119, '11:30', true],
+      ['15:00', 239, '15:00', true],
+    ] as const) {
+      const msg = { ...bar, ts: sh(`2026-11-23T${label}:00`) };
+      const { ctx, b } = start(msg);
+      expect(ctx.rejects, label).toEqual([]);
+      expect([b.slot[0], b.ts[0], (b.flags[0] & BAR_SESSION_PRINT) !== 0], label).toEqual([slot, sh(`2026-11-23T${end}:00`), print]);
+      expect(barRecordAt(b, ctx.symbols, 0, 'start')).toEqual(msg);
+      const out = new BarBatch(1);
+      expect(new ArrowBarDecoder().decodeMessage(encodeBarsArrow(b, ctx.symbols, 0, 1, 'start'), 1, out, { ...collectingContext(), barLabel: 'start' })).toBe(1);
+      expect([out.slot[0], out.ts[0]]).toEqual([slot, b.ts[0]]);
+    }
+    // 13:00 labelled by its end is no bar; 12:59 by its start neither; the end-labelled 09:30 auction bar is a session print.
+    expect(start({ ...bar, ts: sh('2026-11-23T12:59:00') }).ctx.rejects.map((r) => [r.code, r.detail])).toEqual([['E_OUT_OF_SESSION', '1-minute bar labelled by its start 2026-11-23 12:59:00.000 Asia/Shanghai is in the lunch break (after 11:30:00 + 3 s, before 13:00:00)']]);
+    expect(decode({ ...bar, ts: sh('2026-11-23T09:30:00') }).b.flags[0] & BAR_SESSION_PRINT).toBe(BAR_SESSION_PRINT);
   });
   it.each([
     [{ ...bar, high: 9.95 }, 'E_BAR_INCONSISTENT'],

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BarSchedule, slotOfTimeOfDay, slotEndingAt, SLOTS_PER_DAY, barEndOf } from '../src/market/sessions.js';
-import { localDay, msOfLocalDay, isoToDay, dayToIso, toLocalIso, parseIsoWithOffset, weekday } from '../src/market/time.js';
+import { hm, localDay, msOfLocalDay, isoToDay, dayToIso, toLocalIso, parseIsoWithOffset, weekday } from '../src/market/time.js';
 import { boardOf, priceLimits, limitState, roundToFen } from '../src/market/symbols.js';
 import { SimulatedClock } from '../src/market/clock.js';
+import { TradingCalendar } from '../src/market/calendar.js';
 import { calendar, sh } from './helpers.js';
 
 const slot = (local: string): number => calendar.slotOf(sh(local));
@@ -17,20 +18,39 @@ describe('sessions: every boundary instant', () => {
     expect(slot('2026-11-23T09:30:59.999')).toBe(0);
     expect(slot('2026-11-23T09:31:00')).toBe(1);
   });
-  it('morning close: 11:30:00.000 belongs to the bar ending 11:30; after it, lunch is out of session', () => {
+  it('morning close: 11:30:00.000 and the 3 s grace after it belong to the bar ending 11:30; after that, lunch is out of session', () => {
     expect(slot('2026-11-23T11:29:59.999')).toBe(119);
     expect(slot('2026-11-23T11:30:00')).toBe(119);
-    expect(slot('2026-11-23T11:30:00.001')).toBe(-1);
+    expect(slot('2026-11-23T11:30:03')).toBe(119);
+    expect(slot('2026-11-23T11:30:03.001')).toBe(-1);
     expect(slot('2026-11-23T12:00:00')).toBe(-1);
     expect(slot('2026-11-23T12:59:59.999')).toBe(-1);
   });
-  it('afternoon: 13:00:00 opens slot 120; the closing auction 14:57..15:00; 15:00:00.000 is the last bar', () => {
+  it('afternoon: 13:00:00 opens slot 120; the closing auction 14:57..15:00; 15:00:00.000 and its 3 s grace are the last bar', () => {
     expect(slot('2026-11-23T13:00:00')).toBe(120);
     expect(slot('2026-11-23T14:56:59.999')).toBe(236);
     expect(slot('2026-11-23T14:57:00')).toBe(237);
     expect(slot('2026-11-23T14:59:59.999')).toBe(239);
     expect(slot('2026-11-23T15:00:00')).toBe(239);
-    expect(slot('2026-11-23T15:00:00.001')).toBe(-1);
+    expect(slot('2026-11-23T15:00:01.060')).toBe(239);
+    expect(slot('2026-11-23T15:00:03')).toBe(239);
+    expect(slot('2026-11-23T15:00:03.001')).toBe(-1);
+  });
+  it('the grace is per exchange and session end, from the configuration; a bar closes after the widest', () => {
+    const strict = TradingCalendar.load(undefined, { SH: { morning: 0, close: 0 }, SZ: { morning: 5_000, close: 6_000 }, BJ: { morning: 0, close: 0 } });
+    expect(strict.slotOf(sh('2026-11-23T11:30:00.001'), 'SH')).toBe(-1);
+    expect(strict.slotOf(sh('2026-11-23T11:30:05'), 'SZ')).toBe(119);
+    expect(strict.slotOf(sh('2026-11-23T15:00:06'), 'SZ')).toBe(239);
+    expect(strict.slotOf(sh('2026-11-23T15:00:06.001'), 'SZ')).toBe(-1);
+    expect(strict.widestGrace).toEqual({ morning: 5_000, close: 6_000 });
+    const s30 = new BarSchedule('30m', strict.widestGrace);
+    expect(s30.closeTimeOfDay[3]).toBe(hm(11, 30) + 5_001);
+    expect(s30.closeTimeOfDay[7]).toBe(hm(15, 0) + 6_001);
+    expect(s30.closeTimeOfDay[0]).toBe(hm(10, 0));
+    expect(strict.outOfSessionReason(sh('2026-11-23T15:00:00.500'), 'SH')).toBe('2026-11-23 15:00:00.500 Asia/Shanghai is after the closing auction (15:00:00 + 0 s)');
+    expect(strict.outOfSessionReason(sh('2026-11-23T09:10:00'), 'SH')).toBe('2026-11-23 09:10:00.000 Asia/Shanghai is before the opening auction (09:15:00)');
+    expect(strict.outOfSessionReason(sh('2026-11-21T10:00:00'), 'SH')).toBe('2026-11-21 is not a trading day (Saturday)');
+    expect(strict.outOfSessionReason(sh('2026-10-01T10:00:00'), 'SH')).toBe('2026-10-01 is not a trading day (an exchange holiday)');
   });
   it('weekends and exchange holidays are out of session', () => {
     expect(slot('2026-11-21T10:00:00')).toBe(-1); // Saturday

@@ -221,12 +221,13 @@ describe('scoring pipeline: event-time edges', () => {
     p.ingest(message(0, 0, tick(sh('2026-11-23T11:25:00'))));
     p.ingest(message(0, 1, tick(sh('2026-11-23T11:29:59.500'))));
     p.setCaughtUp(TOPICS.ticks, 0, true);
-    // Idle 5 s after catching up, then the 11:30 close (11:30:00.001) is due grace after it, counted from the newest event's arrival.
+    // Idle 5 s after catching up, then the 11:30 close (11:30:03.001: past the session-end
+    // grace) is due the wall-clock grace after it, counted from the newest event's arrival.
     expect(p.nextAlarm()).toBe(now + IDLE);
     now += IDLE;
     p.advanceTime();
     const due = p.nextAlarm();
-    expect(due).toBe(sh('2026-11-23T11:29:59.700') + (sh('2026-11-23T11:30:00.001') + config.daemon.wallClockGraceMs - sh('2026-11-23T11:29:59.500')));
+    expect(due).toBe(sh('2026-11-23T11:29:59.700') + (sh('2026-11-23T11:30:03.001') + config.daemon.wallClockGraceMs - sh('2026-11-23T11:29:59.500')));
     now = due - 1;
     p.advanceTime();
     expect(closes.filter((c) => c === sh('2026-11-23T11:30:00'))).toEqual([]);

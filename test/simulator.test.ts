@@ -70,7 +70,7 @@ describe('simulator', () => {
       }
       const t = n.value.ticks;
       for (let i = 0; i < t.length; i++) {
-        if (checkTick(t, i, calendar) < 0) seen.invalid++;
+        if (checkTick(t, i, calendar, sim.symbols.exchanges[t.symbol[i]]) < 0) seen.invalid++;
         rows.push({ slot: n.value.slot, sym: t.symbol[i], price: t.price[i], ts: t.ts[i], kind: t.kind[i], side: t.side[i], flags: t.flags[i], ask1: t.ask1[i], bid1: t.bid1[i] });
       }
     }

@@ -200,7 +200,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         // the wall-clock closes due before), then they are delivered.
         await runClockTo(dayStart(m.day) + slotEndTimeOfDay(m.slot));
         if (rows > 0) {
-          const value = opts.source === 'ticks' ? encodeTicksArrow(m.ticks, sim.symbols) : encodeBarsArrow(m.bars, sim.symbols);
+          const value = opts.source === 'ticks' ? encodeTicksArrow(m.ticks, sim.symbols) : encodeBarsArrow(m.bars, sim.symbols, 0, m.bars.length, config.bars.label);
           pipeline.ingest({ topic, partition: 0, offset: offset++, key: null, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength), headers: { 'content-type': CONTENT_TYPE_ARROW } });
         }
         rearm();

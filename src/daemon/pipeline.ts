@@ -140,6 +140,7 @@ export class ScoringPipeline {
       zClip: config.features.zClip,
       sequenceLength,
       eventTimeWatermark: false,
+      barLabel: config.bars.label,
       onReject: (r) => this.routeReject(r),
     });
     const aggregator = this.engine.aggregator;

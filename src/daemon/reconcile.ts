@@ -100,13 +100,14 @@ async function dumpInputTopics(opts: ReconcileOptions, kafka: Kafka, symbols: Sy
   const { config } = opts;
   const decoder = new MessageDecoder(config.daemon.maxMessageBytes);
   const rejected = new Map<ErrorCode, number>();
-  const ctx: DecodeContext = { symbols, calendar: opts.calendar, reject: (code) => rejected.set(code, (rejected.get(code) ?? 0) + 1) };
+  const ctx: DecodeContext = { symbols, calendar: opts.calendar, barLabel: config.bars.label, reject: (code) => rejected.set(code, (rejected.get(code) ?? 0) + 1) };
   const parts = new Map<string, { batch: TickBatch | BarBatch; writer: TableWriter }>();
   const CHUNK = 65_536;
   let events = 0;
   const flush = (p: { batch: TickBatch | BarBatch; writer: TableWriter }): void => {
     if (p.batch.length === 0) return;
-    p.writer.write(p.batch instanceof TickBatch ? ticksToTable(p.batch, symbols) : barsToTable(p.batch, symbols));
+    // Written back in the feed's own bar convention, as the offline path then reads them.
+    p.writer.write(p.batch instanceof TickBatch ? ticksToTable(p.batch, symbols) : barsToTable(p.batch, symbols, 0, p.batch.length, config.bars.label));
     p.batch.clear();
   };
   await readTopics(
@@ -208,6 +209,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<Reconciliation>
     dedupWindow: config.features.dedupWindow,
     features: config.features,
     universe,
+    barLabel: config.bars.label,
   });
   log.info({ input: source, ticks: summary.ticks, bars: summary.oneMinuteBars, rejected: summary.rejected }, 'offline features recomputed');
   const daySet = opts.days === undefined ? undefined : new Set(opts.days);

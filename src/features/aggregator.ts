@@ -16,10 +16,11 @@
 import type { ErrorCode } from '../errors.js';
 import { grown } from '../typed-arrays.js';
 import type { TradingCalendar } from '../market/calendar.js';
-import { BarSchedule, freqMinutes, MORNING_OPEN, type Freq } from '../market/sessions.js';
+import { BarSchedule, freqMinutes, type Freq } from '../market/sessions.js';
 import { boardOf } from '../market/symbols.js';
-import { localDay, msOfLocalDay, MS_PER_MINUTE } from '../market/time.js';
+import { localDay, MS_PER_MINUTE, toLocalIso } from '../market/time.js';
 import {
+  BAR_SESSION_PRINT,
   HAS_QUOTE,
   HAS_SEQ,
   HAS_SIDES,
@@ -31,6 +32,7 @@ import {
   type SymbolTable,
   type TickBatch,
 } from '../ingest/events.js';
+import { SLOT_BREAK } from '../ingest/validate.js';
 import { BarReducer, type DailyReference } from './bar-reducer.js';
 import { ClosedBars } from './closed-bars.js';
 import { captureFields, restoreFields, type State } from './state.js';
@@ -69,6 +71,18 @@ const S_FIELDS = 8;
 const MODE_NONE = 0;
 const MODE_TICKS = 1;
 const MODE_BARS = 2;
+
+/**
+ * Whether a snapshot may follow the symbol's previous one, or the code that rejects it: an
+ * earlier time is out of order; the same time and totals is a repeat; the same time with
+ * larger totals is a later snapshot within the feed's time resolution (vendors stamp to
+ * the second), accepted. Decreasing totals are checked apart (E_CUMULATIVE_DECREASE).
+ */
+function snapshotOrder(ts: number, lastTs: number, cv: number, ca: number, lastV: number, lastA: number): ErrorCode | undefined {
+  if (ts < lastTs) return cv === lastV && ca === lastA ? 'E_DUPLICATE' : 'E_OUT_OF_ORDER';
+  if (ts === lastTs && cv <= lastV && ca <= lastA) return cv === lastV && ca === lastA ? 'E_DUPLICATE' : 'E_OUT_OF_ORDER';
+  return undefined;
+}
 
 export interface AggregatorOptions {
   calendar: TradingCalendar;
@@ -130,6 +144,8 @@ export class Aggregator {
    * line per symbol on the per-tick path): see the S_* offsets.
    */
   private feed = new Float64Array(0);
+  /** The amount (CNY) of the last snapshot increment snapshotIncrement returned. */
+  private amountIncrement = 0;
   private seqRing = new Float64Array(0);
   readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), board: [] };
 
@@ -151,7 +167,7 @@ export class Aggregator {
     const sorted = [...new Set(opts.freqs)].sort((a, b) => freqMinutes(a) - freqMinutes(b));
     if (sorted.length === 0) throw new RangeError('at least one bar frequency is needed');
     this.freqs = sorted.map((freq) => {
-      const schedule = new BarSchedule(freq);
+      const schedule = new BarSchedule(freq, opts.calendar.widestGrace);
       return {
         freq,
         schedule,
@@ -327,9 +343,13 @@ export class Aggregator {
       const s = b.symbol[i];
       const day = localDay(ts);
       const slot = b.slot[i];
+      if (slot === SLOT_BREAK) {
+        this.breakSnapshot(b, i, s, day);
+        continue;
+      }
       const stamp = stampOf(day, slot);
       if (stamp < this.openFromStamp) {
-        this.onReject('E_LATE', `tick at ${ts} belongs to a closed bar`, s, b.origin[i]);
+        this.onReject('E_LATE', `${b.kind[i] === KIND_TRADE ? 'trade' : 'snapshot'} at ${toLocalIso(ts)} belongs to a bar already closed`, s, b.origin[i]);
         continue;
       }
       const f = s * S_FIELDS;
@@ -358,32 +378,65 @@ export class Aggregator {
           if (a >= large) d[e + M_LARGE_SELL] += a;
         }
       } else {
-        const cv = b.cumVolume[i];
-        const ca = b.cumAmount[i];
-        const lastV = st[f + S_CUM_VOLUME];
-        const lastA = st[f + S_CUM_AMOUNT];
-        if (ts <= st[f + S_SNAP_TS]) {
-          const code = cv === lastV && ca === lastA ? 'E_DUPLICATE' : 'E_OUT_OF_ORDER';
-          this.onReject(code, `snapshot at ${ts} is not after the previous one at ${st[f + S_SNAP_TS]}`, s, b.origin[i]);
-          continue;
-        }
-        if (cv < lastV || ca < lastA) {
-          this.onReject('E_CUMULATIVE_DECREASE', `cumVolume ${cv} / cumAmount ${ca} below ${lastV} / ${lastA}`, s, b.origin[i]);
-          continue;
-        }
-        const dv = cv - lastV;
-        const da = ca - lastA;
-        st[f + S_SNAP_TS] = ts;
-        st[f + S_CUM_VOLUME] = cv;
-        st[f + S_CUM_AMOUNT] = ca;
+        const dv = this.snapshotIncrement(b, i, s);
+        if (dv < 0) continue;
         if (dv > 0) {
-          mins.addTrade(e, b.price[i], dv, da);
+          mins.addTrade(e, b.price[i], dv, this.amountIncrement);
           mins.setFlags(e, M_NO_TRADE_COUNT | M_NOT_TRADE_LEVEL);
         }
       }
       if (flags & HAS_QUOTE) mins.addQuote(e, b.bid1[i], b.ask1[i], b.bidVol1[i], b.askVol1[i]);
       st[f + S_MODE] = MODE_TICKS;
     }
+  }
+
+  /**
+   * A snapshot outside the sessions (the lunch break, before the open, after the close):
+   * one that reports nothing since the symbol's previous snapshot is a heartbeat, valid and
+   * aggregated into nothing; one that reports new volume is E_OUT_OF_SESSION, and its
+   * increment is taken as seen (it is in no bar, and the reject says how much), so that the
+   * next snapshot's increment does not carry it into the next session's first bar.
+   */
+  private breakSnapshot(b: TickBatch, i: number, s: number, day: number): void {
+    if (this.feed[s * S_FIELDS + S_DAY] !== day) this.dayState(s, day);
+    const dv = this.snapshotIncrement(b, i, s);
+    if (dv < 0 || (dv === 0 && this.amountIncrement === 0)) return;
+    this.onReject('E_OUT_OF_SESSION', `snapshot: ${this.calendar.outOfSessionReason(b.ts[i], this.symbols.exchanges[s])}, reporting ${dv} shares / CNY ${this.amountIncrement} not in any bar`, s, b.origin[i]);
+  }
+
+  /**
+   * Checks snapshot row i against the symbol's previous snapshot and records it: returns
+   * the shares it adds (its amount in amountIncrement), or -1 when it is rejected
+   * (out of order, a repeat, decreasing totals).
+   */
+  private snapshotIncrement(b: TickBatch, i: number, s: number): number {
+    const f = s * S_FIELDS;
+    const st = this.feed;
+    const ts = b.ts[i];
+    const cv = b.cumVolume[i];
+    const ca = b.cumAmount[i];
+    const lastV = st[f + S_CUM_VOLUME];
+    const lastA = st[f + S_CUM_AMOUNT];
+    if (snapshotOrder(ts, st[f + S_SNAP_TS], cv, ca, lastV, lastA) !== undefined) {
+      this.rejectSnapshotOrder(b, i, s, st[f + S_SNAP_TS], lastV, lastA);
+      return -1;
+    }
+    if (cv < lastV || ca < lastA) {
+      this.onReject('E_CUMULATIVE_DECREASE', `cumVolume ${cv} / cumAmount ${ca} below ${lastV} / ${lastA}`, s, b.origin[i]);
+      return -1;
+    }
+    st[f + S_SNAP_TS] = ts;
+    st[f + S_CUM_VOLUME] = cv;
+    st[f + S_CUM_AMOUNT] = ca;
+    this.amountIncrement = ca - lastA;
+    return cv - lastV;
+  }
+
+  private rejectSnapshotOrder(b: TickBatch, i: number, s: number, lastTs: number, lastV: number, lastA: number): void {
+    const code = snapshotOrder(b.ts[i], lastTs, b.cumVolume[i], b.cumAmount[i], lastV, lastA) as ErrorCode;
+    const at = `snapshot at ${toLocalIso(b.ts[i])} (cumVolume ${b.cumVolume[i]})`;
+    const previous = `the snapshot at ${toLocalIso(lastTs)} (cumVolume ${lastV})`;
+    this.onReject(code, code === 'E_DUPLICATE' ? `${at} repeats ${previous}` : `${at} is older than ${previous}`, s, b.origin[i]);
   }
 
   /** Aggregates validated 1-minute bar rows [from, to) in order. */
@@ -401,7 +454,7 @@ export class Aggregator {
       const s = b.symbol[i];
       const stamp = stampOf(day, slot);
       if (stamp < this.openFromStamp) {
-        this.onReject('E_LATE', `1-minute bar ending ${ts} belongs to a closed bar`, s, b.origin[i]);
+        this.onReject('E_LATE', `1-minute bar ending ${toLocalIso(ts)} belongs to a bar already closed`, s, b.origin[i]);
         continue;
       }
       const f = s * S_FIELDS;
@@ -413,7 +466,7 @@ export class Aggregator {
       const e = mins.entryForWrite(s, slot, stamp, this.keepFromStamp);
       // Slot 0 may take a vendor's opening-auction bar (labelled 09:25 or 09:30) and the
       // 09:31 bar: they merge, and each may come once.
-      const which = msOfLocalDay(ts) <= MORNING_OPEN ? M_AUCTION_BAR : M_FROM_BAR;
+      const which = b.flags[i] & BAR_SESSION_PRINT ? M_AUCTION_BAR : M_FROM_BAR;
       if (mins.flagsOf(e) & which) {
         this.onReject('E_DUPLICATE', `second 1-minute bar for ${ts}`, s, b.origin[i]);
         continue;

@@ -7,7 +7,7 @@
  */
 import type { ErrorCode, Reject } from '../errors.js';
 import type { TradingCalendar } from '../market/calendar.js';
-import type { Freq } from '../market/sessions.js';
+import type { BarLabel, Freq } from '../market/sessions.js';
 import type { DecodeContext } from '../ingest/decode.js';
 import type { BarBatch, SymbolTable, TickBatch } from '../ingest/events.js';
 import { Aggregator } from './aggregator.js';
@@ -29,6 +29,8 @@ export interface FeatureEngineOptions {
   sequenceLength?: Partial<Record<Freq, number>>;
   /** See AggregatorOptions.eventTimeWatermark. */
   eventTimeWatermark?: boolean;
+  /** How the 1-minute bars decoded through context() are labelled (bars.label, default end). */
+  barLabel?: BarLabel;
   onReject(reject: Reject): void;
 }
 
@@ -54,6 +56,7 @@ export class FeatureEngine {
   private readonly buffers = new Map<Freq, FreqBuffers>();
   private readonly listeners: ((e: BarCloseEvent) => void)[] = [];
   private readonly onRejectSink: (r: Reject) => void;
+  private readonly barLabel: BarLabel;
   private source = '';
   private partition = -1;
   /** Rejected events by code. */
@@ -63,6 +66,7 @@ export class FeatureEngine {
     this.calendar = opts.calendar;
     this.symbols = opts.symbols;
     this.onRejectSink = opts.onReject;
+    this.barLabel = opts.barLabel ?? 'end';
     this.zscorer = new RobustZScorer(opts.zClip ?? 5);
     for (const freq of opts.freqs) {
       const T = opts.sequenceLength?.[freq];
@@ -102,6 +106,7 @@ export class FeatureEngine {
     return {
       symbols: this.symbols,
       calendar: this.calendar,
+      barLabel: this.barLabel,
       reject: (code, detail, origin, row, symbol) => {
         this.source = source;
         this.partition = partition;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Reject } from '../errors.js';
 import type { TradingCalendar } from '../market/calendar.js';
-import type { Freq } from '../market/sessions.js';
+import type { BarLabel, Freq } from '../market/sessions.js';
 import { expandInputs, FileSource, mergeByTime, type FileFormat } from '../ingest/file-source.js';
 import { SymbolTable } from '../ingest/events.js';
 import { FILE_EXTENSIONS, TableWriter } from '../ingest/table-writer.js';
@@ -34,6 +34,8 @@ export interface ExtractOptions {
   features: FeatureParams;
   /** A fixed universe (daemon.universeFile): other symbols are E_UNKNOWN_SYMBOL, as in the daemon. */
   universe?: readonly string[];
+  /** How the 1-minute bar files label their bars (bars.label, default end). */
+  barLabel?: BarLabel;
 }
 
 export interface ExtractSummary {
@@ -64,6 +66,7 @@ export async function extractFeatures(opts: ExtractOptions): Promise<ExtractSumm
     allowedLatenessMs: opts.allowedLatenessMs,
     dedupWindow: opts.dedupWindow,
     features: opts.features,
+    barLabel: opts.barLabel,
     onReject: writeReject,
   });
   const ext = FILE_EXTENSIONS[opts.format];

@@ -9,8 +9,10 @@
  */
 import * as A from 'apache-arrow';
 import { isNumericType, isStringType, readCodes, readNumeric, readSymbolIds, Scratch, type NumericColumn } from './arrow-columns.js';
-import { codeOf, rejectSymbol, type DecodeContext } from './decode.js';
+import { rejectSymbol, type DecodeContext } from './decode.js';
+import { barLabelOf, type BarLabel } from '../market/sessions.js';
 import {
+  BAR_SESSION_PRINT,
   HAS_AMOUNT,
   HAS_QUOTE,
   HAS_SEQ,
@@ -24,7 +26,7 @@ import {
   type BarBatch,
   type TickBatch,
 } from './events.js';
-import { checkBar, checkTick } from './validate.js';
+import { acceptBar, acceptTick } from './validate.js';
 import {
   tableOf,
   DICT_KIND,
@@ -216,12 +218,7 @@ export class ArrowTickDecoder {
       }
       out.flags[i] = flags;
       out.origin[i] = rowOrigin;
-      const slot = checkTick(out, i, ctx.calendar);
-      if (slot < 0) {
-        ctx.reject(codeOf(slot), `tick rejected at ts ${out.ts[i]}`, rowOrigin, rowNo, symbol);
-        continue;
-      }
-      out.slot[i] = slot;
+      if (!acceptTick(out, i, ctx, rowOrigin, rowNo)) continue;
       out.length = i + 1;
       appended++;
     }
@@ -292,12 +289,7 @@ export class ArrowBarDecoder {
       }
       out.flags[i] = flags;
       out.origin[i] = rowOrigin;
-      const slot = checkBar(out, i, ctx.calendar);
-      if (slot < 0) {
-        ctx.reject(codeOf(slot), `bar rejected at ts ${out.ts[i]}`, rowOrigin, rowNo, symbol);
-        continue;
-      }
-      out.slot[i] = slot;
+      if (!acceptBar(out, i, ctx, rowOrigin, rowNo)) continue;
       out.length = i + 1;
       appended++;
     }
@@ -365,19 +357,22 @@ export function ticksToTable(b: TickBatch, symbols: SymbolTable, from = 0, to = 
   ]);
 }
 
-export function barsToTable(b: BarBatch, symbols: SymbolTable, from = 0, to = b.length): A.Table {
+/** Bar rows as an Arrow table, ts labelled in the `label` convention (bars.label). */
+export function barsToTable(b: BarBatch, symbols: SymbolTable, from = 0, to = b.length, label: BarLabel = 'end'): A.Table {
   const n = to - from;
   const { dict, idx } = compactSymbols(b.symbol, from, to, symbols);
   const hasSides = new Uint8Array(n);
   const hasTrades = new Uint8Array(n);
+  const ts = new Float64Array(n);
   for (let r = 0; r < n; r++) {
     hasSides[r] = b.flags[from + r] & HAS_SIDES ? 1 : 0;
     hasTrades[r] = b.flags[from + r] & HAS_TRADES ? 1 : 0;
+    ts[r] = barLabelOf(b.ts[from + r], (b.flags[from + r] & BAR_SESSION_PRINT) !== 0, label);
   }
   const col = (a: Float64Array): Float64Array => a.slice(from, to);
   return tableOf([
     ['symbol', dictionaryVector(DICT_SYMBOL, dict, idx), false],
-    ['ts', timestampMsVector(col(b.ts)), false],
+    ['ts', timestampMsVector(ts), false],
     ['open', float64Vector(col(b.open)), false],
     ['high', float64Vector(col(b.high)), false],
     ['low', float64Vector(col(b.low)), false],
@@ -394,6 +389,6 @@ export function encodeTicksArrow(b: TickBatch, symbols: SymbolTable, from = 0, t
   return A.tableToIPC(ticksToTable(b, symbols, from, to), 'stream');
 }
 
-export function encodeBarsArrow(b: BarBatch, symbols: SymbolTable, from = 0, to = b.length): Uint8Array {
-  return A.tableToIPC(barsToTable(b, symbols, from, to), 'stream');
+export function encodeBarsArrow(b: BarBatch, symbols: SymbolTable, from = 0, to = b.length, label: BarLabel = 'end'): Uint8Array {
+  return A.tableToIPC(barsToTable(b, symbols, from, to, label), 'stream');
 }

@@ -5,11 +5,14 @@
  */
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { TradingCalendar } from '../market/calendar.js';
+import type { BarLabel } from '../market/sessions.js';
 import type { SymbolTable } from './events.js';
 
 export interface DecodeContext {
   readonly symbols: SymbolTable;
   readonly calendar: TradingCalendar;
+  /** How the source labels its 1-minute bars (bars.label; default end). */
+  readonly barLabel?: BarLabel;
   /** Called once per rejected event. `row` is the row inside a multi-event message, or -1. */
   reject(code: ErrorCode, detail: string, origin: number, row: number, symbol: string | undefined): void;
 }

@@ -3,7 +3,8 @@
  * across messages: decoding a message writes rows, it allocates nothing per event.
  * Optional fields are marked present in a per-row `flags` bitmask instead of sentinels.
  */
-import { isValidSymbol } from '../market/symbols.js';
+import { barLabelOf, type BarLabel } from '../market/sessions.js';
+import { isValidSymbol, type Exchange } from '../market/symbols.js';
 import { doubled, grown, type TypedArray } from '../typed-arrays.js';
 
 export const KIND_TRADE = 0;
@@ -21,6 +22,12 @@ export const HAS_QUOTE = 4;
 /** Bar row flags. */
 export const HAS_SIDES = 1;
 export const HAS_TRADES = 2;
+/**
+ * A vendor's bar of session prints only, merged into its slot beside the regular bar: the
+ * opening auction (slot 0), or in start-labelled feeds the prints at 11:30:00 (slot 119)
+ * and the closing auction at 15:00:00 (slot 239). Its ts is the label it came with.
+ */
+export const BAR_SESSION_PRINT = 4;
 
 /**
  * A number that identifies a well-formed symbol from its UTF-8 bytes without making a
@@ -47,6 +54,8 @@ export class SymbolTable {
   private readonly ids = new Map<string, number>();
   private readonly keyIds = new Map<number, number>();
   readonly names: string[] = [];
+  /** The exchange of each symbol (its suffix), by id: session rules differ per exchange. */
+  readonly exchanges: Exchange[] = [];
   frozen = false;
 
   constructor(initial: Iterable<string> = []) {
@@ -66,6 +75,7 @@ export class SymbolTable {
     const next = this.names.length;
     this.ids.set(symbol, next);
     this.names.push(symbol);
+    this.exchanges.push(symbol.slice(-2) as Exchange);
     return next;
   }
 
@@ -294,10 +304,11 @@ export function tickRecordAt(batch: TickBatch, symbols: SymbolTable, i: number):
   return rec;
 }
 
-export function barRecordAt(batch: BarBatch, symbols: SymbolTable, i: number): BarRecord {
+/** Row i as a record, its ts labelled in the `label` convention (bars.label). */
+export function barRecordAt(batch: BarBatch, symbols: SymbolTable, i: number, label: BarLabel = 'end'): BarRecord {
   const rec: BarRecord = {
     symbol: symbols.names[batch.symbol[i]],
-    ts: batch.ts[i],
+    ts: barLabelOf(batch.ts[i], (batch.flags[i] & BAR_SESSION_PRINT) !== 0, label),
     open: batch.open[i],
     high: batch.high[i],
     low: batch.low[i],

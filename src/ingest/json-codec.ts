@@ -3,8 +3,8 @@
  * are written out by hand (no schema library on the hot path) and mirror
  * schemas/tick.schema.json and schemas/bar-1m.schema.json, which a test ties together.
  */
-import { checkBar, checkTick } from './validate.js';
-import { codeOf, rejectSymbol, SYMBOL_MISSING, type DecodeContext } from './decode.js';
+import { acceptBar, acceptTick } from './validate.js';
+import { rejectSymbol, SYMBOL_MISSING, type DecodeContext } from './decode.js';
 import {
   HAS_AMOUNT,
   HAS_QUOTE,
@@ -207,12 +207,7 @@ export function decodeTickFields(t: TickFields, origin: number, out: TickBatch, 
   }
   out.flags[i] = flags;
   out.origin[i] = origin;
-  const slot = checkTick(out, i, ctx.calendar);
-  if (slot < 0) {
-    ctx.reject(codeOf(slot), `tick rejected at ts ${ts}`, origin, -1, symbol);
-    return false;
-  }
-  out.slot[i] = slot;
+  if (!acceptTick(out, i, ctx, origin, -1)) return false;
   out.length = i + 1;
   return true;
 }
@@ -261,12 +256,7 @@ export function decodeBarObject(o: Json, origin: number, out: BarBatch, ctx: Dec
   }
   out.flags[i] = flags;
   out.origin[i] = origin;
-  const slot = checkBar(out, i, ctx.calendar);
-  if (slot < 0) {
-    ctx.reject(codeOf(slot), `bar rejected at ts ${ts}`, origin, -1, symbol);
-    return false;
-  }
-  out.slot[i] = slot;
+  if (!acceptBar(out, i, ctx, origin, -1)) return false;
   out.length = i + 1;
   return true;
 }

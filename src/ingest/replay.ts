@@ -9,6 +9,7 @@
 import { Kafka, logLevel, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
 import { kafkaLogCreator, type Logger } from '../log.js';
 import type { TradingCalendar } from '../market/calendar.js';
+import type { BarLabel } from '../market/sessions.js';
 import { stopwatch } from '../market/clock.js';
 import { encodeBarsArrow, encodeTicksArrow } from './arrow-codec.js';
 import { CONTENT_TYPE_ARROW, CONTENT_TYPE_JSON, type DecodeContext } from './decode.js';
@@ -28,6 +29,8 @@ export interface ReplayOptions {
   arrowRows: number;
   /** Partitions of topics replay creates. */
   partitions: number;
+  /** How the bar files label their bars, and so the bar messages it publishes (bars.label). */
+  barLabel?: BarLabel;
   calendar: TradingCalendar;
   log: Logger;
   signal?: AbortSignal;
@@ -82,9 +85,11 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
 
   const symbols = new SymbolTable();
   let rejected = 0;
+  const barLabel = opts.barLabel ?? 'end';
   const ctx: DecodeContext = {
     symbols,
     calendar: opts.calendar,
+    barLabel,
     reject: (code, detail, origin, row) => {
       rejected++;
       opts.log.warn({ code, detail, origin, row }, 'input row rejected, not replayed');
@@ -124,7 +129,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     }
     for (const [p, b] of barParts) {
       if (b.length === 0) continue;
-      queue.push({ topic: opts.barsTopic, partition: p, key: null, value: Buffer.from(encodeBarsArrow(b, symbols)), contentType: CONTENT_TYPE_ARROW });
+      queue.push({ topic: opts.barsTopic, partition: p, key: null, value: Buffer.from(encodeBarsArrow(b, symbols, 0, b.length, barLabel)), contentType: CONTENT_TYPE_ARROW });
       b.clear();
     }
   };
@@ -151,7 +156,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     copy(src: B, i: number, dst: B): void;
   }
   const ticksKind: Kind<TickBatch> = { topic: opts.ticksTopic, json: (b, i) => encodeTickJson(tickRecordAt(b, symbols, i)), parts: tickParts, make: () => new TickBatch(opts.arrowRows), copy: copyTickRow };
-  const barsKind: Kind<BarBatch> = { topic: opts.barsTopic, json: (b, i) => JSON.stringify(barRecordAt(b, symbols, i)), parts: barParts, make: () => new BarBatch(opts.arrowRows), copy: copyBarRow };
+  const barsKind: Kind<BarBatch> = { topic: opts.barsTopic, json: (b, i) => JSON.stringify(barRecordAt(b, symbols, i, barLabel)), parts: barParts, make: () => new BarBatch(opts.arrowRows), copy: copyBarRow };
 
   const queueRows = async <B extends TickBatch | BarBatch>(kind: Kind<B>, batch: B, from: number, to: number): Promise<void> => {
     for (let i = from; i < to; i++) {

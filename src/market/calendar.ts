@@ -8,8 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { slotOfTimeOfDay } from './sessions.js';
-import { dayStart, isoToDay, localDay, MS_PER_DAY, weekday } from './time.js';
+import { outOfSessionReason, slotOfTimeOfDay, type SessionGrace } from './sessions.js';
+import type { Exchange } from './symbols.js';
+import { dayStart, dayToIso, isoToDay, localDay, MS_PER_DAY, weekday } from './time.js';
 
 const HolidaysFile = z.object({
   calendar: z.string(),
@@ -22,6 +23,22 @@ export type HolidaysFile = z.infer<typeof HolidaysFile>;
 
 export const DEFAULT_HOLIDAYS_PATH = fileURLToPath(new URL('../../config/holidays.json', import.meta.url));
 
+/** Session-end grace per exchange (market.sessionGraceMs). */
+export type SessionGraces = Readonly<Record<Exchange, SessionGrace>>;
+
+/**
+ * Defaults that cover real feeds: SSE Level-2 stamps closing-auction trades 15:00:00 to
+ * about 15:00:02, and 3-second snapshots of SSE and SZSE report a session's last trades
+ * up to 3 s after 11:30:00 and 15:00:00.
+ */
+export const DEFAULT_SESSION_GRACE: SessionGraces = {
+  SH: { morning: 3_000, close: 3_000 },
+  SZ: { morning: 3_000, close: 3_000 },
+  BJ: { morning: 3_000, close: 3_000 },
+};
+
+const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
 export class TradingCalendar {
   readonly firstDay: number;
   readonly lastDay: number;
@@ -30,18 +47,29 @@ export class TradingCalendar {
   /** The local midnight of the last day slotOf looked at (events come in runs of one day). */
   private cachedDayStart = Number.NaN;
   private cachedTrading = false;
+  readonly graces: SessionGraces;
+  /** The longest grace of any exchange at each session end: when the whole market's bar closes. */
+  readonly widestGrace: SessionGrace;
 
-  constructor(file: HolidaysFile) {
+  constructor(file: HolidaysFile, graces: SessionGraces = DEFAULT_SESSION_GRACE) {
     this.firstDay = isoToDay(file.firstDate);
     this.lastDay = isoToDay(file.lastDate);
     this.source = file.source;
     this.closed = new Set(file.holidays.map(isoToDay));
+    this.graces = graces;
+    const all = Object.values(graces);
+    this.widestGrace = { morning: Math.max(...all.map((g) => g.morning)), close: Math.max(...all.map((g) => g.close)) };
   }
 
-  static load(path: string = DEFAULT_HOLIDAYS_PATH): TradingCalendar {
+  static load(path: string = DEFAULT_HOLIDAYS_PATH, graces: SessionGraces = DEFAULT_SESSION_GRACE): TradingCalendar {
     const parsed = HolidaysFile.safeParse(JSON.parse(readFileSync(path, 'utf8')));
     if (!parsed.success) throw new Error(`holidays file ${path} is invalid: ${parsed.error.message}`);
-    return new TradingCalendar(parsed.data);
+    return new TradingCalendar(parsed.data, graces);
+  }
+
+  /** The calendar the configuration's market section describes (holidays file, session graces). */
+  static fromConfig(market: { readonly holidaysFile: string; readonly sessionGraceMs: SessionGraces }): TradingCalendar {
+    return TradingCalendar.load(market.holidaysFile, market.sessionGraceMs);
   }
 
   /** Whether the holidays file speaks for this day (false: weekdays are assumed open). */
@@ -91,10 +119,11 @@ export class TradingCalendar {
   }
 
   /**
-   * The 1-minute slot (0..239) an event at `ts` belongs to, or -1 when it falls outside
-   * every session of a trading day (E_OUT_OF_SESSION).
+   * The 1-minute slot (0..239) an event at `ts` of a symbol on `exchange` belongs to (its
+   * session-end grace applied), or -1 when it falls outside every session of a trading day
+   * (E_OUT_OF_SESSION).
    */
-  slotOf(ts: number): number {
+  slotOf(ts: number, exchange: Exchange = 'SH'): number {
     let ms = ts - this.cachedDayStart;
     if (!(ms >= 0 && ms < MS_PER_DAY)) {
       const day = localDay(ts);
@@ -102,6 +131,16 @@ export class TradingCalendar {
       this.cachedTrading = this.isTradingDay(day);
       ms = ts - this.cachedDayStart;
     }
-    return this.cachedTrading ? slotOfTimeOfDay(ms) : -1;
+    return this.cachedTrading ? slotOfTimeOfDay(ms, this.graces[exchange]) : -1;
+  }
+
+  /** Why an event at `ts` is out of session (slotOf gave -1), naming the rule and the local time. */
+  outOfSessionReason(ts: number, exchange: Exchange = 'SH'): string {
+    const day = localDay(ts);
+    if (!this.isTradingDay(day)) {
+      const wd = weekday(day);
+      return `${dayToIso(day)} is not a trading day (${wd === 0 || wd === 6 ? WEEKDAYS[wd] : 'an exchange holiday'})`;
+    }
+    return `${dayToIso(day)} ${outOfSessionReason(ts - dayStart(day), this.graces[exchange])}`;
   }
 }

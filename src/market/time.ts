@@ -32,7 +32,11 @@ export function weekday(day: number): number {
   return (((day + 4) % 7) + 7) % 7;
 }
 
+/** The largest |epoch ms| a Date holds. */
+const MAX_TIME = 8.64e15;
+
 export function dayToIso(day: number): string {
+  if (!(Math.abs(day * MS_PER_DAY) <= MAX_TIME)) return `day ${day} (not a valid date)`;
   return new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
 }
 
@@ -44,6 +48,8 @@ export function isoToDay(iso: string): number {
 
 /** ISO-8601 local time with the +08:00 offset, e.g. 2026-11-23T10:00:00+08:00 (milliseconds only when non-zero). */
 export function toLocalIso(ts: number): string {
+  // Reject details print what a feed sent, however wrong.
+  if (!(Math.abs(ts + SHANGHAI_OFFSET_MS) <= MAX_TIME)) return `${ts} (not a valid time)`;
   const iso = new Date(ts + SHANGHAI_OFFSET_MS).toISOString();
   const body = iso.endsWith('.000Z') ? iso.slice(0, 19) : iso.slice(0, 23);
   return `${body}+08:00`;

@@ -2,7 +2,7 @@
  * The CLI as a user runs it (node dist/cli.js): simulate -> features, checked by hand
  * against the simulator's own daily data and 1-minute bars, and the embedded default.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from 'apache-arrow';
@@ -134,6 +134,47 @@ describe('factorstream simulate -> features', () => {
     const tradeFed = new Set(manifest.universe.filter((u) => u.feed === 'trade').map((u) => u.symbol));
     const pick = (rows: Record<string, string>[]): string[] => rows.filter((x) => tradeFed.has(x.symbol)).map((x) => [x.symbol, x.barEnd, x.open, x.high, x.low, x.close, x.volume, x.trades, x.missing].join(' '));
     expect(pick(fromBars)).toEqual(pick(fromTicks));
+  });
+
+  it('bars.label start: a start-labelled 1-minute bar feed (09:30 … 14:59) gives the same bars as the end-labelled one, and session print bars merge', () => {
+    const start = join(dir, 'sim-start');
+    const env = { FACTORSTREAM_BARS_LABEL: 'start' };
+    const s = cli(['simulate', '--symbols', '12', '--days', '1', '--seed', '3', '--out', start, '--format', 'jsonl'], env);
+    expect(s.code, s.stderr).toBe(0);
+    const day = readdirSync(join(start, 'bars-1m'))[0];
+    const labels = readFileSync(join(start, 'bars-1m', day), 'utf8').trim().split('\n').map((l) => new Date((JSON.parse(l) as { ts: number }).ts + 8 * 3600_000).toISOString().slice(11, 16));
+    expect(labels[0]).toBe('09:30');
+    expect(labels.at(-1)).toBe('14:59');
+    expect(labels).not.toContain('15:00');
+    // A vendor that sends the opening and closing auctions apart, by their start: 09:25 and 15:00 (and the 11:30:00 prints).
+    const rows = readFileSync(join(start, 'bars-1m', day), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { symbol: string; ts: number });
+    const sym = rows[0].symbol;
+    const at = (hhmm: string): number => Date.parse(`${day.slice(0, 10)}T${hhmm}:00+08:00`);
+    const prints = [
+      { symbol: sym, ts: at('09:25'), open: 10, high: 10, low: 10, close: 10, volume: 500, amount: 5000 },
+      { symbol: sym, ts: at('11:30'), open: 10, high: 10, low: 10, close: 10, volume: 200, amount: 2000 },
+      { symbol: sym, ts: at('15:00'), open: 10, high: 10, low: 10, close: 10, volume: 300, amount: 3000 },
+    ];
+    const withPrints = join(dir, 'bars-start-prints.jsonl');
+    writeFileSync(withPrints, [...rows, ...prints].sort((a, b) => a.ts - b.ts).map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const end = join(dir, 'sim-end');
+    expect(cli(['simulate', '--symbols', '12', '--days', '1', '--seed', '3', '--out', end, '--format', 'jsonl']).code).toBe(0);
+    const outStart = join(dir, 'feat-start');
+    const outEnd = join(dir, 'feat-end');
+    expect(cli(['features', '--input', join(start, 'bars-1m'), '--freq', '30m', '--out', outStart, '--format', 'csv'], env).code).toBe(0);
+    expect(cli(['features', '--input', join(end, 'bars-1m'), '--freq', '30m', '--out', outEnd, '--format', 'csv']).code).toBe(0);
+    expect(readFileSync(join(outStart, 'bars-30m.csv'), 'utf8')).toBe(readFileSync(join(outEnd, 'bars-30m.csv'), 'utf8'));
+    const outPrints = join(dir, 'feat-start-prints');
+    const r = cli(['features', '--input', withPrints, '--freq', '30m', '--out', outPrints, '--format', 'csv'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/rejected: none/);
+    const volume = (file: string, end: string): number => Number(readCsv(file).find((x) => x.symbol === sym && x.barEnd === String(at(end)))?.volume);
+    expect(volume(join(outPrints, 'bars-30m.csv'), '10:00')).toBe(volume(join(outEnd, 'bars-30m.csv'), '10:00') + 500);
+    expect(volume(join(outPrints, 'bars-30m.csv'), '11:30')).toBe(volume(join(outEnd, 'bars-30m.csv'), '11:30') + 200);
+    expect(volume(join(outPrints, 'bars-30m.csv'), '15:00')).toBe(volume(join(outEnd, 'bars-30m.csv'), '15:00') + 300);
+    // Read by their end, start labels are one minute off: 09:30 is the auction bar, 14:59 is not a bar end.
+    const wrong = cli(['features', '--input', join(start, 'bars-1m'), '--freq', '30m', '--out', join(dir, 'feat-wrong')]);
+    expect(wrong.stdout).not.toMatch(/rejected: none/);
   });
 
   it('reports bad input with its code and keeps going; usage errors exit 2', () => {

@@ -2,7 +2,7 @@
  * `factorstream simulate`: writes a simulated market to a folder.
  *
  *   ticks/YYYY-MM-DD.<ext>    ticks of the day in time order (trades or snapshots by symbol)
- *   bars-1m/YYYY-MM-DD.<ext>  the 1-minute bars those trades make (labelled by end time)
+ *   bars-1m/YYYY-MM-DD.<ext>  the 1-minute bars those trades make (labelled by their end, or their start with bars.label start)
  *   daily.csv                 date, symbol, prevClose, open, high, low, close, volume,
  *                             amount, suspended, isST, board, industry, logSize
  *   latent.csv                date, symbol, short, long: the planted latents (for
@@ -12,6 +12,7 @@
 import { mkdirSync, writeFileSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
+import type { BarLabel } from '../../market/sessions.js';
 import { barsToTable, ticksToTable } from '../arrow-codec.js';
 import { BarBatch, TickBatch, copyBarRow, copyTickRow } from '../events.js';
 import type { FileFormat } from '../file-source.js';
@@ -34,6 +35,7 @@ export async function writeSimulation(
   outDir: string,
   format: FileFormat,
   progress: (line: string) => void,
+  barLabel: BarLabel = 'end',
 ): Promise<SimulateSummary> {
   mkdirSync(outDir, { recursive: true });
   const ext = FILE_EXTENSIONS[format];
@@ -63,7 +65,7 @@ export async function writeSimulation(
       for (let i = 0; i < m.bars.length; i++) copyBarRow(m.bars, i, bars);
       if ((m.slot + 1) % FLUSH_SLOTS === 0) {
         tw.write(ticksToTable(ticks, sim.symbols));
-        bw.write(barsToTable(bars, sim.symbols));
+        bw.write(barsToTable(bars, sim.symbols, 0, bars.length, barLabel));
         summary.ticks += ticks.length;
         summary.bars += bars.length;
         ticks.clear();
