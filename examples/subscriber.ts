@@ -7,7 +7,8 @@
  *
  * A cross-section is complete when its `universe` scores for one (model, modelVersion,
  * freq, barEnd) have arrived; they are committed together, so a subscriber never sees
- * half of one after a crash of the daemon.
+ * half of one after a crash of the daemon. The long side leaves out stocks locked at their
+ * upper limit (`limit` 1: a buy will not fill) and the short side those at the lower (-1).
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
@@ -46,8 +47,11 @@ await consumer.run({
     list.sort((a, b) => b.rank - a.rank);
     const time = new Date(s.barEnd + 8 * 3_600_000).toISOString().slice(0, 16).replace('T', ' ');
     const fmt = (x: Score): string => `${x.symbol} z=${x.z.toFixed(2)}`;
+    const long = list.filter((x) => x.limit !== 1).slice(0, top);
+    const short = list.filter((x) => x.limit !== -1).slice(-top);
+    const locked = list.filter((x) => x.limit !== 0).length;
     process.stdout.write(
-      `${time} ${s.freq} ${s.model} (${s.modelVersion}): ${s.universe} scored | long ${list.slice(0, top).map(fmt).join(', ')} | short ${list.slice(-top).map(fmt).join(', ')}\n`,
+      `${time} ${s.freq} ${s.model} (${s.modelVersion}): ${s.universe} scored | long ${long.map(fmt).join(', ')} | short ${short.map(fmt).join(', ')}${locked > 0 ? ` | ${locked} at a limit` : ''}\n`,
     );
   },
 });

@@ -34,17 +34,20 @@ Commands:
   features   Extract bars and raw feature rows from tick / 1-minute bar files.
                --input FILE|DIR (repeatable) --freq 10m|30m (repeatable or comma list)
                --out DIR [--format arrow|csv|jsonl] [--lateness-ms N] [--config FILE]
+               [--reference FILE|DIR]  (daily reference data: limits, ST; README "Reference data")
   train      Train a model on extracted features and daily data.
                --features DIR|FILE --daily daily.csv --freq 10m|30m --out models/NAME
                [--arch gru|lstm] [--head last|attention|residual] [--pooling last-query|mean|flatten]
                [--loss ic|mse] [--epochs N] [--patience N] [--lr X] [--hidden H] [--layers N]
                [--dropout X] [--seed S] [--horizon DAYS] [--label raw|risk-adjusted]
                [--backend auto|tensorflow|wasm|cpu] [--orthogonal] [--seeds N]
+               [--reference FILE|DIR]  (industry and size from the reference data)
                [--window DATES [--step DATES]]  (rolling: train on DATES dates, re-train every
                step; each window scores the dates after it, out of sample)
   score      Score a features file with a model folder, bar by bar.
                --model models/NAME --features DIR|FILE --out scores.arrow|scores.csv
-               [--daily daily.csv]  (needed by models trained with --orthogonal)
+               [--daily daily.csv]  (industry and size, for models trained with --orthogonal)
+               [--reference FILE|DIR]  (universe filters; industry and size without --daily)
                [--engine auto|onnx|tfjs]
   export     Write a model folder's ONNX graph (model.onnx beside the tfjs weights; every
              member of an ensemble, every window of a rolling set) and check that the onnx
@@ -52,7 +55,7 @@ Commands:
                --model models/NAME [--format onnx]
   evaluate   Weekly factor metrics of end-of-day scores against daily data.
                (--scores FILE | --model M --features DIR) --returns daily.csv --out DIR
-               [--exposures daily.csv] [--horizon DAYS] [--title TEXT]
+               [--exposures daily.csv] [--horizon DAYS] [--title TEXT] [--reference FILE|DIR]
                (--exposures: also evaluate the factor neutralised to industry and size)
   serve      The daemon: Kafka in (ticks and 1-minute bars), scores out, exactly once.
                --config FILE [--brokers host:port,...] [--models DIR,...] [--http-port N]
@@ -68,9 +71,11 @@ Commands:
                [--archive DIR]  (default: the score topic, read_committed)
                [--day YYYY-MM-DD ...] [--tolerance 1e-6] [--brokers host:port,...]
                [--models DIR,...] [--work-dir DIR] [--json] [--timeout-ms N] [--config FILE]
+               [--reference FILE|DIR]  (default: the reference topic as it stands)
   replay     Publish tick / 1-minute bar files to Kafka in event-time order.
                --input FILE|DIR (repeatable) [--brokers host:port,...] [--format json|arrow]
                [--speed 60x|max] [--arrow-rows N] [--config FILE]
+               [--reference FILE|DIR]  (published to kafka.referenceTopic first)
   help       Show this text.
 
 Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>
@@ -206,6 +211,7 @@ async function cmdFeatures(args: string[]): Promise<number> {
     out: { type: 'string' },
     format: { type: 'string' },
     'lateness-ms': { type: 'string' },
+    reference: { type: 'string' },
   });
   if (values.help === true) return usage(0);
   const inputs = (values.input as string[] | undefined) ?? [];
@@ -219,9 +225,11 @@ async function cmdFeatures(args: string[]): Promise<number> {
       freqs: parseFreqs(values.freq as string[] | undefined),
       allowedLatenessMs: num(values['lateness-ms'] as string | undefined, 'lateness-ms'),
     },
+    reference: { path: values.reference as string | undefined },
   });
   const calendar = TradingCalendar.fromConfig(config.market);
   const { extractFeatures } = await import('./features/extract.js');
+  const reference = await referenceOf(config);
   mkdirSync(out, { recursive: true });
   const elapsed = stopwatch();
   const s = await extractFeatures({
@@ -234,13 +242,30 @@ async function cmdFeatures(args: string[]): Promise<number> {
     dedupWindow: config.features.dedupWindow,
     features: config.features,
     barLabel: config.bars.label,
+    reference,
   });
+  if (s.noReference > 0) process.stderr.write(`features: W_NO_REFERENCE: ${s.noReference} symbol-day(s) traded without a reference record (e.g. ${s.noReferenceExamples.slice(0, 3).join(', ')}); their limits come from the last price before the day (README "Reference data")\n`);
   const rejected = Object.entries(s.rejected).map(([c, n]) => `${c}=${n}`).join(' ') || 'none';
   const closes = Object.entries(s.barsClosed).map(([f, n]) => `${f}: ${n} closes, ${s.rows[f as Freq] ?? 0} rows`).join('; ');
   process.stdout.write(
     `features: ${s.inputs.length} file(s), ${s.ticks.toLocaleString('en-US')} ticks, ${s.oneMinuteBars.toLocaleString('en-US')} 1-minute bars, ${s.symbols} symbols; ${closes}; rejected: ${rejected} -> ${out} in ${(elapsed() / 1000).toFixed(1)} s\n`,
   );
   return 0;
+}
+
+/** The reference book of reference.path (--reference), or undefined when none is configured. */
+async function referenceOf(config: Readonly<Config>): Promise<import('./market/reference.js').ReferenceBook | undefined> {
+  if (config.reference.path === '') return undefined;
+  const { readReference } = await import('./ingest/reference-codec.js');
+  return readReference(config.reference.path);
+}
+
+/** The daily panel with its industry and size taken from the reference data (train and evaluate with --reference). */
+async function dailyWithReference(path: string, config: Readonly<Config>): Promise<import('./model/labels.js').DailyPanel> {
+  const { readDailyCsv, withReferenceExposures } = await import('./model/labels.js');
+  const panel = readDailyCsv(path);
+  const reference = await referenceOf(config);
+  return reference === undefined ? panel : withReferenceExposures(panel, reference);
 }
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], fallback: T, flag: string): T {
@@ -273,6 +298,7 @@ async function cmdTrain(args: string[]): Promise<number> {
     seeds: { type: 'string' },
     window: { type: 'string' },
     step: { type: 'string' },
+    reference: { type: 'string' },
   });
   if (values.help === true) return usage(0);
   const str = (k: string): string | undefined => values[k] as string | undefined;
@@ -280,7 +306,7 @@ async function cmdTrain(args: string[]): Promise<number> {
   const { ARCHS, HEADS, POOLINGS, DEFAULT_MODEL_SPEC } = await import('./model/architecture.js');
   const { DEFAULT_TRAIN_OPTIONS } = await import('./model/train.js');
   const freq = oneOf(str('freq'), ['10m', '30m'] as const, '10m', 'freq');
-  const config = configFrom(values, {});
+  const config = configFrom(values, { reference: { path: str('reference') } });
   const log = createLogger(config.log.level);
   const { runTrain } = await import('./model/train-command.js');
   const abort = new AbortController();
@@ -322,6 +348,7 @@ async function cmdTrain(args: string[]): Promise<number> {
       seeds: num(str('seeds'), 'seeds') ?? 1,
       window: num(str('window'), 'window'),
       step: num(str('step'), 'step'),
+      reference: await referenceOf(config),
       calendar: TradingCalendar.fromConfig(config.market),
     },
     log,
@@ -338,17 +365,19 @@ async function cmdTrain(args: string[]): Promise<number> {
 }
 
 async function cmdScore(args: string[]): Promise<number> {
-  const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' }, daily: { type: 'string' }, engine: { type: 'string' } });
+  const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' }, daily: { type: 'string' }, reference: { type: 'string' }, engine: { type: 'string' } });
   if (values.help === true) return usage(0);
   const [model, features, out] = ['model', 'features', 'out'].map((k) => values[k] as string | undefined);
   if (model === undefined || features === undefined || out === undefined) throw new UsageError('score needs --model, --features and --out');
-  const config = configFrom(values, { daemon: { engine: engineFlag(values.engine) } });
+  const config = configFrom(values, { daemon: { engine: engineFlag(values.engine) }, reference: { path: values.reference as string | undefined } });
   const log = createLogger(config.log.level);
   const dailyPath = values.daily as string | undefined;
   const { readDailyCsv } = await import('./model/labels.js');
+  const { crossSectionInputs } = await import('./model/cross-section.js');
   const { scoreModel } = await import('./model/score.js');
   const { engineOptionsOf } = await import('./model/predictor.js');
-  const s = await scoreModel(model, features, out, config.features.minCoverage, dailyPath === undefined ? undefined : readDailyCsv(dailyPath), log, false, engineOptionsOf(config.daemon));
+  const inputs = crossSectionInputs(dailyPath === undefined ? undefined : readDailyCsv(dailyPath), await referenceOf(config));
+  const s = await scoreModel(model, features, out, config.features.minCoverage, inputs, log, false, engineOptionsOf(config.daemon));
   process.stdout.write(`scored ${s.rows.toLocaleString('en-US')} rows over ${s.bars} bars (${s.dayCloses} day closes) with ${s.model} ${s.version} on ${s.engine}/${s.backend} -> ${out}\n`);
   return 0;
 }
@@ -363,6 +392,7 @@ async function cmdEvaluate(args: string[]): Promise<number> {
     out: { type: 'string' },
     horizon: { type: 'string' },
     title: { type: 'string' },
+    reference: { type: 'string' },
   });
   if (values.help === true) return usage(0);
   const [given, model, features, returns, out] = ['scores', 'model', 'features', 'returns', 'out'].map((k) => values[k] as string | undefined);
@@ -372,13 +402,14 @@ async function cmdEvaluate(args: string[]): Promise<number> {
   let scores = given;
   if (scores === undefined) {
     // Evaluation reads saved predictions: score first, into the output folder, then evaluate that file.
-    const config = configFrom(values, {});
+    const config = configFrom(values, { reference: { path: values.reference as string | undefined } });
     const { scoreModel } = await import('./model/score.js');
-    const { readDailyCsv } = await import('./model/labels.js');
+    const { crossSectionInputs } = await import('./model/cross-section.js');
     mkdirSync(out, { recursive: true });
     scores = `${out}/scores.arrow`;
     const { engineOptionsOf } = await import('./model/predictor.js');
-    await scoreModel(model as string, features as string, scores, config.features.minCoverage, readDailyCsv(returns), createLogger(config.log.level), true, engineOptionsOf(config.daemon));
+    const inputs = crossSectionInputs(await dailyWithReference(returns, config), await referenceOf(config));
+    await scoreModel(model as string, features as string, scores, config.features.minCoverage, inputs, createLogger(config.log.level), true, engineOptionsOf(config.daemon));
   }
   const { evaluate } = await import('./eval/evaluate.js');
   const m = evaluate({ scores, returns, exposures: values.exposures as string | undefined, out, horizon: num(values.horizon as string | undefined, 'horizon') ?? 5, title: (values.title as string | undefined) ?? model ?? scores, metrics: {} });
@@ -460,11 +491,12 @@ async function cmdReconcile(args: string[]): Promise<number> {
     'work-dir': { type: 'string' },
     json: { type: 'boolean' },
     'timeout-ms': { type: 'string' },
+    reference: { type: 'string' },
   });
   if (values.help === true) return usage(0);
   const days = values.day as string[] | undefined;
   for (const d of days ?? []) if (!/^\d{4}-\d{2}-\d{2}$/.test(d)) throw new UsageError(`--day must be YYYY-MM-DD, got "${d}"`);
-  const config = configFrom(values, { kafka: { brokers: list(values.brokers) }, daemon: { models: list(values.models) } });
+  const config = configFrom(values, { kafka: { brokers: list(values.brokers) }, daemon: { models: list(values.models) }, reference: { path: values.reference as string | undefined } });
   const log = createLogger(config.log.level);
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
@@ -500,12 +532,14 @@ async function cmdReplay(args: string[]): Promise<number> {
     format: { type: 'string' },
     speed: { type: 'string' },
     'arrow-rows': { type: 'string' },
+    reference: { type: 'string' },
   });
   if (values.help === true) return usage(0);
   const inputs = (values.input as string[] | undefined) ?? [];
-  if (inputs.length === 0) throw new UsageError('replay needs --input FILE|DIR');
+  if (inputs.length === 0 && values.reference === undefined) throw new UsageError('replay needs --input FILE|DIR (or --reference FILE|DIR alone)');
   const format = oneOf(values.format as string | undefined, ['json', 'arrow'] as const, 'json', 'format');
-  const config = configFrom(values, { kafka: { brokers: list(values.brokers) } });
+  const config = configFrom(values, { kafka: { brokers: list(values.brokers) }, reference: { path: values.reference as string | undefined } });
+  const reference = await referenceOf(config);
   const log = createLogger(config.log.level);
   const { expandInputs } = await import('./ingest/file-source.js');
   const { replay } = await import('./ingest/replay.js');
@@ -521,12 +555,14 @@ async function cmdReplay(args: string[]): Promise<number> {
     arrowRows: num(values['arrow-rows'] as string | undefined, 'arrow-rows') ?? 5_000,
     partitions: config.kafka.topicPartitions,
     barLabel: config.bars.label,
+    reference: reference?.records(),
+    referenceTopic: config.kafka.referenceTopic,
     calendar: TradingCalendar.fromConfig(config.market),
     log,
     signal: abort.signal,
   });
   process.stdout.write(
-    `replayed ${s.ticks.toLocaleString('en-US')} ticks and ${s.bars.toLocaleString('en-US')} bars in ${s.messages.toLocaleString('en-US')} ${format} messages to ${config.kafka.brokers.join(',')} in ${s.seconds.toFixed(1)} s (${s.rejected} input rows rejected)\n`,
+    `replayed ${s.reference > 0 ? `${s.reference.toLocaleString('en-US')} reference records to ${config.kafka.referenceTopic}, ` : ''}${s.ticks.toLocaleString('en-US')} ticks and ${s.bars.toLocaleString('en-US')} bars in ${s.messages.toLocaleString('en-US')} ${format} messages to ${config.kafka.brokers.join(',')} in ${s.seconds.toFixed(1)} s (${s.rejected} input rows rejected)\n`,
   );
   return 0;
 }

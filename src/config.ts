@@ -36,6 +36,13 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    reference: z
+      .object({
+        /** Reference data (a .csv, .jsonl or .arrow file, or a folder of them) for features, train, score and evaluate ('' none; serve reads kafka.referenceTopic). */
+        path: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
     features: z
       .object({
         /** Bar frequencies aggregated side by side. */
@@ -87,6 +94,8 @@ export const ConfigSchema = z
         scoresTopic: z.string().default('factor.scores'),
         scoresBatchTopic: z.string().default('factor.scores.batch'),
         deadLetterTopic: z.string().default('md.deadletter'),
+        /** Daily reference data, compacted, keyed by symbol: read to its end at start and followed (README "Reference data"). */
+        referenceTopic: z.string().default('md.reference'),
         /** Scores of shadow models (daemon.shadowModels): measured, not for trading systems. */
         shadowScoresTopic: z.string().default('factor.scores.shadow'),
         /** Create missing topics at start (partitions for new topics below). */

@@ -127,9 +127,13 @@ describe('simulator', () => {
     expect(days.flat().filter((r) => r.suspended).length).toBeGreaterThan(0);
   });
 
-  it('daily closes chain: each day opens from the previous close', () => {
+  it('daily closes chain: each day opens from the previous close, but for one ex-dividend symbol a day from the second (2% less, as its reference record says)', () => {
     for (let d = 1; d < days.length; d++) {
-      for (const r of days[d]) expect(r.prevClose).toBe(days[d - 1][r.symbol].close);
+      const exDividend = days[d].filter((r) => r.prevClose !== days[d - 1][r.symbol].close);
+      expect(exDividend.length).toBe(1);
+      const [r] = exDividend;
+      expect(r.prevClose / days[d - 1][r.symbol].close).toBeCloseTo(0.98, 2);
+      expect(sim.reference(d).find((x) => x.symbol === sim.universe[r.symbol].symbol)?.prevClose).toBe(r.prevClose);
     }
   });
 

@@ -19,6 +19,7 @@ const records: ScoreRecord[] = Array.from({ length: 300 }, (_, i) => ({
   rank: i / 299,
   universe: 300,
   coverage: 1,
+  limit: (i % 3) - 1,
 }));
 
 describe('score messages', () => {

@@ -15,9 +15,13 @@ import { deserialize, serialize } from 'node:v8';
 import type { State } from '../features/state.js';
 import { partitionKey, type OutputBatch } from './pipeline.js';
 
-/** 2: the state holds each partition's waiting rows and event time; 1 (positions and newest event times only) is still read. */
-export const CHECKPOINT_FORMAT = 2;
-const READABLE_FORMATS = [1, 2];
+/**
+ * 3: the state holds the reference book and each symbol's day reference; 2 (each
+ * partition's waiting rows and event time) and 1 (positions and newest event times only)
+ * are still read.
+ */
+export const CHECKPOINT_FORMAT = 3;
+const READABLE_FORMATS = [1, 2, 3];
 
 export interface Position {
   topic: string;

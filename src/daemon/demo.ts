@@ -16,6 +16,7 @@ import type { TradingCalendar } from '../market/calendar.js';
 import { SimulatedClock, stopwatch, systemClock } from '../market/clock.js';
 import { DAY_CLOSE, slotEndTimeOfDay } from '../market/sessions.js';
 import { dayStart, dayToIso, toLocalIso } from '../market/time.js';
+import { ReferenceBook } from '../market/reference.js';
 import type { BarCloseEvent } from '../features/engine.js';
 import { F_RET, FEATURE_COUNT } from '../features/feature-set.js';
 import { encodeBarsArrow, encodeTicksArrow } from '../ingest/arrow-codec.js';
@@ -100,7 +101,7 @@ export function scoreLine(c: ScoredClose): string {
     if (r[i].score < r[worst].score) worst = i;
   }
   const ends = r.length === 0 ? '' : ` | top ${r[best].symbol} z ${r[best].z.toFixed(2)}, bottom ${r[worst].symbol} z ${r[worst].z.toFixed(2)}`;
-  return `${hhmm(r[0]?.barEnd ?? 0)} ${c.source.freq.padStart(3)} scores ${c.source.model}: ${r.length} scored, ${c.skipped} skipped (window coverage), inference ${(c.inferenceSeconds * 1000).toFixed(0)} ms${ends}`;
+  return `${hhmm(r[0]?.barEnd ?? 0)} ${c.source.freq.padStart(3)} scores ${c.source.model}: ${r.length} scored, ${c.skipped} skipped (window coverage or universe), inference ${(c.inferenceSeconds * 1000).toFixed(0)} ms${ends}`;
 }
 
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
@@ -122,6 +123,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     models,
     metrics,
     universe: sim.symbols.names,
+    // The simulator's reference data, each day's put in before its first event (as a data desk publishes it before the open).
+    reference: new ReferenceBook(),
+    onNoReference: (symbol, day) => log.warn({ code: 'W_NO_REFERENCE', symbol, day: dayToIso(day) }, 'no reference record'),
     now: () => clock.now(),
     onBarClose: (e) => {
       summary.barsClosed++;
@@ -194,6 +198,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         const next = gen.next();
         if (next.done === true) break;
         const m = next.value;
+        if (m.slot === 0) for (const r of sim.reference(d)) pipeline.engine.putReference(r);
         const rows = opts.source === 'ticks' ? m.ticks.length : m.bars.length;
         summary.events += rows;
         // The minute's events have all arrived by its end: the clock moves there first (firing

@@ -33,10 +33,6 @@ export async function loadServedModels(dirs: readonly string[], engine: EngineOp
   const models: ServedModel[] = [];
   for (const dir of dirs) {
     const { predictor, meta, fallback } = await loadPredictor(resolve(dir), { ...engine, log });
-    if (meta.orthogonal) {
-      await predictor.dispose();
-      throw new Error(`model ${meta.name} (${dir}) was trained with the orthogonal layer, which needs the day's exposures; serve does not have them yet — train without --orthogonal for live scoring`);
-    }
     const served: ServedModel = { dir, meta, scorer: new CrossSectionScorer(predictor, meta, minCoverage), role, fallback };
     models.push(served);
     const labels = modelInfoLabels(served);

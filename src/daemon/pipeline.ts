@@ -33,6 +33,9 @@ import type { TradingCalendar } from '../market/calendar.js';
 import { DAY_CLOSE, type Freq } from '../market/sessions.js';
 import { localDay, msOfLocalDay } from '../market/time.js';
 import type { ScoringJob } from '../model/scorer.js';
+import { eligibleSymbols, filtersSymbols, missingInputs, orthogonalProjection, referenceExposures, type CrossSectionInputs, type ExposureLookup } from '../model/cross-section.js';
+import type { ReferenceBook } from '../market/reference.js';
+import type { SequenceStore } from '../features/sequence-store.js';
 import type { Metrics } from '../sink/metrics.js';
 import { scoreBatchMessage, scoreMessages, scoreRecords, type OutMessage, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
 import { EventTime } from './event-time.js';
@@ -76,6 +79,10 @@ export interface PipelineOptions {
   /** Symbols known from the start (a fixed universe when `freeze`). */
   universe?: readonly string[];
   freezeUniverse?: boolean;
+  /** Daily reference data (from the reference topic, or the simulator): limits, universe filters, the orthogonal layer. */
+  reference?: ReferenceBook;
+  /** Called once per symbol and day traded without a reference record (W_NO_REFERENCE), after the metric. */
+  onNoReference?(symbol: string, day: number): void;
   /** Wall time in ms (the Clock). */
   now(): number;
   onBarClose?(e: BarCloseEvent): void;
@@ -108,6 +115,8 @@ export class ScoringPipeline {
   private readonly board: ModelStatusBoard;
   private readonly lastBarEnd: Partial<Record<Freq, number>> = {};
   private readonly deadLetters: OutMessage[] = [];
+  /** Scratch of assemble: the symbols a filtered model may score. */
+  private eligible = new Uint8Array(0);
   /** Valid events aggregated since the last metric update, by topic and format. */
   private readonly ingestCounts = new Map<string, { topic: string; format: string; n: number }>();
   /** Valid events aggregated (tests read it; factorstream_events_ingested_total has the same). */
@@ -141,8 +150,17 @@ export class ScoringPipeline {
       sequenceLength,
       eventTimeWatermark: false,
       barLabel: config.bars.label,
+      reference: opts.reference,
+      onNoReference: (symbol, day) => {
+        this.metrics.referenceMissing.inc();
+        opts.onNoReference?.(symbol, day);
+      },
       onReject: (r) => this.routeReject(r),
     });
+    for (const m of opts.models) {
+      const missing = missingInputs(m.meta, this.crossSectionInputs);
+      if (missing !== undefined) throw new Error(`${missing}: the daemon needs reference data for it`);
+    }
     const aggregator = this.engine.aggregator;
     this.eventTime = new EventTime({
       latenessMs: this.latenessMs,
@@ -168,7 +186,7 @@ export class ScoringPipeline {
       this.metrics.lastBarEnd.set({ freq: e.bars.freq }, e.bars.barEnd / 1000);
       for (const model of this.models) {
         if (model.meta.freq !== e.bars.freq || e.sequences === undefined) continue;
-        const job = model.scorer.assemble(e.sequences, this.engine.symbols.names, e.bars.n, e.bars.barEnd);
+        const job = this.assemble(model, e);
         if (job === undefined) {
           this.metrics.symbolsScored.set({ model: model.meta.name }, 0);
           this.metrics.symbolsSkipped.set({ model: model.meta.name }, e.bars.n);
@@ -176,6 +194,34 @@ export class ScoringPipeline {
       }
       opts.onBarClose?.(e);
     });
+  }
+
+  private get crossSectionInputs(): CrossSectionInputs {
+    const reference = this.engine.reference;
+    return { reference, exposures: reference === undefined ? undefined : referenceExposures(reference) };
+  }
+
+  /**
+   * The model's job for this close (cross-section.ts: its universe filter and orthogonal
+   * exposures from the day's reference data, as offline scoring takes them), with the
+   * bar's limit state of each symbol for the score records.
+   */
+  private assemble(model: ServedModel, e: BarCloseEvent): ScoringJob | undefined {
+    const { bars } = e;
+    const names = this.engine.symbols.names;
+    const day = localDay(bars.barEnd);
+    const inputs = this.crossSectionInputs;
+    let eligible: Uint8Array | undefined;
+    if (filtersSymbols(model.meta)) {
+      if (this.eligible.length < bars.n) this.eligible = new Uint8Array(bars.n * 2);
+      eligibleSymbols(model.meta, inputs, day, names, bars.n, this.eligible);
+      eligible = this.eligible;
+    }
+    const job = model.scorer.assemble(e.sequences as SequenceStore, names, bars.n, bars.barEnd, eligible);
+    if (job === undefined) return undefined;
+    if (model.meta.orthogonal) job.exposures = orthogonalProjection(inputs.exposures as ExposureLookup, day, names, job.ids);
+    job.limit = Int8Array.from(job.ids, (s) => bars.limit[s]);
+    return job;
   }
 
   /**

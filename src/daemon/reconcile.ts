@@ -25,6 +25,9 @@ import { BarBatch, SymbolTable, TickBatch } from '../ingest/events.js';
 import { MessageDecoder } from '../ingest/message-decoder.js';
 import { TableWriter } from '../ingest/table-writer.js';
 import { readTopics } from '../ingest/topic-reader.js';
+import { decodeReferenceMessage, readReference } from '../ingest/reference-codec.js';
+import { ReferenceBook } from '../market/reference.js';
+import { referenceExposures } from '../model/cross-section.js';
 import { kafkaLogCreator, type Logger } from '../log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import type { Freq } from '../market/sessions.js';
@@ -195,6 +198,29 @@ export async function reconcile(opts: ReconcileOptions): Promise<Reconciliation>
     if (inputs.length === 0) throw new Error(`the input topics ${config.kafka.ticksTopic} and ${config.kafka.barsTopic} hold no events`);
   }
 
+  // The reference data the daemon read: reference.path when given, else the reference topic
+  // as it stands (compacted: the newest record per symbol, so reconcile a day before the
+  // next day's records are published, or give the day's files).
+  let reference: ReferenceBook | undefined;
+  if (config.reference.path !== '') reference = readReference(config.reference.path);
+  else if (kafka !== undefined) {
+    const book = new ReferenceBook();
+    reference = book;
+    await readTopics(
+      kafka,
+      [config.kafka.referenceTopic],
+      (m) => {
+        if (m.value === null) return;
+        try {
+          for (const r of decodeReferenceMessage(m.value, m.headers['content-type'], `${m.topic}/${m.partition}@${m.offset}`)) book.put(r);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'reference message rejected (as the daemon rejects it)');
+        }
+      },
+      { readCommitted: true, timeoutMs: opts.timeoutMs },
+    );
+  }
+
   // 2. The offline path on it, with the daemon's settings: features, then each model's scores.
   const freqs = [...new Set<Freq>([...config.features.freqs, ...models.map((m) => m.meta.freq)])];
   const featuresDir = join(opts.workDir, 'features');
@@ -210,6 +236,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<Reconciliation>
     features: config.features,
     universe,
     barLabel: config.bars.label,
+    reference,
   });
   log.info({ input: source, ticks: summary.ticks, bars: summary.oneMinuteBars, rejected: summary.rejected }, 'offline features recomputed');
   const daySet = opts.days === undefined ? undefined : new Set(opts.days);
@@ -218,7 +245,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<Reconciliation>
   const days = new Set<string>();
   for (const m of models) {
     const out = join(opts.workDir, `scores-${m.meta.name}.arrow`);
-    await scoreModel(m.dir, featuresDir, out, config.features.minCoverage, undefined, log, false, engineOptionsOf(config.daemon));
+    await scoreModel(m.dir, featuresDir, out, config.features.minCoverage, { reference, exposures: reference === undefined ? undefined : referenceExposures(reference) }, log, false, engineOptionsOf(config.daemon));
     const rows = offlineRows(A.tableFromIPC(readFileSync(out)), keep);
     for (const k of rows.keys()) days.add(dayToIso(localDay(Number(k.slice(k.indexOf('|') + 1)))));
     offline.set(m.meta.name, rows);

@@ -18,6 +18,9 @@ import type { TradingCalendar } from '../market/calendar.js';
 import { stopwatch, type Clock } from '../market/clock.js';
 import { chunks } from '../ingest/kafka-chunks.js';
 import { headerText } from '../ingest/topic-reader.js';
+import { ReferenceFollower } from '../ingest/reference-follower.js';
+import { ReferenceBook } from '../market/reference.js';
+import { dayStart, dayToIso } from '../market/time.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
@@ -48,6 +51,10 @@ export class KafkaDaemon {
   private pipeline: ScoringPipeline | undefined;
   private http: HttpServer | undefined;
   private archive: ScoreArchive | undefined;
+  /** The reference data the pipeline reads (kafka.referenceTopic, and the checkpoint's). */
+  private readonly referenceBook = new ReferenceBook();
+  private reference: ReferenceFollower | undefined;
+  private noReferenceLoggedDay = -1;
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private lastCommitAt = 0;
@@ -115,6 +122,13 @@ export class KafkaDaemon {
       metrics: this.metrics,
       universe,
       freezeUniverse: universe !== undefined,
+      reference: this.referenceBook,
+      onNoReference: (symbol, day) => {
+        // One line per day (the metric counts every symbol-day): a missing day's file would otherwise log the whole market.
+        if (this.noReferenceLoggedDay === day) return;
+        this.noReferenceLoggedDay = day;
+        log.warn({ code: 'W_NO_REFERENCE', day: dayToIso(day), symbol, topic: cfg.kafka.referenceTopic }, 'a symbol trades without a reference record for the day: limits from its last price by the board rule; left out of models that need reference data (factorstream_reference_missing_total counts each symbol-day)');
+      },
       now: () => this.opts.clock.now(),
     });
     if (cfg.daemon.archiveDir !== '') this.archive = new ScoreArchive(cfg.daemon.archiveDir, String(this.opts.clock.now()));
@@ -149,6 +163,8 @@ export class KafkaDaemon {
     await this.producer.connect();
     await this.recover();
     this.checkStopping();
+    await this.followReference();
+    this.checkStopping();
 
     this.consumer = this.kafka.consumer({ groupId: cfg.kafka.groupId, readUncommitted: false, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: cfg.kafka.maxBytesPerPartition });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
@@ -177,6 +193,39 @@ export class KafkaDaemon {
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.exclusive(() => this.onBatch(p)) });
     this.scheduleHousekeeping();
     log.info({ brokers: cfg.kafka.brokers, group: cfg.kafka.groupId, inputs: this.inputTopics, scores: cfg.kafka.scoresTopic }, 'serving');
+  }
+
+  /**
+   * Reads the reference topic to its end (after the checkpoint is restored, so that its
+   * newer records win), then follows it: a record for a day that has started applies at once.
+   */
+  private async followReference(): Promise<void> {
+    const { cfg, log, metrics } = this;
+    const pipeline = this.pipeline as ScoringPipeline;
+    this.reference = new ReferenceFollower(
+      this.kafka,
+      cfg.kafka.referenceTopic,
+      {
+        records: (records) =>
+          this.exclusive(async () => {
+            for (const r of records) metrics.referenceRecords.inc({ result: pipeline.engine.putReference(r) ? 'applied' : 'unchanged' });
+            const days = this.referenceBook.days();
+            if (days.length === 0) return;
+            const latest = days[days.length - 1];
+            metrics.referenceDay.set(dayStart(latest) / 1000);
+            // Two weeks are plenty for a day in progress and the next one; the checkpoint carries what is kept.
+            this.referenceBook.pruneBefore(latest - 14);
+          }),
+        invalid: (err, where) => {
+          metrics.referenceRecords.inc({ result: 'invalid' });
+          log.warn({ code: err.code, where, err: err.message }, 'reference message rejected');
+        },
+      },
+      cfg.kafka.createTopics,
+    );
+    const n = await this.reference.start(60_000);
+    const days = this.referenceBook.days();
+    log.info({ topic: cfg.kafka.referenceTopic, records: n, days: days.map(dayToIso).slice(-3) }, 'reference data read');
   }
 
   private fatal(err: unknown, what: string): never {
@@ -503,6 +552,7 @@ export class KafkaDaemon {
       if (this.pipeline !== undefined && this.producer !== undefined && this.recovered) await this.commit(true);
     });
     await this.consumer?.disconnect().catch(() => undefined);
+    await this.reference?.stop();
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     await this.archive?.close();

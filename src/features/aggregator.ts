@@ -11,14 +11,19 @@
  *
  * Stateful checks live here: duplicates (sequence numbers within a window, repeated
  * snapshots, a second bar for a minute), decreasing cumulative snapshots, late events,
- * and a symbol fed by both ticks and bars on one day.
+ * a symbol fed by both ticks and bars on one day, and prices outside the day's limit band.
+ *
+ * The day's reference (limit prices, ST) of a symbol is set on its first event of the
+ * day: from the reference book's record, or without one from its last price before the
+ * day by the board rule (W_NO_REFERENCE, reported once per symbol and day).
  */
 import type { ErrorCode } from '../errors.js';
 import { grown } from '../typed-arrays.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { BarSchedule, freqMinutes, type Freq } from '../market/sessions.js';
-import { boardOf } from '../market/symbols.js';
-import { localDay, MS_PER_MINUTE, toLocalIso } from '../market/time.js';
+import { boardOf, priceLimits, type Board } from '../market/symbols.js';
+import { referenceLimits, type ReferenceBook, type ReferenceRecord } from '../market/reference.js';
+import { isoToDay, localDay, MS_PER_MINUTE, toLocalIso } from '../market/time.js';
 import {
   BAR_SESSION_PRINT,
   HAS_QUOTE,
@@ -99,6 +104,10 @@ export interface AggregatorOptions {
    * order in which partitions are read cannot make an event late.
    */
   eventTimeWatermark?: boolean;
+  /** Daily reference data (limits, ST): read on each symbol's first event of a day, and again when applyReference changes it. */
+  reference?: ReferenceBook;
+  /** Called once per symbol and day it trades without a record in `reference` (W_NO_REFERENCE). */
+  onNoReference?(symbol: number, day: number): void;
   /** Called once per rejected event, with the batch row it came from. */
   onReject(code: ErrorCode, detail: string, symbol: number, origin: number): void;
   /** Called at every bar close, in time order; coarser frequencies after finer ones at the same instant. */
@@ -117,6 +126,8 @@ interface FreqState {
 }
 
 const AGGREGATOR_FIELDS = ['capacity', 'maxEventTs', 'nextCloseAt', 'openFromStamp', 'feed', 'seqRing'];
+/** Added in checkpoint format 3: absent in older checkpoints (restored as unknown). */
+const REFERENCE_FIELDS = ['lastPrice'];
 
 export class Aggregator {
   readonly calendar: TradingCalendar;
@@ -147,7 +158,12 @@ export class Aggregator {
   /** The amount (CNY) of the last snapshot increment snapshotIncrement returned. */
   private amountIncrement = 0;
   private seqRing = new Float64Array(0);
-  readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), board: [] };
+  /** Last trade price (or snapshot price, or 1-minute bar close) per symbol: the fallback reference of its next day. */
+  private lastPrice = new Float64Array(0);
+  readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), upper: new Float64Array(0), lower: new Float64Array(0) };
+  private readonly boards: (Board | undefined)[] = [];
+  private readonly book: ReferenceBook | undefined;
+  private readonly onNoReference: AggregatorOptions['onNoReference'];
 
 
   constructor(opts: AggregatorOptions) {
@@ -162,6 +178,8 @@ export class Aggregator {
     this.eventTimeWatermark = opts.eventTimeWatermark ?? true;
     this.onReject = opts.onReject;
     this.onClose = opts.onClose;
+    this.book = opts.reference;
+    this.onNoReference = opts.onNoReference;
     const cap = Math.max(16, opts.symbols.size);
     this.minutes = new MinuteStore(cap);
     const sorted = [...new Set(opts.freqs)].sort((a, b) => freqMinutes(a) - freqMinutes(b));
@@ -188,8 +206,11 @@ export class Aggregator {
     this.feed = grown(this.feed, cap * S_FIELDS);
     for (let s = oldCapacity; s < cap; s++) this.feed[s * S_FIELDS + S_DAY] = -1;
     this.seqRing = grown(this.seqRing, cap * this.dedupWindow, -1);
+    this.lastPrice = grown(this.lastPrice, cap, Number.NaN);
     this.reference.prevClose = grown(this.reference.prevClose, cap, Number.NaN);
     this.reference.isST = grown(this.reference.isST, cap);
+    this.reference.upper = grown(this.reference.upper, cap, Number.NaN);
+    this.reference.lower = grown(this.reference.lower, cap, Number.NaN);
     this.minutes.resize(cap);
     for (const f of this.freqs) {
       f.reducer.resize(cap);
@@ -202,19 +223,60 @@ export class Aggregator {
   private syncSymbols(): void {
     const n = this.symbols.size;
     if (n > this.capacity) this.ensureCapacity(n);
-    const boards = this.reference.board;
+    const boards = this.boards;
     for (let s = boards.length; s < n; s++) boards.push(boardOf(this.symbols.names[s]));
   }
 
-  /** Sets a symbol's previous close and ST status for the limit flag (reference data). */
-  setReference(symbol: number, prevClose: number, isST: boolean): void {
-    this.syncSymbols();
-    this.reference.prevClose[symbol] = prevClose;
-    this.reference.isST[symbol] = isST ? 1 : 0;
+  /**
+   * Sets symbol s's reference for `day`: the book's record, else (counted once per symbol
+   * and day when a book is configured) its last price before the day by the board rule.
+   */
+  private loadReference(s: number, day: number, report: boolean): void {
+    const record = this.book?.get(day, this.symbols.names[s]);
+    const ref = this.reference;
+    const board = this.boards[s];
+    if (record !== undefined && board !== undefined) {
+      const limits = referenceLimits(record, board);
+      ref.prevClose[s] = record.prevClose;
+      ref.isST[s] = record.st ? 1 : 0;
+      ref.upper[s] = limits.up;
+      ref.lower[s] = limits.down;
+      return;
+    }
+    if (report && this.book !== undefined) this.onNoReference?.(s, day);
+    const last = this.lastPrice[s];
+    ref.prevClose[s] = last;
+    ref.isST[s] = 0;
+    const limits = last > 0 && board !== undefined ? priceLimits(last, board, false) : undefined;
+    ref.upper[s] = limits?.up ?? Number.NaN;
+    ref.lower[s] = limits?.down ?? Number.NaN;
+  }
+
+  /**
+   * Takes a reference record that arrived after the symbol's day started (an update during
+   * the day): the limits of its later events and bars follow it. The book must hold it already.
+   */
+  applyReference(record: ReferenceRecord): void {
+    const s = this.symbols.idOf(record.symbol);
+    if (s === undefined || s >= this.capacity) return;
+    const day = this.feed[s * S_FIELDS + S_DAY];
+    if (day >= 0 && day === isoToDay(record.date)) this.loadReference(s, day, false);
+  }
+
+  /** Whether [low, high] leaves symbol s's band today (false while the band is unknown). */
+  private outsideBand(s: number, low: number, high: number): boolean {
+    return high > this.reference.upper[s] + 1e-9 || low < this.reference.lower[s] - 1e-9;
+  }
+
+  /** The detail of an E_PRICE_LIMIT (off the per-event path: built only for a reject). */
+  private bandDetail(s: number, what: string, ts: number): string {
+    const basis = this.book?.get(localDay(ts), this.symbols.names[s]) !== undefined ? 'the reference data' : `the board rule on the last price ${this.reference.prevClose[s]}`;
+    return `${what} at ${toLocalIso(ts)} is outside the day's band ${this.reference.lower[s]} - ${this.reference.upper[s]} (${basis})`;
   }
 
   /** Resets a symbol's per-day feed state on its first event of a day. */
   private dayState(s: number, day: number): void {
+    this.loadReference(s, day, true);
     const f = s * S_FIELDS;
     const st = this.feed;
     st[f + S_DAY] = day;
@@ -358,6 +420,11 @@ export class Aggregator {
         this.onReject('E_SOURCE_CONFLICT', 'tick for a symbol fed by 1-minute bars today', s, b.origin[i]);
         continue;
       }
+      const price = b.price[i];
+      if (price > 0 && this.outsideBand(s, price, price)) {
+        this.onReject('E_PRICE_LIMIT', this.bandDetail(s, `${b.kind[i] === KIND_TRADE ? 'trade' : "snapshot's last price"} ${price}`, ts), s, b.origin[i]);
+        continue;
+      }
       const flags = b.flags[i];
       if (flags & HAS_SEQ && this.seenSeq(s, b.seq[i])) {
         this.onReject('E_DUPLICATE', `sequence number ${b.seq[i]} already aggregated`, s, b.origin[i]);
@@ -367,7 +434,7 @@ export class Aggregator {
       if (b.kind[i] === KIND_TRADE) {
         const v = b.volume[i];
         const a = b.amount[i];
-        mins.addTrade(e, b.price[i], v, a);
+        mins.addTrade(e, price, v, a);
         d[e + M_TRADES] += 1;
         const side = b.side[i];
         if (side === SIDE_BUY) {
@@ -386,6 +453,7 @@ export class Aggregator {
         }
       }
       if (flags & HAS_QUOTE) mins.addQuote(e, b.bid1[i], b.ask1[i], b.bidVol1[i], b.askVol1[i]);
+      if (price > 0) this.lastPrice[s] = price;
       st[f + S_MODE] = MODE_TICKS;
     }
   }
@@ -463,6 +531,10 @@ export class Aggregator {
         this.onReject('E_SOURCE_CONFLICT', '1-minute bar for a symbol fed by ticks today', s, b.origin[i]);
         continue;
       }
+      if (this.outsideBand(s, b.low[i], b.high[i])) {
+        this.onReject('E_PRICE_LIMIT', this.bandDetail(s, `1-minute bar (low ${b.low[i]}, high ${b.high[i]}) ending`, ts), s, b.origin[i]);
+        continue;
+      }
       const e = mins.entryForWrite(s, slot, stamp, this.keepFromStamp);
       // Slot 0 may take a vendor's opening-auction bar (labelled 09:25 or 09:30) and the
       // 09:31 bar: they merge, and each may come once.
@@ -482,6 +554,7 @@ export class Aggregator {
           if (b.low[i] < d[e + M_LOW]) d[e + M_LOW] = b.low[i];
         }
         d[e + M_CLOSE] = b.close[i];
+        this.lastPrice[s] = b.close[i];
         d[e + M_VOLUME] += b.volume[i];
         d[e + M_AMOUNT] += b.amount[i];
       }
@@ -510,8 +583,8 @@ export class Aggregator {
   snapshot(): State {
     return {
       ...captureFields(this, AGGREGATOR_FIELDS),
-      prevClose: this.reference.prevClose,
-      isST: this.reference.isST,
+      ...captureFields(this, REFERENCE_FIELDS),
+      reference: { ...this.reference },
       minutes: this.minutes.snapshot(),
       freqs: this.freqs.map((f) => ({ freq: f.freq, day: f.day, bar: f.bar, closeAt: f.closeAt, reducer: f.reducer.snapshot() })),
     };
@@ -524,9 +597,18 @@ export class Aggregator {
       throw new Error(`checkpoint aggregates ${freqs.map((f) => f.freq).join(', ')}; this run aggregates ${this.freqs.map((f) => f.freq).join(', ')}`);
     }
     restoreFields(this, state, AGGREGATOR_FIELDS, 'the aggregator');
-    this.reference.prevClose = state.prevClose as Float64Array;
-    this.reference.isST = state.isST as Uint8Array;
-    this.reference.board.length = 0;
+    if (state.reference !== undefined) {
+      restoreFields(this, state, REFERENCE_FIELDS, 'the aggregator');
+      Object.assign(this.reference, state.reference as DailyReference);
+    } else {
+      // Format 2: no day references; unknown until each symbol's next day starts.
+      const cap = (state.feed as Float64Array).length / S_FIELDS;
+      this.lastPrice = new Float64Array(cap).fill(Number.NaN);
+      this.reference.prevClose = new Float64Array(cap).fill(Number.NaN);
+      this.reference.isST = new Uint8Array(cap);
+      this.reference.upper = new Float64Array(cap).fill(Number.NaN);
+      this.reference.lower = new Float64Array(cap).fill(Number.NaN);
+    }
     this.minutes.restore(state.minutes as State);
     freqs.forEach((saved, i) => {
       const f = this.freqs[i];

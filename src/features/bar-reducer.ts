@@ -4,7 +4,7 @@
  * Works on typed arrays with fixed scratch buffers: no allocation per close.
  */
 import { captureFields, restoreFields, type State } from './state.js';
-import { limitStateFor, type Board } from '../market/symbols.js';
+import { limitStateOf } from '../market/symbols.js';
 import { pearson } from '../stats.js';
 import { grown } from '../typed-arrays.js';
 import type { BarSchedule } from '../market/sessions.js';
@@ -50,14 +50,17 @@ import {
   type MinuteStore,
 } from './minute-store.js';
 
-/** Daily reference data of a symbol, used for the limit flag. */
+/** The day's reference per symbol (the aggregator sets it on a symbol's first event of a day). */
 export interface DailyReference {
+  /** The reference price of the day's limits (NaN unknown). */
   prevClose: Float64Array;
   isST: Uint8Array;
-  board: (Board | undefined)[];
+  /** The day's limit prices (NaN: unknown, no limit flag). */
+  upper: Float64Array;
+  lower: Float64Array;
 }
 
-const BAR_REDUCER_FIELDS = ['capacity', 'prevBarClose', 'lastMinuteClose', 'lastMinuteDay', 'dayReferenceClose', 'volumeHistory', 'volumeHistoryCount', 'volumeHistoryHead'];
+const BAR_REDUCER_FIELDS = ['capacity', 'prevBarClose', 'lastMinuteClose', 'lastMinuteDay', 'volumeHistory', 'volumeHistoryCount', 'volumeHistoryHead'];
 
 export class BarReducer {
   readonly schedule: BarSchedule;
@@ -68,8 +71,6 @@ export class BarReducer {
   /** Close of the symbol's last filled minute today (for 1-minute returns), NaN at day start. */
   lastMinuteClose = new Float64Array(0);
   lastMinuteDay = new Int32Array(0);
-  /** The last close before the current day: the limit reference when no reference data is set. */
-  dayReferenceClose = new Float64Array(0);
   /** Same-slot volume history: [symbol][bar slot][K days] ring + count. */
   volumeHistory = new Float64Array(0);
   volumeHistoryCount = new Uint8Array(0);
@@ -102,7 +103,6 @@ export class BarReducer {
     this.prevBarClose = grown(this.prevBarClose, capacity, Number.NaN);
     this.lastMinuteClose = grown(this.lastMinuteClose, capacity, Number.NaN);
     this.lastMinuteDay = grown(this.lastMinuteDay, capacity, -1);
-    this.dayReferenceClose = grown(this.dayReferenceClose, capacity, Number.NaN);
     this.volumeHistory = grown(this.volumeHistory, capacity * slots * k);
     this.volumeHistoryCount = grown(this.volumeHistoryCount, capacity * slots);
     this.volumeHistoryHead = grown(this.volumeHistoryHead, capacity * slots);
@@ -111,8 +111,7 @@ export class BarReducer {
 
   /**
    * Builds row `s` of `out` for bar (day, bar) from the minute store. `ref` supplies the
-   * previous close for the limit flag (NaN: fall back to the last close observed before
-   * the day).
+   * day's limit prices for the limit flag.
    */
   reduce(s: number, day: number, bar: number, minutes: MinuteStore, ref: DailyReference, out: ClosedBars): void {
     const F = FEATURE_COUNT;
@@ -126,7 +125,6 @@ export class BarReducer {
     if (this.lastMinuteDay[s] !== day) {
       this.lastMinuteDay[s] = day;
       this.lastMinuteClose[s] = Number.NaN;
-      this.dayReferenceClose[s] = this.prevBarClose[s];
     }
 
     const first = this.schedule.firstSlot(bar);
@@ -213,9 +211,7 @@ export class BarReducer {
     out.trades[s] = tradesKnown ? trades : Number.NaN;
 
     const prevClose = this.prevBarClose[s];
-    const refClose = Number.isNaN(ref.prevClose[s]) ? this.dayReferenceClose[s] : ref.prevClose[s];
-    const board = ref.board[s];
-    if (board !== undefined && refClose > 0) out.limit[s] = limitStateFor(close, refClose, board, ref.isST[s] === 1);
+    if (ref.upper[s] > 0) out.limit[s] = limitStateOf(close, ref.upper[s], ref.lower[s]);
 
     if (prevClose > 0) {
       feat[fo + F_RET] = Math.log(close / prevClose);

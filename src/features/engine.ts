@@ -7,7 +7,9 @@
  */
 import type { ErrorCode, Reject } from '../errors.js';
 import type { TradingCalendar } from '../market/calendar.js';
+import type { ReferenceBook, ReferenceRecord } from '../market/reference.js';
 import type { BarLabel, Freq } from '../market/sessions.js';
+import { isoToDay } from '../market/time.js';
 import type { DecodeContext } from '../ingest/decode.js';
 import type { BarBatch, SymbolTable, TickBatch } from '../ingest/events.js';
 import { Aggregator } from './aggregator.js';
@@ -31,6 +33,10 @@ export interface FeatureEngineOptions {
   eventTimeWatermark?: boolean;
   /** How the 1-minute bars decoded through context() are labelled (bars.label, default end). */
   barLabel?: BarLabel;
+  /** Daily reference data (limits, ST); kept in the snapshot. */
+  reference?: ReferenceBook;
+  /** A symbol trades on a day the reference data has no record for (W_NO_REFERENCE), once per symbol and day. */
+  onNoReference?(symbol: string, day: number): void;
   onReject(reject: Reject): void;
 }
 
@@ -61,12 +67,16 @@ export class FeatureEngine {
   private partition = -1;
   /** Rejected events by code. */
   readonly rejected = new Map<ErrorCode, number>();
+  readonly reference: ReferenceBook | undefined;
+  /** Symbol-days traded without a reference record (W_NO_REFERENCE). */
+  noReference = 0;
 
   constructor(opts: FeatureEngineOptions) {
     this.calendar = opts.calendar;
     this.symbols = opts.symbols;
     this.onRejectSink = opts.onReject;
     this.barLabel = opts.barLabel ?? 'end';
+    this.reference = opts.reference;
     this.zscorer = new RobustZScorer(opts.zClip ?? 5);
     for (const freq of opts.freqs) {
       const T = opts.sequenceLength?.[freq];
@@ -83,6 +93,11 @@ export class FeatureEngine {
       dedupWindow: opts.dedupWindow,
       features: opts.features,
       eventTimeWatermark: opts.eventTimeWatermark,
+      reference: opts.reference,
+      onNoReference: (symbol, day) => {
+        this.noReference++;
+        opts.onNoReference?.(this.symbols.names[symbol], day);
+      },
       onReject: (code, detail, symbol, origin) => this.reject(code, detail, origin, -1, this.symbols.names[symbol]),
       onClose: (bars) => this.closed(bars),
     });
@@ -131,11 +146,27 @@ export class FeatureEngine {
     this.aggregator.advanceWatermark(ts);
   }
 
+  /** Adds a reference record (from the reference topic) and applies it at once when its day has started; whether the book changed. */
+  putReference(record: ReferenceRecord): boolean {
+    if (this.reference === undefined) throw new Error('this engine was built without reference data');
+    if (!this.reference.put(record)) return false;
+    this.aggregator.applyReference(record);
+    return true;
+  }
+
   /** Everything a restart needs to continue as if it had never stopped (see State). */
   snapshot(): State {
     const sequences: Record<string, State> = {};
     for (const [freq, buf] of this.buffers) if (buf.store !== undefined) sequences[freq] = buf.store.snapshot();
-    return { symbols: this.symbols.names, frozen: this.symbols.frozen, aggregator: this.aggregator.snapshot(), sequences, rejected: [...this.rejected] };
+    return {
+      symbols: this.symbols.names,
+      frozen: this.symbols.frozen,
+      aggregator: this.aggregator.snapshot(),
+      sequences,
+      rejected: [...this.rejected],
+      noReference: this.noReference,
+      reference: this.reference?.records() ?? [],
+    };
   }
 
   restore(state: State): void {
@@ -150,6 +181,9 @@ export class FeatureEngine {
     }
     this.rejected.clear();
     for (const [code, n] of state.rejected as [ErrorCode, number][]) this.rejected.set(code, n);
+    this.noReference = (state.noReference as number | undefined) ?? 0;
+    // Records the book does not hold yet (the topic is read again after the restore, and its newer records win).
+    if (this.reference !== undefined) for (const r of (state.reference as ReferenceRecord[] | undefined) ?? []) if (this.reference.get(isoToDay(r.date), r.symbol) === undefined) this.reference.put(r);
   }
 
   flush(): void {

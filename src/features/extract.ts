@@ -8,14 +8,17 @@
  *                          trades, missing, limit
  *   features-<freq>.<ext>  symbol, barEnd, one column per feature (null = masked)
  *   rejects.jsonl          every rejected event: code, detail, file, line/row, symbol
- *   summary.json           counts: events, bars, rejects by code, feature set
+ *   summary.json           counts: events, bars, rejects by code, feature set, and the
+ *                          symbol-days traded without reference data (noReference)
  */
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Reject } from '../errors.js';
 import type { TradingCalendar } from '../market/calendar.js';
+import type { ReferenceBook } from '../market/reference.js';
 import type { BarLabel, Freq } from '../market/sessions.js';
+import { dayToIso } from '../market/time.js';
 import { expandInputs, FileSource, mergeByTime, type FileFormat } from '../ingest/file-source.js';
 import { SymbolTable } from '../ingest/events.js';
 import { FILE_EXTENSIONS, TableWriter } from '../ingest/table-writer.js';
@@ -36,6 +39,8 @@ export interface ExtractOptions {
   universe?: readonly string[];
   /** How the 1-minute bar files label their bars (bars.label, default end). */
   barLabel?: BarLabel;
+  /** Daily reference data (limits, ST), as the daemon reads it from the reference topic. */
+  reference?: ReferenceBook;
 }
 
 export interface ExtractSummary {
@@ -48,6 +53,10 @@ export interface ExtractSummary {
   rows: Partial<Record<Freq, number>>;
   symbols: number;
   rejected: Record<string, number>;
+  /** Symbol-days traded without a reference record (W_NO_REFERENCE; 0 without reference data). */
+  noReference: number;
+  /** The first few of them, "YYYY-MM-DD SYMBOL". */
+  noReferenceExamples: string[];
   outputs: string[];
 }
 
@@ -67,6 +76,10 @@ export async function extractFeatures(opts: ExtractOptions): Promise<ExtractSumm
     dedupWindow: opts.dedupWindow,
     features: opts.features,
     barLabel: opts.barLabel,
+    reference: opts.reference,
+    onNoReference: (symbol, day) => {
+      if (summary.noReferenceExamples.length < 20) summary.noReferenceExamples.push(`${dayToIso(day)} ${symbol}`);
+    },
     onReject: writeReject,
   });
   const ext = FILE_EXTENSIONS[opts.format];
@@ -87,6 +100,8 @@ export async function extractFeatures(opts: ExtractOptions): Promise<ExtractSumm
     rows: {},
     symbols: 0,
     rejected: {},
+    noReference: 0,
+    noReferenceExamples: [],
     outputs: [],
   };
   engine.onBarClose(({ bars }) => {
@@ -118,6 +133,7 @@ export async function extractFeatures(opts: ExtractOptions): Promise<ExtractSumm
   await finished(rejects);
   summary.symbols = symbols.size;
   for (const [code, count] of engine.rejected) summary.rejected[code] = count;
+  summary.noReference = engine.noReference;
   writeFileSync(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 1) + '\n');
   return summary;
 }

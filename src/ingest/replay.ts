@@ -17,6 +17,8 @@ import { BarBatch, barRecordAt, copyBarRow, copyTickRow, SymbolTable, TickBatch,
 import { FileSource, mergeByTime } from './file-source.js';
 import { encodeTickJson } from './json-codec.js';
 import { chunks, REQUEST_MESSAGES } from './kafka-chunks.js';
+import type { ReferenceRecord } from '../market/reference.js';
+import { referenceMessages } from './reference-codec.js';
 
 export interface ReplayOptions {
   inputs: string[];
@@ -31,12 +33,17 @@ export interface ReplayOptions {
   partitions: number;
   /** How the bar files label their bars, and so the bar messages it publishes (bars.label). */
   barLabel?: BarLabel;
+  /** Reference records published to `referenceTopic` (compacted, keyed by symbol) before any event. */
+  reference?: readonly ReferenceRecord[];
+  referenceTopic?: string;
   calendar: TradingCalendar;
   log: Logger;
   signal?: AbortSignal;
 }
 
 export interface ReplaySummary {
+  /** Reference records published. */
+  reference: number;
   ticks: number;
   bars: number;
   messages: number;
@@ -64,6 +71,10 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t));
   if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: opts.partitions })), waitForLeaders: true });
+  const referenceTopic = opts.referenceTopic ?? 'md.reference';
+  if (opts.reference !== undefined && !existing.has(referenceTopic)) {
+    await admin.createTopics({ topics: [{ topic: referenceTopic, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true });
+  }
   const metadata = new Map<string, PartitionMetadata[]>();
   for (const t of (await admin.fetchTopicMetadata({ topics })).topics) metadata.set(t.name, t.partitions);
   await admin.disconnect();
@@ -95,7 +106,12 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
       opts.log.warn({ code, detail, origin, row }, 'input row rejected, not replayed');
     },
   };
-  const summary: ReplaySummary = { ticks: 0, bars: 0, messages: 0, rejected: 0, seconds: 0 };
+  const summary: ReplaySummary = { reference: 0, ticks: 0, bars: 0, messages: 0, rejected: 0, seconds: 0 };
+  // Reference data first, as a data desk publishes it before the open.
+  for (const part of chunks(referenceMessages(opts.reference ?? []))) {
+    await producer.send({ topic: referenceTopic, acks: -1, messages: part });
+    summary.reference += part.length;
+  }
   const elapsed = stopwatch();
   let firstTs = -1;
   let nextPace = -Infinity;

@@ -23,35 +23,70 @@ export const SLOT_BREAK = 255;
 
 const E_BAD_PRICE = -errorId('E_BAD_PRICE');
 const E_NEGATIVE_VOLUME = -errorId('E_NEGATIVE_VOLUME');
+const E_NEGATIVE_AMOUNT = -errorId('E_NEGATIVE_AMOUNT');
+const E_IMPLAUSIBLE_SIZE = -errorId('E_IMPLAUSIBLE_SIZE');
+const E_AMOUNT_MISMATCH = -errorId('E_AMOUNT_MISMATCH');
 const E_SCHEMA = -errorId('E_SCHEMA');
 const E_OUT_OF_SESSION = -errorId('E_OUT_OF_SESSION');
 const E_BAR_INCONSISTENT = -errorId('E_BAR_INCONSISTENT');
 const E_BAR_NOT_ALIGNED = -errorId('E_BAR_NOT_ALIGNED');
+
+/**
+ * Bounds of a plausible event (README *Message formats*): no A-share trades below one fen
+ * or above CNY 100,000; one trade or 1-minute bar carries at most 1e10 shares and CNY 1e12
+ * (the largest floats are about 3e11 shares); a snapshot's day totals at most 1e12 shares
+ * and CNY 1e14. Beyond them a value is a unit error or a corrupt field, not a market.
+ */
+export const MIN_PRICE = 0.01;
+export const MAX_PRICE = 100_000;
+export const MAX_EVENT_VOLUME = 1e10;
+export const MAX_EVENT_AMOUNT = 1e12;
+export const MAX_DAY_VOLUME = 1e12;
+export const MAX_DAY_AMOUNT = 1e14;
+/** A trade's amount may differ from price x volume, and a bar's VWAP leave its range, by this fraction (fees, rounding to the fen). */
+export const AMOUNT_TOLERANCE = 0.01;
 
 /** `x >= 0` and finite; NaN fails. */
 function nonNegative(x: number): boolean {
   return x >= 0 && x < Infinity;
 }
 
+function isPrice(x: number): boolean {
+  return x >= MIN_PRICE && x <= MAX_PRICE;
+}
+
+/** A quote price: a price, or 0 for an empty side of the book. */
+function isQuote(x: number): boolean {
+  return x === 0 || isPrice(x);
+}
+
+/** The volume and amount of one trade or 1-minute bar: 0 when plausible, else the negative error id. */
+function checkSize(volume: number, amount: number, maxVolume: number, maxAmount: number): number {
+  if (!nonNegative(volume)) return E_NEGATIVE_VOLUME;
+  if (!nonNegative(amount)) return E_NEGATIVE_AMOUNT;
+  if (volume > maxVolume || amount > maxAmount) return E_IMPLAUSIBLE_SIZE;
+  return 0;
+}
+
 export function checkTick(b: TickBatch, i: number, calendar: TradingCalendar, exchange: Exchange): number {
   const price = b.price[i];
   if (b.kind[i] === KIND_TRADE) {
-    if (!(price > 0 && price < Infinity)) return E_BAD_PRICE;
+    if (!isPrice(price)) return E_BAD_PRICE;
     const v = b.volume[i];
-    if (!nonNegative(v)) return E_NEGATIVE_VOLUME;
+    if (!(b.flags[i] & HAS_AMOUNT)) b.amount[i] = price * v;
+    const size = checkSize(v, b.amount[i], MAX_EVENT_VOLUME, MAX_EVENT_AMOUNT);
+    if (size !== 0) return size;
     if (v === 0) return E_SCHEMA;
-    if (b.flags[i] & HAS_AMOUNT) {
-      if (!nonNegative(b.amount[i])) return E_NEGATIVE_VOLUME;
-    } else {
-      b.amount[i] = price * v;
-    }
+    if (Math.abs(b.amount[i] - price * v) > AMOUNT_TOLERANCE * price * v) return E_AMOUNT_MISMATCH;
   } else {
-    if (!nonNegative(b.cumVolume[i]) || !nonNegative(b.cumAmount[i])) return E_NEGATIVE_VOLUME;
+    const size = checkSize(b.cumVolume[i], b.cumAmount[i], MAX_DAY_VOLUME, MAX_DAY_AMOUNT);
+    if (size !== 0) return size;
     // Before the first trade of the day a snapshot has no last price.
-    if (!(price > 0 && price < Infinity) && !(price === 0 && b.cumVolume[i] === 0)) return E_BAD_PRICE;
+    if (!isPrice(price) && !(price === 0 && b.cumVolume[i] === 0)) return E_BAD_PRICE;
+    if (b.cumVolume[i] === 0 && b.cumAmount[i] > 0) return E_AMOUNT_MISMATCH;
   }
   if (b.flags[i] & HAS_QUOTE) {
-    if (!nonNegative(b.bid1[i]) || !nonNegative(b.ask1[i])) return E_BAD_PRICE;
+    if (!isQuote(b.bid1[i]) || !isQuote(b.ask1[i])) return E_BAD_PRICE;
     if (!nonNegative(b.bidVol1[i]) || !nonNegative(b.askVol1[i])) return E_NEGATIVE_VOLUME;
   }
   const slot = calendar.slotOf(b.ts[i], exchange);
@@ -68,10 +103,14 @@ export function checkBar(b: BarBatch, i: number, calendar: TradingCalendar, labe
   const h = b.high[i];
   const l = b.low[i];
   const c = b.close[i];
-  if (!(o > 0 && h > 0 && l > 0 && c > 0 && h < Infinity)) return E_BAD_PRICE;
+  if (!(isPrice(o) && isPrice(h) && isPrice(l) && isPrice(c))) return E_BAD_PRICE;
   if (!(l <= o && l <= c && o <= h && c <= h)) return E_BAR_INCONSISTENT;
-  if (!nonNegative(b.volume[i]) || !nonNegative(b.amount[i])) return E_NEGATIVE_VOLUME;
+  const v = b.volume[i];
+  const a = b.amount[i];
+  const size = checkSize(v, a, MAX_EVENT_VOLUME, MAX_EVENT_AMOUNT);
+  if (size !== 0) return size;
   if (!nonNegative(b.buyVolume[i]) || !nonNegative(b.sellVolume[i]) || !nonNegative(b.trades[i])) return E_NEGATIVE_VOLUME;
+  if (v === 0 ? a > 0 : a > 0 && (a / v < l * (1 - AMOUNT_TOLERANCE) || a / v > h * (1 + AMOUNT_TOLERANCE))) return E_AMOUNT_MISMATCH;
   const ts = b.ts[i];
   if (!calendar.isTradingDay(localDay(ts))) return E_OUT_OF_SESSION;
   const ms = msOfLocalDay(ts);
@@ -101,7 +140,12 @@ function tickDetail(code: ErrorCode, b: TickBatch, i: number, calendar: TradingC
     case 'E_BAD_PRICE':
       return `${kind} at ${toLocalIso(ts)}: price ${b.price[i]}${b.flags[i] & HAS_QUOTE ? `, bid1 ${b.bid1[i]}, ask1 ${b.ask1[i]}` : ''}`;
     case 'E_NEGATIVE_VOLUME':
-      return kind === 'trade' ? `trade at ${toLocalIso(ts)}: volume ${b.volume[i]}, amount ${b.amount[i]}` : `snapshot at ${toLocalIso(ts)}: cumVolume ${b.cumVolume[i]}, cumAmount ${b.cumAmount[i]}`;
+    case 'E_NEGATIVE_AMOUNT':
+    case 'E_IMPLAUSIBLE_SIZE':
+    case 'E_AMOUNT_MISMATCH':
+      return kind === 'trade'
+        ? `trade at ${toLocalIso(ts)}: price ${b.price[i]}, volume ${b.volume[i]}, amount ${b.amount[i]}${code === 'E_AMOUNT_MISMATCH' ? ` (price x volume ${b.price[i] * b.volume[i]})` : ''}`
+        : `snapshot at ${toLocalIso(ts)}: cumVolume ${b.cumVolume[i]}, cumAmount ${b.cumAmount[i]}`;
     case 'E_SCHEMA':
       return `trade at ${toLocalIso(ts)}: volume 0`;
     default:
@@ -119,6 +163,8 @@ function barDetail(code: ErrorCode, b: BarBatch, i: number, calendar: TradingCal
     case 'E_BAD_PRICE':
     case 'E_BAR_INCONSISTENT':
       return `1-minute bar ending ${toLocalIso(ts)}: open ${b.open[i]}, high ${b.high[i]}, low ${b.low[i]}, close ${b.close[i]}`;
+    case 'E_AMOUNT_MISMATCH':
+      return `1-minute bar ending ${toLocalIso(ts)}: amount ${b.amount[i]} / volume ${b.volume[i]} is not within low ${b.low[i]} - high ${b.high[i]}`;
     default:
       return `1-minute bar ending ${toLocalIso(ts)}: volume ${b.volume[i]}, amount ${b.amount[i]}`;
   }

@@ -68,14 +68,10 @@ export function limitState(close: number, limits: PriceLimits): number {
   return limitStateOf(close, limits.up, limits.down);
 }
 
-function limitStateOf(close: number, up: number, down: number): number {
+/** 1 = at or above the upper limit, -1 = at or below the lower, 0 = neither. */
+export function limitStateOf(close: number, up: number, down: number): number {
   if (close >= up - 1e-9) return 1;
   if (close <= down + 1e-9) return -1;
   return 0;
 }
 
-/** limitState without building the limits object (the bar-close path runs it per symbol). */
-export function limitStateFor(close: number, prevClose: number, board: Board, isST: boolean): number {
-  const f = limitFraction(board, isST);
-  return limitStateOf(close, roundToFen(prevClose * (1 + f)), roundToFen(prevClose * (1 - f)));
-}

@@ -35,6 +35,13 @@ export interface OnnxInfo {
   weightsSha256?: string;
 }
 
+/** A model's universe filter (meta.json `universe`): index membership, ST and suspension from the day's reference data. */
+export interface UniverseFilter {
+  index?: string;
+  excludeST: boolean;
+  excludeSuspended: boolean;
+}
+
 export const ServingMetaSchema = z
   .object({
     name: z.string().min(1),
@@ -45,6 +52,15 @@ export const ServingMetaSchema = z
     T: z.number().int().min(1),
     normalisation: z.object({ method: z.literal('robust-z'), clip: z.number().positive(), minCoverage: z.number().min(0).max(1) }),
     orthogonal: z.boolean().default(false),
+    universe: z
+      .object({
+        /** Only members of this index (reference data `indexes`, weight > 0). */
+        index: z.string().min(1).optional(),
+        excludeST: z.boolean().default(false),
+        excludeSuspended: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
     onnx: z
       .object({
         file: z.string().min(1),
@@ -73,6 +89,8 @@ export interface ServingMeta {
   normalisation: { method: 'robust-z'; clip: number; minCoverage: number };
   /** Outputs are made orthogonal per date to industry and log size (scoring then needs daily data). */
   orthogonal: boolean;
+  /** Which symbols the model scores, by the day's reference data (none: every covered symbol). */
+  universe?: UniverseFilter;
   onnx?: OnnxInfo;
   /** Native models only: external ONNX models have no architecture here. */
   architecture?: ModelSpec;

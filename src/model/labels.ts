@@ -7,6 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { logSizeOf, type ReferenceBook } from '../market/reference.js';
+import { isoToDay } from '../market/time.js';
 
 export type LabelKind = 'raw' | 'risk-adjusted';
 
@@ -61,6 +63,29 @@ export function readDailyCsv(path: string): DailyPanel {
     if (iSize >= 0) panel.logSize[k] = Number(r[iSize]);
   }
   return panel;
+}
+
+/**
+ * The panel with industry and log size from the reference data (industry, ln
+ * floatMarketValue) on each day the reference has a record for; unknown elsewhere.
+ */
+export function withReferenceExposures(panel: DailyPanel, book: ReferenceBook): DailyPanel {
+  const industries = new Set<string>();
+  for (const d of book.days()) for (const r of book.day(d).values()) if (r.industry !== undefined) industries.add(r.industry);
+  const names = [...industries].sort();
+  const index = new Map(names.map((g, i) => [g, i]));
+  const n = panel.days.length * panel.symbols.length;
+  const out: DailyPanel = { ...panel, industries: names, industry: new Int32Array(n).fill(-1), logSize: new Float64Array(n).fill(Number.NaN) };
+  panel.days.forEach((iso, d) => {
+    const day = isoToDay(iso);
+    panel.symbols.forEach((symbol, k) => {
+      const r = book.get(day, symbol);
+      if (r === undefined) return;
+      out.industry[d * panel.symbols.length + k] = r.industry === undefined ? -1 : (index.get(r.industry) as number);
+      out.logSize[d * panel.symbols.length + k] = logSizeOf(r);
+    });
+  });
+  return out;
 }
 
 /** Solves A x = b (A n×n, row-major) by Gaussian elimination with partial pivoting; null when singular. */

@@ -14,8 +14,8 @@ import type { Logger } from '../log.js';
 import { checkedMeta, readMeta, type RollingWindow, type ServingMeta } from './artifact.js';
 import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineOptions } from './predictor.js';
 import { CrossSectionScorer } from './scorer.js';
-import { exposuresOf, featuresFile, replayFeatures } from './dataset.js';
-import { exposureProjection, residualize, type DailyPanel } from './labels.js';
+import { featuresFile, replayFeatures } from './dataset.js';
+import { eligibleSymbols, filtersSymbols, missingInputs, orthogonalProjection, type CrossSectionInputs } from './cross-section.js';
 import { dayToIso, localDay } from '../market/time.js';
 
 export interface ScoreSummary {
@@ -52,9 +52,10 @@ async function scorersOf(modelDir: string, minCoverage: number, engine: EngineOp
 }
 
 /**
- * Scores every bar of a features file. A model with the orthogonal layer needs `daily`
- * (industry and log size by day): each bar's scores are residualised on that day's
- * exposures before z-scores and ranks. A rolling set scores each date with the window
+ * Scores every bar of a features file. A model with the orthogonal layer needs exposures
+ * (industry and log size by day, from daily data or reference data): each bar's scores are
+ * residualised on that day's exposures before z-scores and ranks; a universe filter needs
+ * reference data (cross-section.ts). A rolling set scores each date with the window
  * trained before it, and leaves dates before its first scoring date unscored.
  */
 export async function scoreFeatures(
@@ -62,35 +63,36 @@ export async function scoreFeatures(
   featuresPath: string,
   outPath: string,
   minCoverage: number,
-  daily?: DailyPanel,
+  inputs: CrossSectionInputs = {},
   dayCloseOnly = false,
   engine: EngineOptions = DEFAULT_ENGINE_OPTIONS,
 ): Promise<ScoreSummary> {
   const { meta, scorerFor, dispose } = await scorersOf(modelDir, minCoverage, engine);
-  if (meta.orthogonal && daily === undefined) throw new Error(`model ${meta.name} has the orthogonal layer: scoring needs the daily data with industry and logSize (--daily)`);
-  const dayIndex = new Map((daily?.days ?? []).map((d, i) => [d, i]));
-  const dailySymbol = new Map((daily?.symbols ?? []).map((s, i) => [s, i]));
+  const missing = missingInputs(meta, inputs);
+  if (missing !== undefined) {
+    await dispose();
+    throw new Error(`${missing} (--daily or --reference)`);
+  }
+  let eligible = new Uint8Array(0);
   const writer = new TableWriter(outPath, formatOfPath(outPath));
   const summary: ScoreSummary = { rows: 0, bars: 0, dayCloses: 0, model: meta.name, version: meta.version, engine: '', backend: '' };
   summary.bars = await replayFeatures(featuresPath, meta.T, meta.normalisation.clip, async ({ barEnd, dayClose, store, symbols }) => {
     // Weekly evaluation reads only the day's last bar: scoring it alone is 24x (10m) less inference.
     if (dayCloseOnly && !dayClose) return;
-    const scorer = scorerFor(dayToIso(localDay(barEnd)));
+    const day = localDay(barEnd);
+    const scorer = scorerFor(dayToIso(day));
     if (scorer === undefined) return;
-    const job = scorer.assemble(store, symbols.names, symbols.size, barEnd);
+    if (filtersSymbols(meta)) {
+      if (eligible.length < symbols.size) eligible = new Uint8Array(symbols.size * 2);
+      eligibleSymbols(meta, inputs, day, symbols.names, symbols.size, eligible);
+    }
+    const job = scorer.assemble(store, symbols.names, symbols.size, barEnd, filtersSymbols(meta) ? eligible : undefined);
     if (job === undefined) return;
     summary.engine ||= scorer.engine;
     summary.backend ||= scorer.backend;
     const { n, ids } = job;
-    const orthogonal = (scores: Float32Array): Float32Array => {
-      if (daily === undefined) return scores;
-      const d = dayIndex.get(dayToIso(localDay(barEnd)));
-      const columns = Array.from(ids, (s) => dailySymbol.get(symbols.names[s]) ?? -1);
-      // A day or symbol the daily data lacks: no exposures, the intercept alone (demeaned).
-      const projection = d === undefined || columns.includes(-1) ? exposureProjection(new Int32Array(n).fill(-1), new Float64Array(n)) : exposuresOf(daily, d, columns);
-      return Float32Array.from(residualize(projection, scores));
-    };
-    const { score, z, rank } = await scorer.run(job, meta.orthogonal ? orthogonal : undefined);
+    if (meta.orthogonal && inputs.exposures !== undefined) job.exposures = orthogonalProjection(inputs.exposures, day, symbols.names, ids);
+    const { score, z, rank } = await scorer.run(job);
     writer.write(
       tableOf([
         ['symbol', dictionaryVector(DICT_SYMBOL, Array.from(ids, (s) => symbols.names[s]), Int32Array.from(ids, (_, i) => i)), false],
@@ -112,18 +114,19 @@ export async function scoreFeatures(
 
 /**
  * Scores a model folder over the features of its frequency (a features file, or the
- * folder `factorstream features` wrote) on the engine asked for. `daily` gives the
- * exposures of models trained with the orthogonal layer.
+ * folder `factorstream features` wrote) on the engine asked for. `inputs` gives the
+ * exposures of models trained with the orthogonal layer and the reference data of
+ * universe filters.
  */
 export async function scoreModel(
   modelDir: string,
   features: string,
   outPath: string,
   minCoverage: number,
-  daily: DailyPanel | undefined,
+  inputs: CrossSectionInputs,
   log: Logger,
   dayCloseOnly = false,
   engine: Omit<EngineOptions, 'log'> = DEFAULT_ENGINE_OPTIONS,
 ): Promise<ScoreSummary> {
-  return scoreFeatures(modelDir, featuresFile(features, readMeta(modelDir).freq), outPath, minCoverage, daily, dayCloseOnly, { ...engine, log });
+  return scoreFeatures(modelDir, featuresFile(features, readMeta(modelDir).freq), outPath, minCoverage, inputs, dayCloseOnly, { ...engine, log });
 }

@@ -13,6 +13,7 @@ import { meanStd, ranks } from '../stats.js';
 import type { ServingMeta } from './artifact.js';
 import type { Predictor } from './predictor.js';
 import { stopwatch } from '../market/clock.js';
+import { residualize, type ExposureProjection } from './labels.js';
 
 /** A cross-section ready for inference: symbol ids, their coverage and the packed window. */
 export interface ScoringJob {
@@ -23,6 +24,10 @@ export interface ScoringJob {
   ids: Int32Array;
   coverage: Float64Array;
   input: Float32Array;
+  /** The orthogonal layer's projection for these symbols (set by the caller after assemble). */
+  exposures?: ExposureProjection;
+  /** The bar's limit state per scored symbol (1 at the upper limit, -1 at the lower, 0 neither), for the score records. */
+  limit?: Int8Array;
 }
 
 export interface ScoredCrossSection {
@@ -56,15 +61,16 @@ export class CrossSectionScorer {
   }
 
   /**
-   * Copies the scorable part of `store` (symbols 0..universe-1) into a job, in symbol-name
-   * order: the batch is then the same whatever order the symbols were first seen in (a
-   * restart, another partition order), and so are the float32 results. Undefined when no
-   * symbol qualifies.
+   * Copies the scorable part of `store` (symbols 0..universe-1 with coverage, and marked in
+   * `eligible` when given: see cross-section.ts) into a job, in symbol-name order: the
+   * batch is then the same whatever order the symbols were first seen in (a restart,
+   * another partition order), and so are the float32 results. Undefined when no symbol
+   * qualifies.
    */
-  assemble(store: SequenceStore, names: readonly string[], universe: number, barEnd: number): ScoringJob | undefined {
+  assemble(store: SequenceStore, names: readonly string[], universe: number, barEnd: number, eligible?: Uint8Array): ScoringJob | undefined {
     const candidates = new Int32Array(universe);
     let n = 0;
-    for (let s = 0; s < universe; s++) if (store.coverage(s) >= this.minCoverage) candidates[n++] = s;
+    for (let s = 0; s < universe; s++) if ((eligible === undefined || eligible[s] === 1) && store.coverage(s) >= this.minCoverage) candidates[n++] = s;
     if (n === 0) return undefined;
     const ids = candidates.subarray(0, n).sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
     const coverage = Float64Array.from(ids, (s) => store.coverage(s));
@@ -84,8 +90,8 @@ export class CrossSectionScorer {
     return this.predictor.backend;
   }
 
-  /** Runs the inference of a job and returns its buffer to the pool. `adjust` may transform raw scores (the orthogonal layer). */
-  async run(job: ScoringJob, adjust?: (scores: Float32Array) => Float32Array): Promise<ScoredCrossSection> {
+  /** Runs the inference of a job and returns its buffer to the pool; with exposures, the scores are residualised on them (the orthogonal layer). */
+  async run(job: ScoringJob): Promise<ScoredCrossSection> {
     const elapsed = stopwatch();
     let score: Float32Array = new Float32Array(job.n);
     try {
@@ -94,7 +100,7 @@ export class CrossSectionScorer {
       this.pool.push(job.input);
     }
     const inferenceSeconds = elapsed() / 1000;
-    if (adjust !== undefined) score = adjust(score);
+    if (job.exposures !== undefined) score = Float32Array.from(residualize(job.exposures, score));
     const { z, rank } = standardise(score);
     return { job, score, z, rank, inferenceSeconds };
   }

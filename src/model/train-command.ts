@@ -12,7 +12,8 @@ import { factorstreamVersion, saveModel, writeMeta, type ModelMeta, type Rolling
 import { exportOnnx } from './onnx/export.js';
 import { selectAndLogBackend, type BackendInfo, type BackendPreference } from './backend.js';
 import { buildDataset, featuresFile } from './dataset.js';
-import { readDailyCsv, type LabelKind } from './labels.js';
+import { readDailyCsv, withReferenceExposures, type LabelKind } from './labels.js';
+import type { ReferenceBook } from '../market/reference.js';
 import { predictBatch, splitByDate, trainModel, type DateBatch, type EpochReport, type TrainOptions, type TrainResult } from './train.js';
 import { meanStd, pearson } from '../stats.js';
 import type { TradingCalendar } from '../market/calendar.js';
@@ -34,6 +35,8 @@ export interface TrainCommandOptions {
   backend: BackendPreference;
   /** The orthogonal layer: outputs residualised per date on industry and log size. */
   orthogonal: boolean;
+  /** Reference data: industry and size (of the orthogonal layer and risk-adjusted labels) from it instead of the daily data. */
+  reference?: ReferenceBook;
   /** Members of a seed ensemble (1: a single model). */
   seeds: number;
   /** Rolling windows: dates (with samples) per training window, and dates between window starts. */
@@ -175,7 +178,7 @@ function tradingDaysAfter(calendar: TradingCalendar, iso: string, n: number): st
 export async function runTrain(opts: TrainCommandOptions, log: Logger, signal?: AbortSignal): Promise<TrainedFolder & { windows?: RollingWindow[] }> {
   const backend = await selectAndLogBackend(opts.backend, log);
   const file = featuresFile(opts.features, opts.freq);
-  const daily = readDailyCsv(opts.daily);
+  const daily = opts.reference === undefined ? readDailyCsv(opts.daily) : withReferenceExposures(readDailyCsv(opts.daily), opts.reference);
   const elapsed = stopwatch();
   const data = await buildDataset(file, daily, { T: opts.T, minCoverage: opts.minCoverage, zClip: opts.zClip, horizon: opts.horizon, labelKind: opts.label, orthogonal: opts.orthogonal });
   const samples = data.batches.reduce((a, b) => a + b.n, 0);

@@ -37,6 +37,8 @@ export interface ScoreRecord {
   rank: number;
   universe: number;
   coverage: number;
+  /** The bar closed at the day's upper limit (1), lower limit (-1) or neither (0): a locked stock cannot be bought (1) or sold (-1) at the close. */
+  limit: number;
 }
 
 function headers(src: ScoreSource, barEnd: number, contentType: string): Record<string, string> {
@@ -63,6 +65,7 @@ export function scoreRecords(cs: ScoredCrossSection, names: readonly string[], s
       rank: round(cs.rank[i]),
       universe: job.n,
       coverage: round(job.coverage[i]),
+      limit: job.limit?.[i] ?? 0,
     });
   }
   return out;
@@ -89,6 +92,7 @@ export function scoreTable(records: readonly ScoreRecord[], src: ScoreSource): A
     ['rank', float64Vector(col((r) => r.rank)), false],
     ['universe', float64Vector(col((r) => r.universe)), false],
     ['coverage', float64Vector(col((r) => r.coverage)), false],
+    ['limit', A.makeVector(Int8Array.from(records, (r) => r.limit)), false],
   ]);
 }
 

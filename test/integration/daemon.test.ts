@@ -108,7 +108,7 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     const rows = batch.raw.map((b) => A.tableFromIPC(b)).reduce((n, t) => n + t.numRows, 0);
     expect(rows).toBe(reference.messages.length);
     const t = A.tableFromIPC(batch.raw[0]);
-    expect(t.schema.fields.map((f) => f.name)).toEqual(['symbol', 'barEnd', 'freq', 'model', 'modelVersion', 'score', 'z', 'rank', 'universe', 'coverage']);
+    expect(t.schema.fields.map((f) => f.name)).toEqual(['symbol', 'barEnd', 'freq', 'model', 'modelVersion', 'score', 'z', 'rank', 'universe', 'coverage', 'limit']);
 
     // The example subscriber (README) prints each complete cross-section.
     const example = spawn(process.execPath, ['--import', 'tsx', 'examples/subscriber.ts', '--brokers', brokers, '--topic', outputs.scores, '--from-beginning'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -13,6 +13,7 @@
 import type { TradingCalendar } from '../../market/calendar.js';
 import { MORNING_SLOTS, SLOTS_PER_DAY } from '../../market/sessions.js';
 import { limitFraction, roundToFen, type Board } from '../../market/symbols.js';
+import type { ReferenceRecord } from '../../market/reference.js';
 import { dayStart, dayToIso, hm, isoToDay } from '../../market/time.js';
 import {
   BarBatch,
@@ -89,6 +90,14 @@ export const SIGNALS = {
   /** Latent days generated before the first simulated day (so early days carry signal too). */
   warmup: 10,
 } as const;
+
+/** The synthetic indexes of the reference data (see MarketSimulator.buildIndexes). */
+export const SIM_INDEXES = ['SIM-LARGE', 'SIM-MID'] as const;
+
+/** Float market value (CNY) of a simulated symbol: exp of its log size as daily.csv writes it (4 decimals), so both give one size. */
+export function floatMarketValue(u: SimSymbol): number {
+  return Math.exp(Number(u.logSize.toFixed(4)));
+}
 
 export interface SimSymbol {
   symbol: string;
@@ -172,6 +181,10 @@ export class MarketSimulator {
   readonly latentLong: Float64Array;
   private readonly prevClose: Float64Array;
   private readonly suspendedLeft: Int32Array;
+  /** Index memberships and weights (SIM_INDEXES), fixed over the run. */
+  private readonly indexWeights: Record<string, number>[];
+  /** Reference records by day index, set when generateDay(d) starts (before its first minute). */
+  private readonly references = new Map<number, ReferenceRecord[]>();
 
   constructor(params: Partial<SimParams>, calendar: TradingCalendar) {
     this.params = { ...DEFAULT_SIM_PARAMS, ...params };
@@ -195,6 +208,31 @@ export class MarketSimulator {
     const rng = new Rng(p.seed, 3, 0);
     for (let i = 0; i < n; i++) this.prevClose[i] = roundToFen(Math.max(2, Math.exp(Math.log(14) + 0.6 * rng.normal())));
     this.suspendedLeft = new Int32Array(n);
+    this.indexWeights = this.buildIndexes();
+  }
+
+  /**
+   * Two synthetic indexes: SIM-LARGE, the largest third of the universe by size, and
+   * SIM-MID, the middle third; weights proportional to float market value (adding up to 1).
+   */
+  private buildIndexes(): Record<string, number>[] {
+    const n = this.universe.length;
+    const bySize = this.universe.map((_, i) => i).sort((a, b) => this.universe[b].logSize - this.universe[a].logSize || a - b);
+    const out: Record<string, number>[] = this.universe.map(() => ({}));
+    const third = Math.max(1, Math.floor(n / 3));
+    SIM_INDEXES.forEach((name, k) => {
+      const members = bySize.slice(k * third, (k + 1) * third);
+      const total = members.reduce((sum, i) => sum + floatMarketValue(this.universe[i]), 0);
+      for (const i of members) out[i][name] = floatMarketValue(this.universe[i]) / total;
+    });
+    return out;
+  }
+
+  /** The reference records of day index d (what a data desk publishes before the open); generateDay(d) must have started. */
+  reference(d: number): ReferenceRecord[] {
+    const records = this.references.get(d);
+    if (records === undefined) throw new Error(`the reference of simulated day ${d} is made when generateDay(${d}) starts`);
+    return records;
   }
 
   private buildUniverse(): void {
@@ -273,7 +311,7 @@ export class MarketSimulator {
     for (let i = 0; i < n; i++) {
       const u = this.universe[i];
       const rng = new Rng(p.seed, 100 + i, d);
-      const prev = this.prevClose[i];
+      let prev = this.prevClose[i];
       let suspended = false;
       if (this.suspendedLeft[i] > 0) {
         this.suspendedLeft[i]--;
@@ -282,6 +320,9 @@ export class MarketSimulator {
         this.suspendedLeft[i] = rng.int(4);
         suspended = true;
       }
+      // One symbol a day (from the second day) goes ex-dividend: its reference price, the
+      // base of its limits and of its price path, is the last close less a 2% dividend.
+      if (d > 0 && i === (d * 7919) % n) prev = roundToFen(prev - Math.max(0.01, roundToFen(prev * 0.02)));
       daily.push({ day, symbol: i, prevClose: prev, open: prev, high: prev, low: prev, close: prev, volume: 0, amount: 0, suspended });
       if (suspended) {
         states.push(undefined);
@@ -292,6 +333,13 @@ export class MarketSimulator {
       states.push(new SymbolDay(i, u, rng, prev, r, this.latent('short', d, i), this.latent('long', d, i), p, t0));
     }
 
+    this.references.set(
+      d,
+      daily.map((r) => {
+        const u = this.universe[r.symbol];
+        return { date: dayToIso(day), symbol: u.symbol, prevClose: r.prevClose, st: u.isST, suspended: r.suspended, industry: INDUSTRIES[u.industry], floatMarketValue: floatMarketValue(u), indexes: this.indexWeights[r.symbol] };
+      }),
+    );
     const staging = new TickBatch(4096);
     const ticks = new TickBatch(4096);
     const bars = new BarBatch(Math.max(64, n));

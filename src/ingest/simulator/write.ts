@@ -5,6 +5,9 @@
  *   bars-1m/YYYY-MM-DD.<ext>  the 1-minute bars those trades make (labelled by their end, or their start with bars.label start)
  *   daily.csv                 date, symbol, prevClose, open, high, low, close, volume,
  *                             amount, suspended, isST, board, industry, logSize
+ *   reference.csv             the reference data of every day (README "Reference data"):
+ *                             reference price, ST, suspension, industry, float market
+ *                             value, memberships of the synthetic indexes SIM-LARGE, SIM-MID
  *   latent.csv                date, symbol, short, long: the planted latents (for
  *                             checking what a model could reach; never model input)
  *   manifest.json             parameters, seed, universe and signal description
@@ -18,6 +21,8 @@ import { BarBatch, TickBatch, copyBarRow, copyTickRow } from '../events.js';
 import type { FileFormat } from '../file-source.js';
 import { FILE_EXTENSIONS, TableWriter } from '../table-writer.js';
 import { INDUSTRIES, SIGNALS, type DailyRow, type MarketSimulator } from './market.js';
+import type { ReferenceRecord } from '../../market/reference.js';
+import { writeReferenceFile } from '../reference-codec.js';
 
 export interface SimulateSummary {
   days: number;
@@ -44,6 +49,7 @@ export async function writeSimulation(
   daily.write('date,symbol,prevClose,open,high,low,close,volume,amount,suspended,isST,board,industry,logSize\n');
   const latent = createWriteStream(join(outDir, 'latent.csv'));
   latent.write('date,symbol,short,long\n');
+  const reference: ReferenceRecord[] = [];
   const ticks = new TickBatch(1 << 16);
   const bars = new BarBatch(1 << 12);
   for (let d = 0; d < sim.days.length; d++) {
@@ -74,6 +80,7 @@ export async function writeSimulation(
     }
     await Promise.all([tw.close(), bw.close()]);
     summary.files.push(tickFile, barFile);
+    reference.push(...sim.reference(d));
     for (const r of rows) {
       const u = sim.universe[r.symbol];
       daily.write(
@@ -87,6 +94,7 @@ export async function writeSimulation(
   daily.end();
   latent.end();
   await Promise.all([finished(daily), finished(latent)]);
+  writeReferenceFile(join(outDir, 'reference.csv'), reference);
   const manifest = {
     generator: 'factorstream simulate',
     synthetic: true,
