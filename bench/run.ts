@@ -1,5 +1,5 @@
 /**
- * Benchmark runner: `npm run bench -- <name> [args]` (names: ingest, bar-close, model, inference, daemon, or all).
+ * Benchmark runner: `npm run bench -- <name> [args]` (names: ingest, bar-close, model, inference, daemon, portfolio, or all).
  * Prints the result table and records it in bench/RESULTS.md (section between
  * `<!-- bench:NAME -->` markers), with the command, date and machine.
  */
@@ -11,8 +11,9 @@ import { barCloseBenchmark } from './bar-close.bench.js';
 import { modelBenchmark } from './model.bench.js';
 import { daemonBenchmark } from './daemon.bench.js';
 import { inferenceBenchmark } from './inference.bench.js';
+import { portfolioBenchmark } from './portfolio.bench.js';
 
-const BENCHMARKS: Benchmark[] = [ingestBenchmark, barCloseBenchmark, modelBenchmark, inferenceBenchmark, daemonBenchmark];
+const BENCHMARKS: Benchmark[] = [ingestBenchmark, barCloseBenchmark, modelBenchmark, inferenceBenchmark, daemonBenchmark, portfolioBenchmark];
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 
 function record(name: string, section: string): void {

@@ -15,6 +15,7 @@ function panel(closes: number[][], industry?: number[], logSize?: number[]): Dai
     industry: Int32Array.from(closes.flatMap(() => industry ?? Array.from({ length: n }, () => -1))),
     industries: ['X', 'Y'],
     logSize: Float64Array.from(closes.flatMap(() => logSize ?? Array.from({ length: n }, () => Number.NaN))),
+    vwap: Float64Array.from(closes.flat()),
   };
 }
 

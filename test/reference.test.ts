@@ -151,14 +151,24 @@ describe('reference data in the aggregation (factorstream features --reference)'
 
   it('without reference data the same day is wrong in the ways reference data fixes', () => {
     const { bars, rejects, summary } = features('without', ticks, undefined);
-    // ST unknown: 10.50 is not a limit; ex-dividend unknown: 8.82 is below 10.00 x 0.9, rejected.
+    // ST unknown: 10.50 is not a limit (nor is 10.60 outside the band).
     expect(limitAt(bars, '600001.SH', `${D1}T09:50:00`)).toBe(0);
     // The first day has no previous close: no band (only the fixed bounds: the tenfold print at
-    // 100.00 and ST's 10.60 pass), no limit flag.
+    // 100.00 passes), no limit flag.
     expect(limitAt(bars, '600000.SH', `${D1}T15:00:00`)).toBe(0);
-    expect(rejects.map((r) => [r.code, r.symbol])).toEqual([['E_PRICE_LIMIT', '600004.SH']]);
-    expect(rejects[0].detail).toBe("trade 8.82 at 2026-11-24T09:45:00+08:00 is outside the day's band 9 - 11 (the board rule on the last price 10)");
+    // Ex-dividend unknown: 8.82 is below the rule's 9.00 on the last close, but without a record the lower
+    // side rejects only under a third of it (ex-rights days): kept, and flagged at the limit by the rule.
+    expect(limitAt(bars, '600004.SH', `${D2}T09:50:00`)).toBe(-1);
+    expect(rejects).toEqual([]);
     expect(summary.noReference).toBe(0);
+  });
+
+  it('without a record the upper side still catches a tenfold print, the lower only a gross one', () => {
+    const { rejects } = features('gross', [trade('600000.SH', `${D1}T14:59:00`, 10), trade('600000.SH', `${D2}T09:31:00`, 100), trade('600000.SH', `${D2}T09:32:00`, 2.9), trade('600000.SH', `${D2}T09:33:00`, 3.1)], undefined);
+    expect(rejects.map((r) => r.detail)).toEqual([
+      "trade 100 at 2026-11-24T09:31:00+08:00 is outside the day's band 3 - 11 (the board rule on the last price 10)",
+      "trade 2.9 at 2026-11-24T09:32:00+08:00 is outside the day's band 3 - 11 (the board rule on the last price 10)",
+    ]);
   });
 
   it('a reference update during the day applies from its arrival: the ST flag narrows the band of later bars', () => {

@@ -5,8 +5,8 @@
  */
 import type { FactorMetrics } from './metrics.js';
 
-const pct = (x: number, digits = 2): string => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
-const num = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+export const pct = (x: number, digits = 2): string => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
+export const num = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 
 /** Rows of Table 5: IC, ICIR (annualised), win rate, long, short, long-short (weekly means), autocorrelation, top-decile turnover. */
 export function table5(rows: { label: string; metrics: FactorMetrics }[]): string {
@@ -23,7 +23,7 @@ export function table5(rows: { label: string; metrics: FactorMetrics }[]): strin
   );
 }
 
-function escapeHtml(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
 }
 

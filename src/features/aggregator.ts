@@ -15,7 +15,8 @@
  *
  * The day's reference (limit prices, ST) of a symbol is set on its first event of the
  * day: from the reference book's record, or without one from its last price before the
- * day by the board rule (W_NO_REFERENCE, reported once per symbol and day).
+ * day by the board rule (W_NO_REFERENCE, reported once per symbol and day), whose lower
+ * side then rejects only far below (UNREFERENCED_LOWER_FACTOR: ex-rights days).
  */
 import type { ErrorCode } from '../errors.js';
 import { grown } from '../typed-arrays.js';
@@ -127,7 +128,14 @@ interface FreqState {
 
 const AGGREGATOR_FIELDS = ['capacity', 'maxEventTs', 'nextCloseAt', 'openFromStamp', 'feed', 'seqRing'];
 /** Added in checkpoint format 3: absent in older checkpoints (restored as unknown). */
-const REFERENCE_FIELDS = ['lastPrice'];
+const REFERENCE_FIELDS = ['lastPrice', 'rejectBelow'];
+
+/**
+ * Without a reference record an ex-rights day can open far below the last price (bonus
+ * shares: 10-for-10 halves it), so below the board rule's lower limit a print is rejected
+ * only under a third of it (a 10-for-20 adjustment); the upper side holds as it is.
+ */
+const UNREFERENCED_LOWER_FACTOR = 1 / 3;
 
 export class Aggregator {
   readonly calendar: TradingCalendar;
@@ -160,6 +168,8 @@ export class Aggregator {
   private seqRing = new Float64Array(0);
   /** Last trade price (or snapshot price, or 1-minute bar close) per symbol: the fallback reference of its next day. */
   private lastPrice = new Float64Array(0);
+  /** The price below which a print is E_PRICE_LIMIT today: the lower limit, or a third of it without a reference record. */
+  private rejectBelow = new Float64Array(0);
   readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), upper: new Float64Array(0), lower: new Float64Array(0) };
   private readonly boards: (Board | undefined)[] = [];
   private readonly book: ReferenceBook | undefined;
@@ -207,6 +217,7 @@ export class Aggregator {
     for (let s = oldCapacity; s < cap; s++) this.feed[s * S_FIELDS + S_DAY] = -1;
     this.seqRing = grown(this.seqRing, cap * this.dedupWindow, -1);
     this.lastPrice = grown(this.lastPrice, cap, Number.NaN);
+    this.rejectBelow = grown(this.rejectBelow, cap, Number.NaN);
     this.reference.prevClose = grown(this.reference.prevClose, cap, Number.NaN);
     this.reference.isST = grown(this.reference.isST, cap);
     this.reference.upper = grown(this.reference.upper, cap, Number.NaN);
@@ -241,6 +252,7 @@ export class Aggregator {
       ref.isST[s] = record.st ? 1 : 0;
       ref.upper[s] = limits.up;
       ref.lower[s] = limits.down;
+      this.rejectBelow[s] = limits.down;
       return;
     }
     if (report && this.book !== undefined) this.onNoReference?.(s, day);
@@ -250,6 +262,7 @@ export class Aggregator {
     const limits = last > 0 && board !== undefined ? priceLimits(last, board, false) : undefined;
     ref.upper[s] = limits?.up ?? Number.NaN;
     ref.lower[s] = limits?.down ?? Number.NaN;
+    this.rejectBelow[s] = ref.lower[s] * UNREFERENCED_LOWER_FACTOR;
   }
 
   /**
@@ -265,13 +278,13 @@ export class Aggregator {
 
   /** Whether [low, high] leaves symbol s's band today (false while the band is unknown). */
   private outsideBand(s: number, low: number, high: number): boolean {
-    return high > this.reference.upper[s] + 1e-9 || low < this.reference.lower[s] - 1e-9;
+    return high > this.reference.upper[s] + 1e-9 || low < this.rejectBelow[s] - 1e-9;
   }
 
   /** The detail of an E_PRICE_LIMIT (off the per-event path: built only for a reject). */
   private bandDetail(s: number, what: string, ts: number): string {
     const basis = this.book?.get(localDay(ts), this.symbols.names[s]) !== undefined ? 'the reference data' : `the board rule on the last price ${this.reference.prevClose[s]}`;
-    return `${what} at ${toLocalIso(ts)} is outside the day's band ${this.reference.lower[s]} - ${this.reference.upper[s]} (${basis})`;
+    return `${what} at ${toLocalIso(ts)} is outside the day's band ${Number(this.rejectBelow[s].toFixed(4))} - ${Number(this.reference.upper[s].toFixed(4))} (${basis})`;
   }
 
   /** Resets a symbol's per-day feed state on its first event of a day. */
@@ -604,6 +617,7 @@ export class Aggregator {
       // Format 2: no day references; unknown until each symbol's next day starts.
       const cap = (state.feed as Float64Array).length / S_FIELDS;
       this.lastPrice = new Float64Array(cap).fill(Number.NaN);
+      this.rejectBelow = new Float64Array(cap).fill(Number.NaN);
       this.reference.prevClose = new Float64Array(cap).fill(Number.NaN);
       this.reference.isST = new Uint8Array(cap);
       this.reference.upper = new Float64Array(cap).fill(Number.NaN);

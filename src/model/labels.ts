@@ -23,11 +23,13 @@ export interface DailyPanel {
   industry: Int32Array;
   industries: string[];
   logSize: Float64Array;
+  /** The day's average price (amount / volume; the close where the data has no amount and volume, or no volume). */
+  vwap: Float64Array;
 }
 
 /**
  * Reads a daily CSV with at least `date, symbol, close` and optionally `suspended`,
- * `industry`, `logSize` (the simulator's daily.csv has them all).
+ * `industry`, `logSize`, `volume` and `amount` (the simulator's daily.csv has them all).
  */
 export function readDailyCsv(path: string): DailyPanel {
   const [cols = [], ...rows] = parseCsv(readFileSync(path, 'utf8'), { skip_empty_lines: true, trim: true }) as string[][];
@@ -39,6 +41,8 @@ export function readDailyCsv(path: string): DailyPanel {
   const iSusp = at('suspended');
   const iInd = at('industry');
   const iSize = at('logSize');
+  const iVolume = at('volume');
+  const iAmount = at('amount');
   const days = [...new Set(rows.map((r) => r[iDate]))].sort();
   const symbols = [...new Set(rows.map((r) => r[iSymbol]))].sort();
   const industries = iInd < 0 ? [] : [...new Set(rows.map((r) => r[iInd]))].sort();
@@ -54,6 +58,7 @@ export function readDailyCsv(path: string): DailyPanel {
     industry: new Int32Array(n).fill(-1),
     industries,
     logSize: new Float64Array(n).fill(Number.NaN),
+    vwap: new Float64Array(n).fill(Number.NaN),
   };
   for (const r of rows) {
     const k = (dayIndex.get(r[iDate]) as number) * symbols.length + (symIndex.get(r[iSymbol]) as number);
@@ -61,6 +66,8 @@ export function readDailyCsv(path: string): DailyPanel {
     panel.traded[k] = iSusp >= 0 && r[iSusp] === '1' ? 0 : 1;
     if (iInd >= 0) panel.industry[k] = indIndex.get(r[iInd]) ?? -1;
     if (iSize >= 0) panel.logSize[k] = Number(r[iSize]);
+    const volume = iVolume >= 0 ? Number(r[iVolume]) : 0;
+    panel.vwap[k] = volume > 0 && iAmount >= 0 ? Number(r[iAmount]) / volume : panel.close[k];
   }
   return panel;
 }
