@@ -13,6 +13,7 @@ import { copyTickRow, SymbolTable, TickBatch, tickRecordAt } from '../src/ingest
 import { encodeTickJson } from '../src/ingest/json-codec.js';
 import { decodeTickJsonBytes } from '../src/ingest/json-scan.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
+import { ReferenceBook } from '../src/market/reference.js';
 import { TradingCalendar } from '../src/market/calendar.js';
 import { fmt, now, type Benchmark, type ResultRow, option } from './harness.js';
 
@@ -30,6 +31,9 @@ export const ingestBenchmark: Benchmark = {
     const all = new TickBatch(1 << 20);
     for (const m of sim.generateDay(0)) for (let i = 0; i < m.ticks.length; i++) copyTickRow(m.ticks, i, all);
     const n = all.length;
+    // The day's reference data, as the daemon holds it: limits from it, one lookup per symbol and day.
+    const book = new ReferenceBook();
+    for (const r of sim.reference(0)) book.put(r);
     let snapshots = 0;
     for (let i = 0; i < n; i++) snapshots += all.kind[i];
 
@@ -52,7 +56,7 @@ export const ingestBenchmark: Benchmark = {
       const symbols = new SymbolTable(sim.symbols.names);
       let rejects = 0;
       let closes = 0;
-      const engine = new FeatureEngine({ calendar, symbols, freqs: ['10m', '30m'], allowedLatenessMs: 2000, sequenceLength: { '10m': 120, '30m': 40 }, onReject: () => rejects++ });
+      const engine = new FeatureEngine({ calendar, symbols, freqs: ['10m', '30m'], allowedLatenessMs: 2000, sequenceLength: { '10m': 120, '30m': 40 }, reference: book, onReject: () => rejects++ });
       engine.onBarClose(() => closes++);
       const ctx: DecodeContext = engine.context('md.ticks');
       const batch = new TickBatch(1 << 16);
