@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { solve as yalps, type Model } from 'yalps';
-import { backtest, DEFAULT_BACKTEST_CONFIG, TRADING_DAYS_PER_YEAR, type BacktestRun } from '../src/eval/backtest.js';
+import { backtest, DEFAULT_BACKTEST_CONFIG, readExtraExposures, TRADING_DAYS_PER_YEAR, type BacktestRun } from '../src/eval/backtest.js';
 import type { ScoreRow } from '../src/eval/evaluate.js';
 import { solveRebalance, weightBounds, type RebalanceProblem } from '../src/eval/portfolio.js';
 import { readReferenceFile } from '../src/ingest/reference-codec.js';
@@ -288,6 +288,21 @@ describe('on the simulated market (synthetic, not market evidence)', () => {
     const years = signal.metrics.days / TRADING_DAYS_PER_YEAR;
     expect(signal.metrics.annualExcess).toBeGreaterThan((2.5 * signal.metrics.trackingError) / Math.sqrt(years));
     expect(Math.abs(noise.metrics.annualExcess)).toBeLessThan((2.5 * noise.metrics.trackingError) / Math.sqrt(years));
+  });
+
+  it('extra exposures from a file: one held neutral, one within its bound, on every rebalance', async () => {
+    let x = 99;
+    const rnd = (): number => ((x = (x * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+    const text = 'date,symbol,value,momentum\n' + planted.map((r) => `${r.date},${r.symbol},${rnd().toFixed(6)},${r.symbol.endsWith('1.SH') ? '' : rnd().toFixed(6)}`).join('\n') + '\n';
+    const extra = readExtraExposures('exposures.csv', text);
+    expect(extra.names).toEqual(['value', 'momentum']);
+    const run = await backtest(planted, daily, book, { ...DEFAULT_BACKTEST_CONFIG, benchmark: 'SIM-MID', deviation: 0.02, neutral: ['value'] }, extra);
+    const optimised = run.rebalances.filter((r) => r.kind === 'optimised');
+    expect(optimised.length).toBeGreaterThan(20);
+    for (const r of optimised) {
+      expect(r.exposures.map((e) => [e.name, e.lower, e.upper])).toEqual([['factor', -2, 2], ['size', 0, 0], ['value', 0, 0], ['momentum', -0.5, 0.5]]);
+      expect(violation(r, 0.02, DEFAULT_BACKTEST_CONFIG.turnoverCap, r.relaxed), r.date).toBeLessThanOrEqual(1e-9);
+    }
   });
 
   it('`factorstream backtest` writes a Table-7-shaped result, metrics.json and a self-contained report', () => {

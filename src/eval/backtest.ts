@@ -19,6 +19,7 @@
  *   suspended is held; an infeasible week relaxes turnover, then exposures, then industry,
  *   and is reported.
  */
+import { parse as parseCsv } from 'csv-parse/sync';
 import type { ReferenceBook } from '../market/reference.js';
 import { referenceLimits } from '../market/reference.js';
 import { boardOf } from '../market/symbols.js';
@@ -344,7 +345,7 @@ export async function backtest(scores: readonly ScoreRow[], daily: DailyPanel, r
     if (cfg.sizeNeutral) exposures.push({ name: 'size', values: column(1), lower: 0, upper: 0 });
     (extra?.names ?? []).forEach((name, k) => {
       const b = cfg.neutral.includes(name) ? 0 : cfg.extraBound;
-      exposures.push({ name, values: column(2 + k), lower: -b, upper: b });
+      exposures.push({ name, values: column(2 + k), lower: b === 0 ? 0 : -b, upper: b });
     });
     const window = premia.slice(-cfg.premiumWindow);
     const base = { date, tradeDate, symbols, bench, prev, industry: now.industry, exposures, canBuy, canSell };
@@ -406,19 +407,14 @@ export function backtestMetrics(dates: readonly string[], excessNav: readonly nu
   };
 }
 
-/** Extra exposures from a CSV with `date, symbol` and one column per exposure. */
+/** Extra exposures from a CSV with `date, symbol` and one column per exposure (empty: unknown). */
 export function readExtraExposures(path: string, text: string): ExtraExposures {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const head = (lines[0] ?? '').split(',').map((c) => c.trim());
+  const [head = [], ...rows] = parseCsv(text, { skip_empty_lines: true, trim: true }) as string[][];
   const iDate = head.indexOf('date');
   const iSymbol = head.indexOf('symbol');
   if (iDate < 0 || iSymbol < 0 || head.length < 3) throw new Error(`${path}: needs columns date, symbol and at least one exposure`);
-  const names = head.filter((_, i) => i !== iDate && i !== iSymbol);
   const cols = head.map((_, i) => i).filter((i) => i !== iDate && i !== iSymbol);
-  const rows = new Map<string, Float64Array>();
-  for (const line of lines.slice(1)) {
-    const f = line.split(',').map((c) => c.trim());
-    rows.set(`${f[iDate]}|${f[iSymbol]}`, Float64Array.from(cols, (i) => (f[i] === '' ? Number.NaN : Number(f[i]))));
-  }
-  return { names, get: (date, symbol) => rows.get(`${date}|${symbol}`) };
+  const values = new Map<string, Float64Array>();
+  for (const r of rows) values.set(`${r[iDate]}|${r[iSymbol]}`, Float64Array.from(cols, (i) => (r[i] === '' ? Number.NaN : Number(r[i]))));
+  return { names: cols.map((i) => head[i]), get: (date, symbol) => values.get(`${date}|${symbol}`) };
 }
