@@ -115,6 +115,7 @@ export class ScoringPipeline {
   private readonly board: ModelStatusBoard;
   private readonly lastBarEnd: Partial<Record<Freq, number>> = {};
   private readonly deadLetters: OutMessage[] = [];
+  private readonly crossSectionInputs: CrossSectionInputs;
   /** Scratch of assemble: the symbols a filtered model may score. */
   private eligible = new Uint8Array(0);
   /** Valid events aggregated since the last metric update, by topic and format. */
@@ -157,6 +158,9 @@ export class ScoringPipeline {
       },
       onReject: (r) => this.routeReject(r),
     });
+    // What the models' cross-sections read besides the features: the engine's reference book, fixed for its life.
+    const reference = this.engine.reference;
+    this.crossSectionInputs = { reference, exposures: reference === undefined ? undefined : referenceExposures(reference) };
     for (const m of opts.models) {
       const missing = missingInputs(m.meta, this.crossSectionInputs);
       if (missing !== undefined) throw new Error(`${missing}: the daemon needs reference data for it`);
@@ -194,11 +198,6 @@ export class ScoringPipeline {
       }
       opts.onBarClose?.(e);
     });
-  }
-
-  private get crossSectionInputs(): CrossSectionInputs {
-    const reference = this.engine.reference;
-    return { reference, exposures: reference === undefined ? undefined : referenceExposures(reference) };
   }
 
   /**

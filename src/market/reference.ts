@@ -49,8 +49,20 @@ export function logSizeOf(r: ReferenceRecord): number {
   return r.floatMarketValue === undefined ? Number.NaN : Math.log(r.floatMarketValue);
 }
 
+/** Field by field (records built in code and records parsed from a message may list their keys in another order). */
 function sameRecord(a: ReferenceRecord, b: ReferenceRecord): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  const ia = Object.entries(a.indexes);
+  return (
+    a.prevClose === b.prevClose &&
+    a.st === b.st &&
+    a.upperLimit === b.upperLimit &&
+    a.lowerLimit === b.lowerLimit &&
+    a.suspended === b.suspended &&
+    a.industry === b.industry &&
+    a.floatMarketValue === b.floatMarketValue &&
+    ia.length === Object.keys(b.indexes).length &&
+    ia.every(([k, w]) => b.indexes[k] === w)
+  );
 }
 
 export class ReferenceBook {
