@@ -6,6 +6,7 @@
  *   features   offline extraction: tick/bar files -> 10/30-minute bars and feature rows
  *   train, score, evaluate, export   the model offline (export: the ONNX graph)
  *   backtest                         the report's index-enhanced portfolio test (Table 7)
+ *   targets                          the target weights serve publishes, recomputed offline
  *   serve, replay, doctor            the daemon, feeding it, and what this machine can run
  *   reconcile                        the daily check: published scores against the offline path
  * Flags override environment variables, which override the config file (src/config.ts).
@@ -65,6 +66,12 @@ Commands:
                [--deviation 0.01,0.02] [--turnover 0.3] [--cost 0.003] [--factor-bound 2]
                [--exposures FILE [--exposure-bound 0.5] [--neutral NAME ...]]
                [--rebalance last|1-5] [--no-industry-neutral] [--no-size-neutral] [--title TEXT]
+  targets    The target weights serve publishes to kafka.targetsTopic (portfolio.*),
+             recomputed offline from a scores file: one Arrow file of every decision.
+               --scores FILE --daily daily.csv --reference FILE|DIR --out targets.arrow
+               [--config FILE] [--benchmark INDEX] [--deviation 0.01] [--turnover 0.3]
+               [--factor-bound 2] [--rebalance last|daily|1-5] [--no-industry-neutral]
+               [--no-size-neutral] [--model-version V]
   serve      The daemon: Kafka in (ticks and 1-minute bars), scores out, exactly once.
                --config FILE [--brokers host:port,...] [--models DIR,...] [--http-port N]
                [--checkpoint-dir DIR] [--engine auto|onnx|tfjs]
@@ -515,6 +522,59 @@ async function cmdBacktest(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdTargets(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    scores: { type: 'string' },
+    daily: { type: 'string' },
+    reference: { type: 'string' },
+    out: { type: 'string' },
+    benchmark: { type: 'string' },
+    deviation: { type: 'string' },
+    turnover: { type: 'string' },
+    'factor-bound': { type: 'string' },
+    rebalance: { type: 'string' },
+    'no-industry-neutral': { type: 'boolean' },
+    'no-size-neutral': { type: 'boolean' },
+    'model-version': { type: 'string' },
+  });
+  if (values.help === true) return usage(0);
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  const [scoresPath, daily, out] = [str('scores'), str('daily'), str('out')];
+  if (scoresPath === undefined || daily === undefined || out === undefined) throw new UsageError('targets needs --scores, --daily, --reference and --out');
+  const rebalanceText = str('rebalance');
+  const config = configFrom(values, {
+    reference: { path: str('reference') },
+    portfolio: {
+      benchmark: str('benchmark'),
+      deviation: num(str('deviation'), 'deviation'),
+      turnoverCap: num(str('turnover'), 'turnover'),
+      factorBound: num(str('factor-bound'), 'factor-bound'),
+      rebalance: rebalanceText === undefined || rebalanceText === 'last' || rebalanceText === 'daily' ? rebalanceText : Number(rebalanceText),
+      industryNeutral: values['no-industry-neutral'] === true ? false : undefined,
+      sizeNeutral: values['no-size-neutral'] === true ? false : undefined,
+    },
+  });
+  const reference = await referenceOf(config);
+  if (reference === undefined) throw new UsageError('targets needs --reference FILE|DIR (the benchmark weights, industry, size, suspensions)');
+  if (config.portfolio.benchmark === '') throw new UsageError('targets needs a benchmark: --benchmark INDEX or portfolio.benchmark');
+  const { readDailyCsv } = await import('./model/labels.js');
+  const { readScores } = await import('./eval/evaluate.js');
+  const { offlineTargets } = await import('./eval/live-targets.js');
+  const { targetsTable } = await import('./sink/targets.js');
+  const { TableWriter } = await import('./ingest/table-writer.js');
+  const elapsed = stopwatch();
+  const decisions = await offlineTargets(readScores(scoresPath), readDailyCsv(daily), reference, { ...config.portfolio, extraBound: 0, neutral: [] }, TradingCalendar.fromConfig(config.market), str('model-version') ?? '');
+  const writer = new TableWriter(out, 'arrow');
+  for (const t of decisions) {
+    writer.write(targetsTable(t));
+    const held = t.weights.filter((w) => w > 0).length;
+    process.stdout.write(`${t.date} ${t.kind}: ${held} names held of ${t.symbols.length}, turnover ${(t.turnover * 100).toFixed(1)}%${t.relaxed.length > 0 ? `, relaxed ${t.relaxed.join(', ')}` : ''}\n`);
+  }
+  await writer.close();
+  process.stdout.write(`${decisions.length} decisions -> ${out} in ${(elapsed() / 1000).toFixed(1)} s\n`);
+  return 0;
+}
+
 function list(v: unknown): string[] | undefined {
   return typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined;
 }
@@ -684,6 +744,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdEvaluate(rest);
       case 'backtest':
         return await cmdBacktest(rest);
+      case 'targets':
+        return await cmdTargets(rest);
       case 'serve':
         return await cmdServe(rest);
       case 'replay':

@@ -96,6 +96,8 @@ export const ConfigSchema = z
         deadLetterTopic: z.string().default('md.deadletter'),
         /** Daily reference data, compacted, keyed by symbol: read to its end at start and followed (README "Reference data"). */
         referenceTopic: z.string().default('md.reference'),
+        /** Target weights of the configured portfolio (portfolio.model), one Arrow message per rebalance, in the transaction of that close's scores. */
+        targetsTopic: z.string().default('factor.targets'),
         /** Scores of shadow models (daemon.shadowModels): measured, not for trading systems. */
         shadowScoresTopic: z.string().default('factor.scores.shadow'),
         /** Create missing topics at start (partitions for new topics below). */
@@ -143,6 +145,29 @@ export const ConfigSchema = z
         shutdownTimeoutMs: z.number().int().min(1_000).default(8_000),
         /** Optional file with one symbol per line: events for other symbols are E_UNKNOWN_SYMBOL. */
         universeFile: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    portfolio: z
+      .object({
+        /** The served (live) model whose end-of-day scores drive the target weights published to kafka.targetsTopic ('' publishes none). */
+        model: z.string().default(''),
+        /** The portfolio's name: the targets message's key and header. */
+        name: z.string().default('enhanced'),
+        /** The benchmark index (a name in the reference data's indexes): its members are the candidates. */
+        benchmark: z.string().default(''),
+        /** Largest |weight − benchmark weight| per stock. */
+        deviation: z.number().positive().max(1).default(0.01),
+        industryNeutral: z.boolean().default(true),
+        sizeNeutral: z.boolean().default(true),
+        /** |active exposure| bound of the factor (standardised). */
+        factorBound: z.number().min(0).default(2),
+        /** Largest one-way turnover per rebalance against the previous targets drifted to the close. */
+        turnoverCap: z.number().positive().max(1).default(0.3),
+        /** last: the week's last trading day; daily; or a weekday 1-5 (Monday = 1). */
+        rebalance: z.union([z.enum(['last', 'daily']), z.number().int().min(1).max(5)]).default('last'),
+        /** Rebalance periods of factor premia averaged into the expected returns (52 weeks: the report's 12 months). */
+        premiumWindow: z.number().int().min(1).default(52),
       })
       .strict()
       .prefault({}),

@@ -9,6 +9,7 @@
  * stdout, scores go to the daily Arrow archive, and /metrics, /healthz and /readyz are
  * served as by the daemon. No Kafka is needed.
  */
+import type { TargetWeights } from '../eval/live-targets.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { ErrorCode } from '../errors.js';
@@ -104,6 +105,13 @@ export function scoreLine(c: ScoredClose): string {
   return `${hhmm(r[0]?.barEnd ?? 0)} ${c.source.freq.padStart(3)} scores ${c.source.model}: ${r.length} scored, ${c.skipped} skipped (window coverage or universe), inference ${(c.inferenceSeconds * 1000).toFixed(0)} ms${ends}`;
 }
 
+/** One line per target-weight decision (portfolio.model). */
+export function targetsLine(t: TargetWeights): string {
+  const held = t.weights.reduce((n, w) => n + (w > 0 ? 1 : 0), 0);
+  const relaxed = t.relaxed.length > 0 ? `, relaxed ${t.relaxed.join(', ')}` : '';
+  return `${hhmm(t.barEnd)}     targets ${t.portfolio} (${t.model} vs ${t.benchmark}): ${t.kind}, ${held} names held of ${t.symbols.length}, turnover ${(t.turnover * 100).toFixed(1)}%${relaxed}`;
+}
+
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const { config, calendar, log } = opts;
   const sim = new MarketSimulator(config.simulator, calendar);
@@ -119,7 +127,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const pipeline = new ScoringPipeline({
     config,
     calendar,
-    topics: { ticks: config.kafka.ticksTopic, bars: config.kafka.barsTopic, scores: config.kafka.scoresTopic, scoresBatch: config.kafka.scoresBatchTopic, deadLetter: config.kafka.deadLetterTopic },
+    topics: { ticks: config.kafka.ticksTopic, bars: config.kafka.barsTopic, scores: config.kafka.scoresTopic, scoresBatch: config.kafka.scoresBatchTopic, deadLetter: config.kafka.deadLetterTopic, targets: config.kafka.targetsTopic },
     models,
     metrics,
     universe: sim.symbols.names,
@@ -166,12 +174,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   }
   const publish = async (): Promise<void> => {
     if (!pipeline.hasOutput) return;
-    const { closes, batches } = await pipeline.takeOutputs();
+    const { closes, targets, batches } = await pipeline.takeOutputs();
     for (const c of closes) {
       summary.scores += c.records.length;
       pipeline.markPublished(c);
       archive?.append(c.records, c.source);
       opts.print(scoreLine(c));
+    }
+    for (const t of targets) {
+      pipeline.markTargetsPublished(t);
+      opts.print(targetsLine(t));
     }
     for (const b of batches) if (b.topic === config.kafka.deadLetterTopic) log.warn({ deadLetters: b.messages.length, codes: [...new Set(b.messages.map((m) => m.headers.error))] }, 'events rejected');
   };

@@ -29,6 +29,8 @@ import { BarBatch, SymbolTable, TickBatch } from '../ingest/events.js';
 import { MessageDecoder, messageCodec, type InputMessage } from '../ingest/message-decoder.js';
 import { PartitionInput, type PendingMessage } from '../ingest/partition-input.js';
 import { LiveIc, type LiveIcState } from '../eval/live-ic.js';
+import { LiveTargets, type LiveTargetsState, type TargetWeights } from '../eval/live-targets.js';
+import { RELAXATION_ORDER } from '../eval/portfolio.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { DAY_CLOSE, type Freq } from '../market/sessions.js';
 import { localDay, msOfLocalDay } from '../market/time.js';
@@ -38,6 +40,7 @@ import type { ReferenceBook } from '../market/reference.js';
 import type { SequenceStore } from '../features/sequence-store.js';
 import type { Metrics } from '../sink/metrics.js';
 import { scoreBatchMessage, scoreMessages, scoreRecords, type OutMessage, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
+import { targetsMessage } from '../sink/targets.js';
 import { EventTime } from './event-time.js';
 import type { ServedModel } from './models.js';
 import { ModelStatusBoard, type PipelineStatus } from './status.js';
@@ -68,6 +71,8 @@ export interface PipelineTopics {
   deadLetter: string;
   /** Where shadow models' scores go (needed when a model has role shadow). */
   shadowScores?: string;
+  /** Where the portfolio's target weights go (needed when portfolio.model is set). */
+  targets?: string;
 }
 
 export interface PipelineOptions {
@@ -112,6 +117,8 @@ export class ScoringPipeline {
   private readonly jobs: { model: ServedModel; job: ScoringJob; closedAtMs: number }[] = [];
   /** Realised IC of the served scores (factorstream_live_ic). */
   private readonly liveIc: LiveIc;
+  /** The portfolio's target weights (portfolio.model), decided after the rebalance day's last close. */
+  private readonly targets: LiveTargets | undefined;
   private readonly board: ModelStatusBoard;
   private readonly lastBarEnd: Partial<Record<Freq, number>> = {};
   private readonly deadLetters: OutMessage[] = [];
@@ -182,9 +189,14 @@ export class ScoringPipeline {
       this.metrics.liveIcMean.set({ model: o.model, horizon: `${o.horizon}d` }, o.mean);
       this.board.liveIc(o.model, `${o.horizon}d`, { ic: o.ic, mean: o.mean, day: o.day });
     });
+    this.targets = this.liveTargets(opts);
     this.engine.onBarClose((e) => {
       const closedAtMs = this.now();
-      if (msOfLocalDay(e.bars.barEnd) === DAY_CLOSE) this.liveIc.dayClose(localDay(e.bars.barEnd), e.bars.close, e.bars.missing, e.bars.n);
+      if (msOfLocalDay(e.bars.barEnd) === DAY_CLOSE) {
+        const day = localDay(e.bars.barEnd);
+        this.liveIc.dayClose(day, e.bars.close, e.bars.missing, e.bars.n);
+        if (this.targets?.decidesOn(day) === true) this.targets.dayClose(day, this.engine.aggregator.lastPricesOn(day));
+      }
       this.metrics.barsClosed.inc({ freq: e.bars.freq });
       this.lastBarEnd[e.bars.freq] = e.bars.barEnd;
       this.metrics.lastBarEnd.set({ freq: e.bars.freq }, e.bars.barEnd / 1000);
@@ -198,6 +210,22 @@ export class ScoringPipeline {
       }
       opts.onBarClose?.(e);
     });
+  }
+
+  /** The configured portfolio's target weights, checked against what is served. */
+  private liveTargets(opts: PipelineOptions): LiveTargets | undefined {
+    const p = opts.config.portfolio;
+    if (p.model === '') return undefined;
+    const model = this.models.find((m) => m.meta.name === p.model);
+    if (model === undefined || model.role !== 'live') throw new Error(`portfolio.model ${p.model} is not a live served model (served: ${this.models.filter((m) => m.role === 'live').map((m) => m.meta.name).join(', ')})`);
+    if (p.benchmark === '') throw new Error('portfolio.benchmark is needed with portfolio.model: the index (in the reference data) the portfolio enhances');
+    const reference = this.engine.reference;
+    if (reference === undefined) throw new Error('portfolio.model needs reference data (benchmark weights, industry, size, suspensions): the daemon reads them from kafka.referenceTopic');
+    if (this.topics.targets === undefined) throw new Error('portfolio.model needs a targets topic');
+    // Exported at 0 from the start, so that increase() and the alert see the first one.
+    for (const relaxed of [...RELAXATION_ORDER, 'unsolved']) this.metrics.targetsRelaxed.inc({ portfolio: p.name, relaxed }, 0);
+    for (const kind of ['benchmark', 'optimised']) this.metrics.targetsPublished.inc({ portfolio: p.name, kind }, 0);
+    return new LiveTargets({ ...p, extraBound: 0, neutral: [] }, opts.calendar, reference);
   }
 
   /**
@@ -425,8 +453,9 @@ export class ScoringPipeline {
    * last call. The caller must not feed the pipeline until it resolves (serve runs both
    * under one lock), so that the state snapshot taken after it matches the outputs.
    */
-  async takeOutputs(): Promise<{ closes: ScoredClose[]; batches: OutputBatch[] }> {
+  async takeOutputs(): Promise<{ closes: ScoredClose[]; targets: TargetWeights[]; batches: OutputBatch[] }> {
     const closes: ScoredClose[] = [];
+    const targets: TargetWeights[] = [];
     const batches: OutputBatch[] = [];
     for (const { model, job, closedAtMs } of this.jobs.splice(0)) {
       const cs = await model.scorer.run(job);
@@ -448,10 +477,31 @@ export class ScoringPipeline {
       } else {
         batches.push({ topic: this.topics.scores, messages: scoreMessages(records, source) });
         batches.push({ topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
+        const t = await this.decideTargets(model, job.barEnd, records);
+        if (t !== undefined) {
+          targets.push(t);
+          batches.push({ topic: this.topics.targets as string, messages: [targetsMessage(t)] });
+        }
       }
     }
     if (this.deadLetters.length > 0) batches.push({ topic: this.topics.deadLetter, messages: this.deadLetters.splice(0) });
-    return { closes, batches };
+    return { closes, targets, batches };
+  }
+
+  /** After the portfolio model's last close of a rebalance day: the target weights, from its scores as published. */
+  private async decideTargets(model: ServedModel, barEnd: number, records: readonly ScoreRecord[]): Promise<TargetWeights | undefined> {
+    const targets = this.targets;
+    const day = localDay(barEnd);
+    if (targets === undefined || model.meta.name !== targets.cfg.model || msOfLocalDay(barEnd) !== DAY_CLOSE || !targets.decidesOn(day)) return undefined;
+    return targets.dayScores(model.meta.version, day, new Map(records.map((r) => [r.symbol, r.score])));
+  }
+
+  /** Counts target weights as published (committed). */
+  markTargetsPublished(t: TargetWeights): void {
+    this.metrics.targetsPublished.inc({ portfolio: t.portfolio, kind: t.kind });
+    for (const r of t.relaxed) this.metrics.targetsRelaxed.inc({ portfolio: t.portfolio, relaxed: r });
+    if (!t.solved) this.metrics.targetsRelaxed.inc({ portfolio: t.portfolio, relaxed: 'unsolved' });
+    this.metrics.targetTurnover.set({ portfolio: t.portfolio }, t.turnover);
   }
 
   /** Counts a close as published (scores, close-to-publish latency); returns the latency in seconds. */
@@ -486,11 +536,12 @@ export class ScoringPipeline {
     return out;
   }
 
-  /** Everything a restart needs: the aggregation, live IC, event time, and each partition's position and waiting rows. */
+  /** Everything a restart needs: the aggregation, live IC, the portfolio's premia and targets, event time, and each partition's position and waiting rows. */
   snapshot(): State {
     return {
       engine: this.engine.snapshot(),
       liveIc: this.liveIc.snapshot(),
+      targets: this.targets?.snapshot(),
       eventTime: this.eventTime.snapshot(),
       inputs: [...this.inputs.values()].map((i) => i.snapshot()),
     };
@@ -500,6 +551,8 @@ export class ScoringPipeline {
     this.engine.restore(state.engine as State);
     // Checkpoints written before live IC existed have none.
     if (state.liveIc !== undefined) this.liveIc.restore(state.liveIc as LiveIcState);
+    // A checkpoint of a run without the portfolio (or before it existed) starts its premia afresh.
+    if (state.targets !== undefined) this.targets?.restore(state.targets as LiveTargetsState);
     const now = this.now();
     // Format 1 checkpoints (before per-partition inputs) hold positions and newest event times only, never waiting rows.
     const inputs = (state.inputs ?? state.partitions) as (State & { topic: string; partition: number })[];

@@ -25,6 +25,7 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
+import type { TargetWeights } from '../eval/live-targets.js';
 import { checkedMeta } from '../model/artifact.js';
 import { engineOptionsOf } from '../model/predictor.js';
 import { loadServedModels, modelInfoLabels, type ServedModel } from './models.js';
@@ -117,7 +118,7 @@ export class KafkaDaemon {
     this.pipeline = new ScoringPipeline({
       config: cfg,
       calendar: this.opts.calendar,
-      topics: { ticks: cfg.kafka.ticksTopic, bars: cfg.kafka.barsTopic, scores: cfg.kafka.scoresTopic, scoresBatch: cfg.kafka.scoresBatchTopic, deadLetter: cfg.kafka.deadLetterTopic, shadowScores: cfg.kafka.shadowScoresTopic },
+      topics: { ticks: cfg.kafka.ticksTopic, bars: cfg.kafka.barsTopic, scores: cfg.kafka.scoresTopic, scoresBatch: cfg.kafka.scoresBatchTopic, deadLetter: cfg.kafka.deadLetterTopic, shadowScores: cfg.kafka.shadowScoresTopic, targets: cfg.kafka.targetsTopic },
       models,
       metrics: this.metrics,
       universe,
@@ -137,7 +138,7 @@ export class KafkaDaemon {
     await this.admin.connect();
     this.checkStopping();
     if (cfg.kafka.createTopics) {
-      const topics = [...this.inputTopics, cfg.kafka.scoresTopic, cfg.kafka.scoresBatchTopic, cfg.kafka.deadLetterTopic, ...(cfg.daemon.shadowModels.length > 0 ? [cfg.kafka.shadowScoresTopic] : [])];
+      const topics = [...this.inputTopics, cfg.kafka.scoresTopic, cfg.kafka.scoresBatchTopic, cfg.kafka.deadLetterTopic, ...(cfg.daemon.shadowModels.length > 0 ? [cfg.kafka.shadowScoresTopic] : []), ...(cfg.portfolio.model !== '' ? [cfg.kafka.targetsTopic] : [])];
       const existing = new Set(await this.admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
       if (missing.length > 0) {
@@ -436,7 +437,7 @@ export class KafkaDaemon {
     const posKey = JSON.stringify(positions);
     const due = force || this.opts.clock.now() - this.lastCommitAt >= this.cfg.daemon.commitIntervalMs;
     if (pipeline.pendingCloses === 0 && !(due && (pipeline.hasOutput || posKey !== this.lastPositions))) return;
-    const { closes, batches } = await pipeline.takeOutputs();
+    const { closes, targets, batches } = await pipeline.takeOutputs();
     const elapsed = stopwatch();
     const ckpt: Checkpoint = {
       format: CHECKPOINT_FORMAT,
@@ -458,7 +459,7 @@ export class KafkaDaemon {
     }
     this.lastPositions = posKey;
     this.lastCommitAt = this.opts.clock.now();
-    this.published(closes);
+    this.published(closes, targets);
   }
 
   private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions']): Promise<void> {
@@ -482,12 +483,19 @@ export class KafkaDaemon {
     }
   }
 
-  private published(closes: readonly ScoredClose[]): void {
+  private published(closes: readonly ScoredClose[], targets: readonly TargetWeights[]): void {
     const pipeline = this.pipeline as ScoringPipeline;
     for (const c of closes) {
       const latency = pipeline.markPublished(c);
       this.archive?.append(c.records, c.source);
       this.log.info({ model: c.source.model, version: c.source.modelVersion, role: c.role, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: Math.round(c.inferenceSeconds * 1000), closeToPublishMs: Math.round(latency * 1000) }, 'scores published');
+    }
+    for (const t of targets) {
+      pipeline.markTargetsPublished(t);
+      const fields = { portfolio: t.portfolio, model: t.model, benchmark: t.benchmark, barEnd: new Date(t.barEnd).toISOString(), kind: t.kind, candidates: t.symbols.length, held: t.weights.filter((w) => w > 0).length, turnover: Number(t.turnover.toFixed(4)), relaxed: t.relaxed, solveMs: Math.round(t.seconds * 1000) };
+      if (t.solved && t.relaxed.length === 0) this.log.info(fields, 'target weights published');
+      // A relaxed or unsolved week is the portfolio manager's to know about, not an incident.
+      else this.log.warn(fields, t.solved ? 'target weights published with constraints relaxed' : 'target weights infeasible even relaxed: the previous targets are kept');
     }
   }
 

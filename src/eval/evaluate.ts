@@ -48,6 +48,17 @@ export function readScores(path: string): ScoreRow[] {
   return rows;
 }
 
+/** End-of-day scores by date, then symbol. */
+export function scoresByDate(scores: readonly ScoreRow[]): Map<string, Map<string, number>> {
+  const byDate = new Map<string, Map<string, number>>();
+  for (const r of scores) {
+    let m = byDate.get(r.date);
+    if (m === undefined) byDate.set(r.date, (m = new Map()));
+    m.set(r.symbol, r.score);
+  }
+  return byDate;
+}
+
 /** The last date of each ISO week (Monday to Sunday) among `dates`. */
 export function weekEnds(dates: string[]): string[] {
   const byWeek = new Map<number, string>();

@@ -348,6 +348,14 @@ export class Aggregator {
     return stamp;
   }
 
+  /** The last price of each symbol that traded on `day`: its closing price once the day's last bar has closed. */
+  lastPricesOn(day: number): Map<string, number> {
+    const out = new Map<string, number>();
+    const n = Math.min(this.symbols.size, this.capacity);
+    for (let s = 0; s < n; s++) if (this.feed[s * S_FIELDS + S_DAY] === day && this.lastPrice[s] > 0) out.set(this.symbols.names[s], this.lastPrice[s]);
+    return out;
+  }
+
   /** The last close instant of the trading day holding `ts` (the coarsest bar's, the day's last). */
   lastCloseOfDay(ts: number): number {
     const coarsest = this.freqs[this.freqs.length - 1].schedule;

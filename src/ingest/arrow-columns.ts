@@ -240,6 +240,11 @@ export const DICT_SIDE = 2;
 export const DICT_FREQ = 3;
 export const DICT_MODEL = 4;
 export const DICT_MODEL_VERSION = 5;
+/** Target-weight messages: the portfolio, its benchmark, the decision's kind and relaxations. */
+export const DICT_PORTFOLIO = 6;
+export const DICT_BENCHMARK = 7;
+export const DICT_DECISION = 8;
+export const DICT_RELAXED = 9;
 
 function dictionaryType(id: number): A.Dictionary<A.Utf8, A.Int32> {
   let t = DICTIONARY_TYPES.get(id);

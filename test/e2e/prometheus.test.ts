@@ -69,7 +69,8 @@ describe.skipIf(!PROMETHEUS)('dashboard and rules against a real Prometheus', ()
     let promLog = '';
     prom.stderr?.on('data', (b: Buffer) => (promLog += b.toString()));
     const daemon = spawn(process.execPath, ['dist/cli.js', 'run', '--days', '4', '--speed', '600x'], {
-      env: { ...process.env, FACTORSTREAM_DAEMON_HTTP_PORT: String(daemonPort), FACTORSTREAM_DAEMON_ARCHIVE_DIR: '', FACTORSTREAM_LOG_LEVEL: 'warn' },
+      // A daily portfolio on the simulator's index, for the target-weight panel.
+      env: { ...process.env, FACTORSTREAM_DAEMON_HTTP_PORT: String(daemonPort), FACTORSTREAM_DAEMON_ARCHIVE_DIR: '', FACTORSTREAM_LOG_LEVEL: 'warn', FACTORSTREAM_PORTFOLIO_MODEL: 'demo-10m', FACTORSTREAM_PORTFOLIO_BENCHMARK: 'SIM-MID', FACTORSTREAM_PORTFOLIO_REBALANCE: 'daily' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(daemon);

@@ -1,0 +1,178 @@
+/**
+ * Target weights through a real broker (issue 16, item 5). The simulator's market and
+ * reference data are replayed two days first; `serve` with a portfolio on the 30m model
+ * against the synthetic index SIM-MID, rebalancing daily, publishes one target-weight
+ * message after each day's last close, in the transaction of that close's scores. It is
+ * SIGKILLed after the second day's targets, the third day is replayed, and a restarted
+ * `serve` (its premia and targets from the checkpoint) decides the third day.
+ *
+ * Read back with an independent client (librdkafka's kcat, read_committed), each message
+ * must equal the offline path on the same events — `features`, `score`, then `targets`
+ * with the daily data's closes — and satisfy every constraint recomputed here from the
+ * weights and the reference data: budget, the deviation band, industry neutrality, size
+ * neutrality (log float market value, standardised here), the turnover cap.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as A from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readReferenceFile } from '../../src/ingest/reference-codec.js';
+import type { ReferenceRecord } from '../../src/market/reference.js';
+import { brokers, cli, counterSum, daemonConfig, kafkaSkipReason, kcatSkipReason, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess } from './kafka-harness.js';
+
+const START = '2026-11-23';
+const DAYS = ['2026-11-23', '2026-11-24', '2026-11-25'];
+const closeOf = (date: string): number => Date.parse(`${date}T15:00:00+08:00`);
+
+interface TargetRow {
+  symbol: string;
+  weight: number;
+  benchmarkWeight: number;
+  previousWeight: number;
+  canBuy: number;
+  canSell: number;
+  kind: string;
+  relaxed: string;
+  turnover: number;
+  barEnd: number;
+  portfolio: string;
+  model: string;
+}
+
+function rowsOf(bytes: Uint8Array): TargetRow[] {
+  return [...A.tableFromIPC(bytes)].map((r) => {
+    const o = r.toJSON() as Record<string, unknown>;
+    return { ...(o as unknown as TargetRow), symbol: String(o.symbol), barEnd: Number(o.barEnd), kind: String(o.kind), relaxed: String(o.relaxed) };
+  });
+}
+
+/** Every value of a topic, read by kcat (read_committed) from the beginning to its end: `%S` (the value's size) then the value's bytes. */
+async function kcatValues(topic: string): Promise<Buffer[]> {
+  const p = spawn('kcat', ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%S\n%s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  let stderr = '';
+  p.stdout.on('data', (c: Buffer) => chunks.push(c));
+  p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((res) => p.once('exit', res));
+  if (code !== 0) throw new Error(`kcat failed (${code}): ${stderr}`);
+  const all = Buffer.concat(chunks);
+  const out: Buffer[] = [];
+  for (let at = 0; at < all.length; ) {
+    const nl = all.indexOf(10, at);
+    const size = Number(all.subarray(at, nl).toString());
+    out.push(Buffer.from(all.subarray(nl + 1, nl + 1 + size)));
+    at = nl + 1 + size;
+  }
+  return out;
+}
+
+/** The largest violation of the portfolio's constraints, recomputed from the rows and the day's reference records. */
+function violation(rows: TargetRow[], records: Map<string, ReferenceRecord>, deviation: number, turnoverCap: number): number {
+  let worst = Math.abs(rows.reduce((a, r) => a + r.weight, 0) - 1);
+  const byIndustry = new Map<string, number>();
+  for (const r of rows) {
+    worst = Math.max(worst, -r.weight);
+    if (r.canBuy === 1 && r.canSell === 1) worst = Math.max(worst, Math.abs(r.weight - r.benchmarkWeight) - deviation);
+    else worst = Math.max(worst, Math.abs(r.weight - r.previousWeight));
+    const g = records.get(r.symbol)?.industry ?? '?';
+    byIndustry.set(g, (byIndustry.get(g) ?? 0) + r.weight - r.benchmarkWeight);
+  }
+  for (const active of byIndustry.values()) worst = Math.max(worst, Math.abs(active));
+  // Size: log float market value standardised over the candidates (sample standard deviation).
+  const size = rows.map((r) => Math.log(records.get(r.symbol)?.floatMarketValue ?? Number.NaN));
+  const mean = size.reduce((a, b) => a + b, 0) / size.length;
+  const sd = Math.sqrt(size.reduce((a, b) => a + (b - mean) ** 2, 0) / (size.length - 1));
+  worst = Math.max(worst, Math.abs(rows.reduce((a, r, i) => a + (r.weight - r.benchmarkWeight) * ((size[i] - mean) / sd), 0)));
+  if (rows.some((r) => r.previousWeight > 0)) worst = Math.max(worst, rows.reduce((a, r) => a + Math.abs(r.weight - r.previousWeight), 0) / 2 - turnoverCap);
+  return worst;
+}
+
+describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('target weights through a real broker', () => {
+  const dir = tempDir('targets');
+  const market = join(dir, 'market');
+  const offline = new Map<number, TargetRow[]>();
+  const daemons: DaemonProcess[] = [];
+  let sub: Subscriber | undefined;
+
+  beforeAll(() => {
+    const s = cli(['simulate', '--symbols', '60', '--days', '3', '--seed', '41', '--start', START, '--out', market, '--format', 'arrow']);
+    expect(s.code, s.stderr).toBe(0);
+    const features = join(dir, 'features');
+    const f = cli(['features', '--input', join(market, 'ticks'), '--freq', '10m', '--freq', '30m', '--out', features, '--reference', join(market, 'reference.csv')]);
+    expect(f.code, f.stderr).toBe(0);
+    const sc = cli(['score', '--model', 'models/demo-30m', '--features', features, '--out', join(dir, 'scores.arrow')]);
+    expect(sc.code, sc.stderr).toBe(0);
+    const t = cli(['targets', '--scores', join(dir, 'scores.arrow'), '--daily', join(market, 'daily.csv'), '--reference', join(market, 'reference.csv'), '--benchmark', 'SIM-MID', '--rebalance', 'daily', '--out', join(dir, 'targets.arrow')]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/^3 decisions -> /m);
+    for (const r of rowsOf(readFileSync(join(dir, 'targets.arrow')))) offline.set(r.barEnd, [...(offline.get(r.barEnd) ?? []), r]);
+    expect([...offline.keys()]).toEqual(DAYS.map(closeOf));
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const d of daemons) if (d.proc.exitCode === null) d.proc.kill('SIGKILL');
+    await sub?.stop();
+  });
+
+  it('serve publishes each day’s target weights once, equal to `factorstream targets` offline, across a SIGKILL and restart', async () => {
+    const id = `targets-${Date.now()}`;
+    const inputs = topicsFor(`${id}-in`);
+    const outputs = topicsFor(`${id}-out`);
+    const targetsTopic = `${id}.targets`;
+    const referenceTopic = `${id}.reference`;
+    const env = { FACTORSTREAM_KAFKA_BROKERS: JSON.stringify([brokers]), FACTORSTREAM_KAFKA_TICKS_TOPIC: inputs.ticks, FACTORSTREAM_KAFKA_BARS_TOPIC: inputs.bars, FACTORSTREAM_KAFKA_REFERENCE_TOPIC: referenceTopic, FACTORSTREAM_KAFKA_TOPIC_PARTITIONS: '3' };
+    const day = (d: string): string => join(market, 'ticks', `${d}.arrow`);
+    const first = cli(['replay', '--input', day(DAYS[0]), '--input', day(DAYS[1]), '--reference', join(market, 'reference.csv'), '--format', 'arrow', '--speed', 'max'], env);
+    expect(first.code, first.stderr).toBe(0);
+    const config = daemonConfig(dir, id, inputs, outputs, { models: ['models/demo-30m'] }, { referenceTopic, targetsTopic });
+    const withPortfolio = { ...(JSON.parse(readFileSync(config, 'utf8')) as Record<string, unknown>), portfolio: { model: 'demo-30m', name: 'enhanced-mid', benchmark: 'SIM-MID', rebalance: 'daily' } };
+    writeFileSync(config, JSON.stringify(withPortfolio));
+    sub = await new Subscriber().start(outputs.scores);
+    const s = sub;
+    const a = startDaemon(config);
+    daemons.push(a);
+    await waitForLog(a, /target weights published.*"barEnd":"2026-11-24T07:00:00.000Z"|"barEnd":"2026-11-24T07:00:00.000Z".*target weights published/, 120_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    a.proc.kill('SIGKILL');
+    await a.exited;
+
+    const second = cli(['replay', '--input', day(DAYS[2]), '--format', 'arrow', '--speed', 'max'], env);
+    expect(second.code, second.stderr).toBe(0);
+    const b = startDaemon(config);
+    daemons.push(b);
+    await waitForLog(b, /target weights published/, 120_000);
+    await s.until(() => s.messages.some((m) => m.value.barEnd === closeOf(DAYS[2])), 60_000, "the third day's last scores");
+    await new Promise((r) => setTimeout(r, 1_000));
+    const metrics = await (await fetch(`http://127.0.0.1:${await b.port}/metrics`)).text();
+    b.proc.kill('SIGTERM');
+    expect(await b.exited, b.logs.slice(-10).join('\n')).toBe(0);
+    expect(counterSum(metrics, 'factorstream_targets_published_total')).toBe(1);
+
+    const values = await kcatValues(targetsTopic);
+    const published = values.map(rowsOf);
+    // Exactly once: one message per day, in day order.
+    expect(published.map((rows) => rows[0].barEnd)).toEqual(DAYS.map(closeOf));
+    const reference = readReferenceFile(join(market, 'reference.csv'));
+    for (const rows of published) {
+      const barEnd = rows[0].barEnd;
+      const want = offline.get(barEnd) as TargetRow[];
+      const date = new Date(barEnd + 8 * 3_600_000).toISOString().slice(0, 10);
+      expect(rows.map((r) => r.symbol), date).toEqual(want.map((r) => r.symbol));
+      expect(rows[0].kind, date).toBe(want[0].kind);
+      rows.forEach((r, i) => {
+        expect(r.weight, `${date} ${r.symbol}`).toBeCloseTo(want[i].weight, 6);
+        expect(r.previousWeight, `${date} ${r.symbol}`).toBeCloseTo(want[i].previousWeight, 9);
+        expect(r.benchmarkWeight).toBe(want[i].benchmarkWeight);
+      });
+      expect(rows.every((r) => r.portfolio === 'enhanced-mid' && r.model === 'demo-30m')).toBe(true);
+      const records = new Map(reference.filter((x) => x.date === date).map((x) => [x.symbol, x]));
+      // Members of SIM-MID that day, exactly.
+      expect(new Set(rows.filter((r) => r.benchmarkWeight > 0).map((r) => r.symbol))).toEqual(new Set([...records.values()].filter((x) => (x.indexes['SIM-MID'] ?? 0) > 0).map((x) => x.symbol)));
+      if (rows[0].kind === 'optimised') expect(violation(rows, records, 0.01, 0.3), date).toBeLessThanOrEqual(1e-9);
+    }
+    expect(published.map((rows) => rows[0].kind)).toEqual(['benchmark', 'optimised', 'optimised']);
+    // The restarted daemon's decision moved off the benchmark: it had the premia from before the kill.
+    expect(published[2].some((r) => Math.abs(r.weight - r.benchmarkWeight) > 1e-3)).toBe(true);
+  }, 420_000);
+});
