@@ -69,7 +69,8 @@ if (existsSync(join(pkgDir, 'package.json'))) {
 
 // 2. The ordinary install.
 step(`trying the ordinary install: npm install --no-save ${pkg}@${TFJS_VERSION}`);
-let r = run('npm', ['install', '--no-save', '--no-audit', '--no-fund', `${pkg}@${TFJS_VERSION}`]);
+// The project's .npmrc turns install scripts off; this one needs its own (it fetches libtensorflow), and onnxruntime's stays skipped.
+let r = run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts=false', `${pkg}@${TFJS_VERSION}`], { env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
 if (r.status === 0 && probe().ok) {
   step(`${pkg} installed by npm; backend tensorflow loads.`);
   process.exit(0);
