@@ -91,7 +91,8 @@ Commands:
                --input FILE|DIR (repeatable) [--brokers host:port,...] [--format json|arrow]
                [--speed 60x|max] [--arrow-rows N] [--config FILE]
                [--reference FILE|DIR]  (published to kafka.referenceTopic first)
-  help       Show this text.
+  help       Show this text; "factorstream help <command>" (or "<command> --help") shows
+             that command's flags and examples.
 
 Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>
 (see README "Configuration").`;
@@ -124,7 +125,7 @@ function parseFreqs(values: string[] | undefined): Freq[] | undefined {
 
 function parse(args: string[], options: ParseArgsConfig['options']): ReturnType<typeof parseArgs> {
   try {
-    return parseArgs({ args, options: { ...options, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    return parseArgs({ args, options: { ...options, config: { type: 'string' } }, strict: true, allowPositionals: false });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -143,7 +144,6 @@ async function cmdRun(args: string[]): Promise<number> {
     source: { type: 'string' },
     freq: { type: 'string', multiple: true },
   });
-  if (values.help === true) return usage(0);
   const source = (values.source as string | undefined) ?? 'ticks';
   if (source !== 'ticks' && source !== 'bars') throw new UsageError('--source must be ticks or bars');
   const config = configFrom(values, {
@@ -191,7 +191,6 @@ async function cmdSimulate(args: string[]): Promise<number> {
     'trades-per-day': { type: 'string' },
     'snapshot-share': { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const out = values.out as string | undefined;
   if (out === undefined) throw new UsageError('simulate needs --out DIR');
   const format = (values.format as string | undefined) ?? 'arrow';
@@ -228,7 +227,6 @@ async function cmdFeatures(args: string[]): Promise<number> {
     'lateness-ms': { type: 'string' },
     reference: { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const inputs = (values.input as string[] | undefined) ?? [];
   if (inputs.length === 0) throw new UsageError('features needs at least one --input FILE|DIR');
   const out = values.out as string | undefined;
@@ -315,7 +313,6 @@ async function cmdTrain(args: string[]): Promise<number> {
     step: { type: 'string' },
     reference: { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const str = (k: string): string | undefined => values[k] as string | undefined;
   for (const required of ['features', 'daily', 'out']) if (str(required) === undefined) throw new UsageError(`train needs --${required}`);
   const { ARCHS, HEADS, POOLINGS, DEFAULT_MODEL_SPEC } = await import('./model/architecture.js');
@@ -381,7 +378,6 @@ async function cmdTrain(args: string[]): Promise<number> {
 
 async function cmdScore(args: string[]): Promise<number> {
   const { values } = parse(args, { model: { type: 'string' }, features: { type: 'string' }, out: { type: 'string' }, daily: { type: 'string' }, reference: { type: 'string' }, engine: { type: 'string' } });
-  if (values.help === true) return usage(0);
   const [model, features, out] = ['model', 'features', 'out'].map((k) => values[k] as string | undefined);
   if (model === undefined || features === undefined || out === undefined) throw new UsageError('score needs --model, --features and --out');
   const config = configFrom(values, { daemon: { engine: engineFlag(values.engine) }, reference: { path: values.reference as string | undefined } });
@@ -409,7 +405,6 @@ async function cmdEvaluate(args: string[]): Promise<number> {
     title: { type: 'string' },
     reference: { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const [given, model, features, returns, out] = ['scores', 'model', 'features', 'returns', 'out'].map((k) => values[k] as string | undefined);
   if (returns === undefined || out === undefined || (given === undefined) === (model === undefined || features === undefined)) {
     throw new UsageError('evaluate needs --returns, --out and either --scores FILE or --model M with --features DIR');
@@ -458,7 +453,6 @@ async function cmdBacktest(args: string[]): Promise<number> {
     'no-size-neutral': { type: 'boolean' },
     title: { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const given = (values.scores as string[] | undefined) ?? [];
   const [daily, benchmark, out] = [str('daily'), str('benchmark'), str('out')];
@@ -537,7 +531,6 @@ async function cmdTargets(args: string[]): Promise<number> {
     'no-size-neutral': { type: 'boolean' },
     'model-version': { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const [scoresPath, daily, out] = [str('scores'), str('daily'), str('out')];
   if (scoresPath === undefined || daily === undefined || out === undefined) throw new UsageError('targets needs --scores, --daily, --reference and --out');
@@ -581,7 +574,6 @@ function list(v: unknown): string[] | undefined {
 
 async function cmdServe(args: string[]): Promise<number> {
   const { values } = parse(args, { brokers: { type: 'string' }, models: { type: 'string' }, 'http-port': { type: 'string' }, 'checkpoint-dir': { type: 'string' }, engine: { type: 'string' } });
-  if (values.help === true) return usage(0);
   const config = configFrom(values, {
     kafka: { brokers: list(values.brokers) },
     daemon: {
@@ -606,7 +598,6 @@ function engineFlag(v: unknown): 'auto' | 'onnx' | 'tfjs' | undefined {
 
 async function cmdExport(args: string[]): Promise<number> {
   const { values } = parse(args, { model: { type: 'string' }, format: { type: 'string' } });
-  if (values.help === true) return usage(0);
   const model = values.model as string | undefined;
   if (model === undefined) throw new UsageError('export needs --model DIR');
   oneOf(values.format as string | undefined, ['onnx'] as const, 'onnx', 'format');
@@ -626,7 +617,6 @@ async function cmdExport(args: string[]): Promise<number> {
 
 async function cmdDoctor(args: string[]): Promise<number> {
   const { values } = parse(args, { brokers: { type: 'string' }, 'no-kafka': { type: 'boolean' }, json: { type: 'boolean' }, 'kafka-timeout-ms': { type: 'string' } });
-  if (values.help === true) return usage(0);
   const config = configFrom(values, { kafka: { brokers: list(values.brokers) }, log: { level: 'silent' } });
   const { doctor, formatChecks } = await import('./daemon/doctor.js');
   const checks = await doctor(config, { kafka: values['no-kafka'] !== true, kafkaTimeoutMs: num(values['kafka-timeout-ms'] as string | undefined, 'kafka-timeout-ms') ?? 3_000 });
@@ -647,7 +637,6 @@ async function cmdReconcile(args: string[]): Promise<number> {
     'timeout-ms': { type: 'string' },
     reference: { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const days = values.day as string[] | undefined;
   for (const d of days ?? []) if (!/^\d{4}-\d{2}-\d{2}$/.test(d)) throw new UsageError(`--day must be YYYY-MM-DD, got "${d}"`);
   const config = configFrom(values, { kafka: { brokers: list(values.brokers) }, daemon: { models: list(values.models) }, reference: { path: values.reference as string | undefined } });
@@ -688,7 +677,6 @@ async function cmdReplay(args: string[]): Promise<number> {
     'arrow-rows': { type: 'string' },
     reference: { type: 'string' },
   });
-  if (values.help === true) return usage(0);
   const inputs = (values.input as string[] | undefined) ?? [];
   if (inputs.length === 0 && values.reference === undefined) throw new UsageError('replay needs --input FILE|DIR (or --reference FILE|DIR alone)');
   const format = oneOf(values.format as string | undefined, ['json', 'arrow'] as const, 'json', 'format');
@@ -726,8 +714,50 @@ function usage(code: number): number {
   return code;
 }
 
+/** What `factorstream <command> --help` adds to the command's lines of USAGE. */
+const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  run: ['factorstream run --symbols 300 --days 2', 'factorstream run --speed max --source bars --freq 30m'],
+  simulate: ['factorstream simulate --symbols 300 --days 20 --out data/sim --format arrow'],
+  features: ['factorstream features --input data/sim/ticks --freq 10m,30m --out data/features --reference data/sim/reference.csv'],
+  train: ['factorstream train --features data/features --daily data/sim/daily.csv --freq 30m --out models/gru-attn-30m --arch gru --head attention'],
+  score: ['factorstream score --model models/demo-30m --features data/features --out data/scores.arrow'],
+  export: ['factorstream export --model models/gru-attn-30m'],
+  evaluate: ['factorstream evaluate --scores data/scores.arrow --returns data/sim/daily.csv --out data/eval'],
+  backtest: ['factorstream backtest --scores data/scores.arrow --daily data/sim/daily.csv --reference data/sim/reference.csv --benchmark SIM-MID --out data/backtest'],
+  targets: ['factorstream targets --scores data/scores.arrow --daily data/sim/daily.csv --reference data/sim/reference.csv --benchmark SIM-MID --out data/targets.arrow'],
+  serve: ['factorstream serve --config /etc/factorstream/config.yaml', 'factorstream serve --brokers 127.0.0.1:9092 --models models/demo-10m,models/demo-30m --http-port 9464'],
+  doctor: ['factorstream doctor --no-kafka', 'factorstream doctor --config /etc/factorstream/config.yaml --json'],
+  reconcile: ['factorstream reconcile --config /etc/factorstream/config.yaml --day 2026-01-06', 'factorstream reconcile --input data/sim/ticks --archive data/scores --json'],
+  replay: ['factorstream replay --input data/sim/ticks --reference data/sim/reference.csv --format arrow --speed max', 'factorstream replay --input data/sim/ticks --speed 60x'],
+};
+
+/** One command's lines of USAGE (its description and flags) and its examples; undefined for an unknown command. */
+export function commandUsage(command: string): string | undefined {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  ${command} `));
+  const examples = EXAMPLES[command];
+  if (start < 0 || examples === undefined) return undefined;
+  let end = start + 1;
+  // Its continuation lines are indented further than a command's name.
+  while (end < lines.length && /^ {3,}\S/.test(lines[end])) end++;
+  return [`Usage: factorstream ${command} [flags]`, '', ...lines.slice(start, end), '', 'Examples:', ...examples.map((e) => `  ${e}`), '', 'Every config key can also be set with an environment variable FACTORSTREAM_<SECTION>_<KEY>', '(see README "Configuration"); flags win over the environment, which wins over --config.'].join('\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `factorstream <command> --help` and `factorstream help <command>`: that command's flags and examples.
+  const helpOf = command === 'help' ? rest[0] : rest.includes('--help') || rest.includes('-h') ? command : undefined;
+  if (helpOf !== undefined) {
+    const text = commandUsage(helpOf);
+    if (text !== undefined) {
+      process.stdout.write(text + '\n');
+      return 0;
+    }
+    if (command === 'help') {
+      process.stderr.write(`unknown command "${helpOf}"\n\n`);
+      return usage(2);
+    }
+  }
   try {
     switch (command) {
       case 'run':

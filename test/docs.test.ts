@@ -12,6 +12,7 @@ import { metricNames } from '../src/sink/metrics.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { z } from 'zod';
 import { ServingMetaSchema } from '../src/model/artifact.js';
+import { cli } from './helpers.js';
 
 const readme = readFileSync('README.md', 'utf8');
 
@@ -96,6 +97,28 @@ describe('model folder contract', () => {
     for (const dir of ['models/demo-10m', 'models/demo-30m', 'test/fixtures/external-torch']) {
       expect(validate(JSON.parse(readFileSync(`${dir}/meta.json`, 'utf8'))), `${dir}: ${JSON.stringify(validate.errors)}`).toBe(true);
     }
+  });
+
+  it('`factorstream <command> --help` prints that command’s flags and examples, whose flags are its own', () => {
+    const source = readFileSync('src/cli.ts', 'utf8');
+    const dispatched = [...source.matchAll(/^ {6}case '([a-z]+)':\n {8}return await cmd/gm)].map((m) => m[1]);
+    for (const c of dispatched) {
+      const r = cli([c, '--help']);
+      expect(r.code, `${c}: ${r.stderr}`).toBe(0);
+      const [usage, examples = ''] = r.stdout.split('\nExamples:\n');
+      expect(usage, c).toMatch(new RegExp(`^Usage: factorstream ${c} \\[flags\\]\n\n  ${c} `));
+      // Only this command: no other command's line.
+      for (const other of dispatched.filter((o) => o !== c)) expect(usage, `${c} shows ${other}`).not.toMatch(new RegExp(`^  ${other} `, 'm'));
+      const lines = examples.split('\n').filter((l) => l.startsWith('  factorstream '));
+      expect(lines.length, c).toBeGreaterThan(0);
+      for (const l of lines) {
+        expect(l, c).toMatch(new RegExp(`^  factorstream ${c} `));
+        for (const flag of l.match(/--[a-z-]+/g) ?? []) expect(usage, `${c} example flag ${flag}`).toContain(flag);
+      }
+    }
+    const help = cli(['help', 'serve']);
+    expect(help.stdout).toMatch(/^Usage: factorstream serve \[flags\]/);
+    expect(cli(['help', 'nonsense']).code).toBe(2);
   });
 
   it('the README documents the commands the CLI dispatches', () => {
