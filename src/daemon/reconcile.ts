@@ -28,8 +28,10 @@ import { readTopics } from '../ingest/topic-reader.js';
 import { decodeReferenceMessage, readReference } from '../ingest/reference-codec.js';
 import { ReferenceBook } from '../market/reference.js';
 import { referenceExposures } from '../model/cross-section.js';
-import { kafkaLogCreator, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
+import { systemClock } from '../market/clock.js';
 import type { Freq } from '../market/sessions.js';
 import { dayToIso, localDay, toLocalIso } from '../market/time.js';
 import { checkedMeta } from '../model/artifact.js';
@@ -95,7 +97,7 @@ export interface Reconciliation {
 const EXAMPLES = 5;
 
 function kafkaOf(config: Readonly<Config>, log: Logger): Kafka {
-  return new Kafka({ clientId: `${config.kafka.clientId}-reconcile`, brokers: [...config.kafka.brokers], logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log) });
+  return new Kafka({ clientId: `${config.kafka.clientId}-reconcile`, brokers: [...config.kafka.brokers], logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log, () => systemClock.now()) });
 }
 
 /** The input topics as one Arrow file per partition (rows in offset order), and the decode rejects by code. */

@@ -13,7 +13,8 @@
 import { resolve } from 'node:path';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { Config } from '../config.js';
-import { kafkaLogCreator, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { stopwatch, type Clock } from '../market/clock.js';
 import { chunks } from '../ingest/kafka-chunks.js';
@@ -81,7 +82,7 @@ export class KafkaDaemon {
       clientId: this.cfg.kafka.clientId,
       brokers: [...this.cfg.kafka.brokers],
       logLevel: KafkaLogLevel.WARN,
-      logCreator: kafkaLogCreator(this.log),
+      logCreator: kafkaLogCreator(this.log, () => this.opts.clock.now()),
     });
   }
 

@@ -7,10 +7,11 @@
  * 'max' sends as fast as the broker takes it.
  */
 import { Kafka, logLevel, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
-import { kafkaLogCreator, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { kafkaLogCreator } from './kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import type { BarLabel } from '../market/sessions.js';
-import { stopwatch } from '../market/clock.js';
+import { stopwatch, systemClock } from '../market/clock.js';
 import { encodeBarsArrow, encodeTicksArrow } from './arrow-codec.js';
 import { CONTENT_TYPE_ARROW, CONTENT_TYPE_JSON, type DecodeContext } from './decode.js';
 import { BarBatch, barRecordAt, copyBarRow, copyTickRow, SymbolTable, TickBatch, tickRecordAt } from './events.js';
@@ -64,7 +65,7 @@ interface Outgoing {
 
 
 export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
-  const kafka = new Kafka({ clientId: 'factorstream-replay', brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log) });
+  const kafka = new Kafka({ clientId: 'factorstream-replay', brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log, () => systemClock.now()) });
   const admin = kafka.admin();
   await admin.connect();
   const topics = [opts.ticksTopic, opts.barsTopic];

@@ -148,6 +148,8 @@ describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('target weights
     b.proc.kill('SIGTERM');
     expect(await b.exited, b.logs.slice(-10).join('\n')).toBe(0);
     expect(counterSum(metrics, 'factorstream_targets_published_total')).toBe(1);
+    // Nothing logged at error: what kafkajs retries is a warn (src/ingest/kafka-log.ts).
+    expect([...a.logs, ...b.logs].filter((l) => l.includes('"level":50'))).toEqual([]);
 
     const values = await kcatValues(targetsTopic);
     const published = values.map(rowsOf);
