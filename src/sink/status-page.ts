@@ -42,8 +42,14 @@ export const STATUS_PAGE = `<!doctype html>
 <div id="movers"></div>
 <script>
 "use strict";
-const shanghai = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-const hhmm = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
+// Shanghai time as 2026-01-06 14:30 (:05 with seconds), whatever the browser's locale.
+const parts = (format) => (t) => Object.fromEntries(format.formatToParts(t).map((p) => [p.type, p.value]));
+const local = parts(new Intl.DateTimeFormat("en-US", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }));
+const stamp = (t, seconds) => { const p = local(t); return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + (seconds ? ":" + p.second : ""); };
+const shanghai = { format: (t) => stamp(t, true) };
+const hhmm = { format: (t) => stamp(t, false) };
+/** A latency in seconds: milliseconds below one second, so that a fast close does not read 0.00. */
+const latency = (x) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x < 1 ? num(x * 1000, 0) + " ms" : num(x, 2) + " s");
 const num = (x, d) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
 const signed = (x) => (x === undefined ? "–" : '<span class="' + (x >= 0 ? "pos" : "neg") + '">' + (x >= 0 ? "+" : "") + x.toFixed(3) + "</span>");
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -66,7 +72,7 @@ async function refresh() {
       const ic = (h) => (m.liveIc[h] === undefined ? "–" : signed(m.liveIc[h].ic) + " (" + signed(m.liveIc[h].mean) + ")");
       return "<tr><td>" + esc(m.model) + "</td><td>" + esc(m.version) + "</td><td>" + esc(m.freq) + "</td><td>" + esc(m.engine) + "/" + esc(m.backend) + "</td><td>" + esc(m.role) +
         "</td><td>" + (m.barEnd === null ? "–" : hhmm.format(m.barEnd)) + "</td><td>" + num(m.scored, 0) + "</td><td>" + (cov === null ? "–" : num(cov, 1) + "%") +
-        "</td><td>" + (m.inferenceSeconds === null ? "–" : num(m.inferenceSeconds * 1000, 0) + " ms") + "</td><td>" + num(m.latencyP50, 2) + " / " + num(m.latencyP99, 2) + " s</td><td>" + ic("1d") + "</td><td>" + ic("5d") + "</td></tr>";
+        "</td><td>" + (m.inferenceSeconds === null ? "–" : num(m.inferenceSeconds * 1000, 0) + " ms") + "</td><td>" + latency(m.latencyP50) + " / " + latency(m.latencyP99) + "</td><td>" + ic("1d") + "</td><td>" + ic("5d") + "</td></tr>";
     }).join("");
     document.getElementById("movers").innerHTML = s.models.map((m) => {
       const rows = (xs) => xs.map((x) => "<tr><td>" + esc(x.symbol) + "</td><td>" + num(x.score, 4) + "</td><td>" + signed(x.z) + "</td></tr>").join("");

@@ -46,15 +46,15 @@ describe.skipIf(CHROMIUM === undefined)('status page in headless Chromium', () =
       const seen = text(html);
       expect(html).toMatch(/<title>factorstream status<\/title>/);
       expect(seen).not.toMatch(/not updating/);
-      expect(seen).toMatch(/Current bar 10m \d\d\/\d\d, \d\d:\d\d · 30m \d\d\/\d\d, \d\d:\d\d/);
+      expect(seen).toMatch(/Current bar 10m 2026-\d\d-\d\d \d\d:\d\d · 30m 2026-\d\d-\d\d \d\d:\d\d/);
       expect(seen).toMatch(/Throughput [\d,]+ \/s/);
       expect(seen).toMatch(/Events ingested [\d,]+/);
       for (const model of ['demo-10m', 'demo-30m']) {
         const version = (JSON.parse(readFileSync(`models/${model}/meta.json`, 'utf8')) as { version: string }).version;
         // model, version, freq, engine, role, last bar, scored, coverage, inference, latency, live IC 1d
-        const row = new RegExp(`${model} ${version} (10|30)m onnx/cpu live \\d\\d/\\d\\d, \\d\\d:\\d\\d [\\d,]+ \\d+\\.\\d% \\d+ ms [\\d.]+ / [\\d.]+ s [+-]\\d\\.\\d{3} \\([+-]\\d\\.\\d{3}\\)`);
+        const row = new RegExp(`${model} ${version} (10|30)m onnx/cpu live 2026-\\d\\d-\\d\\d \\d\\d:\\d\\d [\\d,]+ \\d+\\.\\d% \\d+ ms (\\d+ ms|\\d+\\.\\d\\d s) / (\\d+ ms|\\d+\\.\\d\\d s) [+-]\\d\\.\\d{3} \\([+-]\\d\\.\\d{3}\\)`);
         expect(seen).toMatch(row);
-        expect(seen).toMatch(new RegExp(`${model}: top and bottom scores at \\d\\d/\\d\\d, \\d\\d:\\d\\d`));
+        expect(seen).toMatch(new RegExp(`${model}: top and bottom scores at 2026-\\d\\d-\\d\\d \\d\\d:\\d\\d`));
       }
       // Five top and five bottom symbols per model, each with its score and z.
       const symbolRows = seen.match(/\d{6}\.(SH|SZ|BJ) -?\d\.\d{4} [+-]\d\.\d{3}/g) ?? [];
