@@ -112,7 +112,7 @@ export const daemonBenchmark: Benchmark = {
       };
       const bigTicks = await simulate(symbols, join(dir, 'sim-big'));
       const smallTicks = await simulate(jsonSymbols, join(dir, 'sim-small'));
-      const base = { brokers: [brokers], barsTopic: 'unused.bars', partitions: 4, calendar, log };
+      const base = { connection: { brokers: [brokers] }, barsTopic: 'unused.bars', partitions: 4, calendar, log };
       // Fresh topic names per run: a broker named by KAFKA_BROKERS may hold an earlier run's.
       const run = Date.now().toString(36);
 

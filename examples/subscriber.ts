@@ -4,6 +4,7 @@
  * each exactly once), and print the top and bottom of each cross-section as it completes.
  *
  *   node --import tsx examples/subscriber.ts [--brokers 127.0.0.1:9092] [--topic factor.scores] [--from-beginning]
+ *       [--config FILE]   (the daemon's config file: its kafka.* brokers, TLS and SASL settings)
  *
  * A cross-section is complete when its `universe` scores for one (model, modelVersion,
  * freq, barEnd) have arrived; they are committed together, so a subscriber never sees
@@ -12,13 +13,16 @@
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { loadConfig } from '../src/config.js';
+import { kafkaConnection } from '../src/ingest/kafka-client.js';
 // The message as documented in README (Topics) and schemas/score.schema.json.
 import type { ScoreRecord as Score } from '../src/sink/scores.js';
 
 
 const { values } = parseArgs({
   options: {
-    brokers: { type: 'string', default: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092' },
+    brokers: { type: 'string' },
+    config: { type: 'string' },
     topic: { type: 'string', default: 'factor.scores' },
     group: { type: 'string', default: `factorstream-example-${process.pid}` },
     'from-beginning': { type: 'boolean', default: false },
@@ -26,7 +30,10 @@ const { values } = parseArgs({
   },
 });
 
-const kafka = new Kafka({ clientId: 'factorstream-example-subscriber', brokers: values.brokers.split(','), logLevel: logLevel.WARN });
+// Brokers, TLS and SASL as the daemon takes them: the config file < FACTORSTREAM_KAFKA_* < --brokers (KAFKA_BROKERS as a fallback).
+const brokers = values.brokers ?? process.env.KAFKA_BROKERS;
+const config = loadConfig({ file: values.config, env: process.env, flags: { kafka: { brokers: brokers?.split(',') } } });
+const kafka = new Kafka({ clientId: 'factorstream-example-subscriber', ...kafkaConnection(config.kafka), logLevel: logLevel.WARN });
 // readUncommitted: false is read_committed: aborted or open transactions are never delivered.
 const consumer = kafka.consumer({ groupId: values.group, readUncommitted: false });
 const pending = new Map<string, Score[]>();

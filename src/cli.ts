@@ -685,11 +685,12 @@ async function cmdReplay(args: string[]): Promise<number> {
   const log = createLogger(config.log.level);
   const { expandInputs } = await import('./ingest/file-source.js');
   const { replay } = await import('./ingest/replay.js');
+  const { kafkaConnection } = await import('./ingest/kafka-client.js');
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   const s = await replay({
     inputs: expandInputs(inputs),
-    brokers: [...config.kafka.brokers],
+    connection: kafkaConnection(config.kafka),
     ticksTopic: config.kafka.ticksTopic,
     barsTopic: config.kafka.barsTopic,
     format,

@@ -84,6 +84,24 @@ export const ConfigSchema = z
       .object({
         /** Bootstrap brokers, host:port. */
         brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:9092']),
+        /** Connect with TLS (kafka.tlsCaFile, or the system's CAs); on by itself when a CA or client certificate file is given. */
+        tls: z.boolean().default(false),
+        /** PEM file of the CA(s) that signed the brokers' certificates ('' the system's). */
+        tlsCaFile: z.string().default(''),
+        /** Mutual TLS: PEM files of this client's certificate and (unencrypted) key. */
+        tlsCertFile: z.string().default(''),
+        tlsKeyFile: z.string().default(''),
+        /** The name sent (SNI) and checked against the broker's certificate, where brokers are addressed otherwise ('' their host). */
+        tlsServerName: z.string().default(''),
+        /** Compare the certificate's name with the broker's (the certificate is verified against the CA either way). */
+        tlsCheckServerName: z.boolean().default(true),
+        /** SASL: none, plain, scram-sha-256 or scram-sha-512 (with TLS unless the network is private). */
+        saslMechanism: z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
+        saslUsername: z.string().default(''),
+        /** The SASL password: the first line of this file (a mounted secret) … */
+        saslPasswordFile: z.string().default(''),
+        /** … or the value of the environment variable of this name; never a flag or the config file. */
+        saslPasswordEnv: z.string().default(''),
         clientId: z.string().default('factorstream'),
         /** Consumer group of the input topics; one daemon consumes every partition (it scores the whole cross-section). */
         groupId: z.string().default('factorstream'),

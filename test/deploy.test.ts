@@ -81,7 +81,7 @@ describe('deploy files name only what exists', () => {
   it('Kubernetes manifests: probes on served paths and the HTTP port, scrape annotations, ConfigMap keys are config variables, one replica replaced not rolled, a PDB', () => {
     const docs = readdirSync('deploy/k8s').flatMap((f) => parseAllDocuments(readFileSync(join('deploy/k8s', f), 'utf8')).map((d) => d.toJS() as Record<string, any>)); // eslint-disable-line @typescript-eslint/no-explicit-any
     const kinds = docs.map((d) => d.kind as string).sort();
-    expect(kinds).toEqual(['ConfigMap', 'Deployment', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'PodMonitor', 'Service']);
+    expect(kinds).toEqual(['ConfigMap', 'Deployment', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'PodMonitor', 'Secret', 'Service']);
     const byKind = (k: string): Record<string, any> => docs.find((d) => d.kind === k) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     for (const v of Object.keys(byKind('ConfigMap').data as object)) expect(ENV_VARS.has(v), v).toBe(true);
     const deployment = byKind('Deployment');
@@ -97,6 +97,13 @@ describe('deploy files name only what exists', () => {
     expect(byKind('ConfigMap').data.FACTORSTREAM_DAEMON_HTTP_PORT).toBe(String(HTTP_PORT));
     expect(byKind('PodMonitor').spec.podMetricsEndpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
     expect(byKind('PodDisruptionBudget').spec.selector).toEqual(deployment.spec.selector);
+    // The Kafka secret is mounted where the ConfigMap's commented settings look for its files.
+    const secret = byKind('Secret');
+    const volume = (pod.spec.volumes as { name: string; secret?: { secretName: string } }[]).find((v) => v.secret?.secretName === secret.metadata.name);
+    expect(volume).toBeDefined();
+    const mount = (c.volumeMounts as { name: string; mountPath: string }[]).find((m) => m.name === volume?.name);
+    const configmap = readFileSync('deploy/k8s/configmap.yaml', 'utf8');
+    for (const key of Object.keys(secret.stringData as object)) expect(configmap).toContain(`${mount?.mountPath}/${key}`);
   });
 
   it('the Grafana dashboard and the rules read only metrics that exist; every alert has a runbook entry', () => {

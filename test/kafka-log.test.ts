@@ -7,10 +7,11 @@
 import { Writable } from 'node:stream';
 import { logLevel } from 'kafkajs';
 import { pino } from 'pino';
+import type { Logger } from '../src/log.js';
 import { describe, expect, it } from 'vitest';
 import { isRetried, kafkaLogCreator, RETRY_EPISODE_GAP_MS } from '../src/ingest/kafka-log.js';
 
-function capture(): { lines: Record<string, unknown>[]; log: ReturnType<typeof pino> } {
+function capture(): { lines: Record<string, unknown>[]; log: Logger } {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -18,7 +19,7 @@ function capture(): { lines: Record<string, unknown>[]; log: ReturnType<typeof p
       done();
     },
   });
-  return { lines, log: pino({ level: 'info' }, sink) };
+  return { lines, log: pino({ level: 'info' }, sink) as unknown as Logger };
 }
 
 describe('kafkajs log levels', () => {

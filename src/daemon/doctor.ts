@@ -9,7 +9,8 @@
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { kafkaConnection, kafkaFailure } from '../ingest/kafka-client.js';
 import type { Config } from '../config.js';
 import { probeBackends } from '../model/backend.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../model/onnx/export.js';
@@ -88,17 +89,34 @@ async function modelChecks(config: Readonly<Config>): Promise<Check[]> {
 
 async function kafkaCheck(config: Readonly<Config>, timeoutMs: number): Promise<Check> {
   const brokers = config.kafka.brokers.join(',');
-  const admin = new Kafka({ clientId: `${config.kafka.clientId}-doctor`, brokers: [...config.kafka.brokers], connectionTimeout: timeoutMs, requestTimeout: timeoutMs, retry: { retries: 0 }, logLevel: logLevel.NOTHING }).admin();
+  let admin: Admin;
+  try {
+    admin = new Kafka({ clientId: `${config.kafka.clientId}-doctor`, ...kafkaConnection(config.kafka), connectionTimeout: timeoutMs, requestTimeout: timeoutMs, retry: { retries: 0 }, logLevel: logLevel.NOTHING }).admin();
+  } catch (err) {
+    return { area: 'kafka', name: brokers, ok: false, detail: `not configured: ${firstLine(err)}`, required: true };
+  }
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
     const topics = new Set(await admin.listTopics());
     const wanted = [config.kafka.ticksTopic, config.kafka.barsTopic, config.kafka.scoresTopic, config.kafka.scoresBatchTopic, config.kafka.deadLetterTopic];
-    const missing = wanted.filter((t) => !topics.has(t));
+    // A topic the user may not describe is not listed either: asked for by name, the broker says which it is.
+    const unauthorised: string[] = [];
+    for (const t of wanted.filter((x) => !topics.has(x))) {
+      try {
+        await admin.fetchTopicMetadata({ topics: [t] });
+      } catch (err) {
+        if (kafkaFailure(err, config.kafka).kind === 'authorisation') unauthorised.push(t);
+      }
+    }
+    if (unauthorised.length > 0) {
+      return { area: 'kafka', name: brokers, ok: false, detail: `not authorised: user ${config.kafka.saslUsername || '(the TLS client certificate)'} may not describe ${unauthorised.join(', ')}; factorstream needs Read on the input topics and its group, Write on the output topics, Describe and Write on its transactional id, and IdempotentWrite on the cluster`, required: true };
+    }
+    const missing = wanted.filter((t) => !topics.has(t) && !unauthorised.includes(t));
     const topicNote = missing.length === 0 ? 'all topics exist' : `missing topics: ${missing.join(', ')}${config.kafka.createTopics ? ' (serve creates them: kafka.createTopics)' : ''}`;
     return { area: 'kafka', name: brokers, ok: true, detail: `cluster ${cluster.clusterId}, ${cluster.brokers.length} broker(s), controller ${cluster.controller ?? 'unknown'}; ${topicNote}`, required: true };
   } catch (err) {
-    return { area: 'kafka', name: brokers, ok: false, detail: `not reachable: ${firstLine(err)}`, required: true };
+    return { area: 'kafka', name: brokers, ok: false, detail: kafkaFailure(err, config.kafka).text, required: true };
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

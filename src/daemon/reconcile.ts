@@ -29,6 +29,7 @@ import { decodeReferenceMessage, readReference } from '../ingest/reference-codec
 import { ReferenceBook } from '../market/reference.js';
 import { referenceExposures } from '../model/cross-section.js';
 import type { Logger } from '../log.js';
+import { kafkaConnection } from '../ingest/kafka-client.js';
 import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { systemClock } from '../market/clock.js';
@@ -97,7 +98,7 @@ export interface Reconciliation {
 const EXAMPLES = 5;
 
 function kafkaOf(config: Readonly<Config>, log: Logger): Kafka {
-  return new Kafka({ clientId: `${config.kafka.clientId}-reconcile`, brokers: [...config.kafka.brokers], logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log, () => systemClock.now()) });
+  return new Kafka({ clientId: `${config.kafka.clientId}-reconcile`, ...kafkaConnection(config.kafka), logLevel: logLevel.WARN, logCreator: kafkaLogCreator(log, () => systemClock.now()) });
 }
 
 /** The input topics as one Arrow file per partition (rows in offset order), and the decode rejects by code. */

@@ -18,6 +18,7 @@ import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { stopwatch, type Clock } from '../market/clock.js';
 import { chunks } from '../ingest/kafka-chunks.js';
+import { kafkaConnection, kafkaFailure } from '../ingest/kafka-client.js';
 import { headerText } from '../ingest/topic-reader.js';
 import { ReferenceFollower } from '../ingest/reference-follower.js';
 import { ReferenceBook } from '../market/reference.js';
@@ -80,7 +81,7 @@ export class KafkaDaemon {
     this.checkpoints = new CheckpointStore(this.cfg.daemon.checkpointDir);
     this.kafka = new Kafka({
       clientId: this.cfg.kafka.clientId,
-      brokers: [...this.cfg.kafka.brokers],
+      ...kafkaConnection(this.cfg.kafka),
       logLevel: KafkaLogLevel.WARN,
       logCreator: kafkaLogCreator(this.log, () => this.opts.clock.now()),
     });
@@ -598,7 +599,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } catch (err) {
     // A signal during start-up disconnects what start() is using: that is a stop, not a failure.
     if (daemon.isStopping) return stopped;
-    throw err;
+    await daemon.stop().catch(() => undefined);
+    // A broker that refuses the connection says why in plain words (TLS, credentials, ACLs, reachability).
+    const failure = kafkaFailure(err, opts.config.kafka);
+    if (failure.kind === 'other') throw err;
+    opts.log.fatal({ kind: failure.kind }, failure.text);
+    throw new Error(`Kafka: ${failure.text}`, { cause: err });
   }
   return stopped;
 }

@@ -209,8 +209,9 @@ export class RebalanceDecider {
     const day = isoToDay(date);
     const symbols = [...new Set([...members.keys(), ...[...held].filter(([, w]) => w > 0).map(([s]) => s)])].sort();
     const n = symbols.length;
+    // Summed in symbol order: the same total whatever order the reference data came in (a file, the topic).
     let benchTotal = 0;
-    for (const b of members.values()) benchTotal += b;
+    for (const s of symbols) benchTotal += members.get(s) ?? 0;
     const bench = Float64Array.from(symbols, (s) => (members.get(s) ?? 0) / (benchTotal || 1));
     const prev = Float64Array.from(symbols, (s) => held.get(s) ?? 0);
     const x = this.exposed(date, symbols, inputs.scores);

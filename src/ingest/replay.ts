@@ -18,12 +18,14 @@ import { BarBatch, barRecordAt, copyBarRow, copyTickRow, SymbolTable, TickBatch,
 import { FileSource, mergeByTime } from './file-source.js';
 import { encodeTickJson } from './json-codec.js';
 import { chunks, REQUEST_MESSAGES } from './kafka-chunks.js';
+import type { KafkaConnection } from './kafka-client.js';
 import type { ReferenceRecord } from '../market/reference.js';
 import { referenceMessages } from './reference-codec.js';
 
 export interface ReplayOptions {
   inputs: string[];
-  brokers: string[];
+  /** Brokers, TLS and SASL (kafka-client.ts). */
+  connection: KafkaConnection;
   ticksTopic: string;
   barsTopic: string;
   format: 'json' | 'arrow';
@@ -65,7 +67,7 @@ interface Outgoing {
 
 
 export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
-  const kafka = new Kafka({ clientId: 'factorstream-replay', brokers: opts.brokers, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log, () => systemClock.now()) });
+  const kafka = new Kafka({ clientId: 'factorstream-replay', ...opts.connection, logLevel: logLevel.WARN, logCreator: kafkaLogCreator(opts.log, () => systemClock.now()) });
   const admin = kafka.admin();
   await admin.connect();
   const topics = [opts.ticksTopic, opts.barsTopic];
