@@ -9,7 +9,7 @@
  * it did not, and its outputs are published again with its positions, in a new
  * transaction. Either way every output is published exactly once.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { State } from '../features/state.js';
@@ -61,6 +61,17 @@ export class CheckpointStore {
       }
     }
     return data;
+  }
+
+  /** The consumer-group member id this daemon last had ('' none): after a crash its membership lingers until the session times out, and is not another instance. */
+  readMemberId(): string {
+    const path = join(this.dir, 'member-id');
+    return existsSync(path) ? readFileSync(path, 'utf8').trim() : '';
+  }
+
+  writeMemberId(id: string): void {
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(join(this.dir, 'member-id'), `${id}\n`);
   }
 
   /** Serialises and replaces the checkpoint atomically; returns the bytes written. */

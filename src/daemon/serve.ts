@@ -11,6 +11,7 @@
  * once.
  */
 import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -34,6 +35,9 @@ import { loadServedModels, modelInfoLabels, type ServedModel } from './models.js
 import { partitionKey, ScoringPipeline, type OutputBatch, type ScoredClose } from './pipeline.js';
 import { readUniverse } from './universe.js';
 
+/** /readyz fails when the brokers have not answered for this long (kafkajs long-polls fetches for 5 s at most). */
+export const KAFKA_SILENCE_MS = 15_000;
+
 export interface ServeOptions {
   config: Readonly<Config>;
   calendar: TradingCalendar;
@@ -47,7 +51,7 @@ export class KafkaDaemon {
   private readonly cfg: Readonly<Config>;
   readonly metrics = new Metrics();
   private readonly checkpoints: CheckpointStore;
-  private readonly kafka: Kafka;
+  private kafka: Kafka;
   private admin: Admin | undefined;
   private producer: Producer | undefined;
   private consumer: Consumer | undefined;
@@ -64,6 +68,21 @@ export class KafkaDaemon {
   private lastPositions = '';
   private stopping = false;
   private recovered = false;
+  /** The models and universe served, loaded once; a reconnect builds its pipeline from them. */
+  private models: ServedModel[] = [];
+  private universe: readonly string[] | undefined;
+  /** Which connection the consumer's callbacks belong to: a reconnect's new consumer gets the next one, and the old one's late batches are ignored. */
+  private generation = 0;
+  /** Set while Kafka is lost: everything that would use it waits for the reconnect. */
+  private reconnecting: Promise<void> | undefined;
+  /** Aborted by stop(): ends the waits of start-up and of a reconnect at once. */
+  private readonly stopSignal = new AbortController();
+  /** The generation whose connection was lost (its late callbacks are ignored; the reconnect's next generation is served). */
+  private lostGeneration = -1;
+  /** Wall time of the last answer from the brokers (a fetch, a housekeeping round, a commit). */
+  private lastContact = 0;
+  /** This daemon's member id in its consumer group (after a reconnect its old membership may linger until the session times out). */
+  private memberId = '';
   private readonly assigned = new Set<string>();
   private readonly ends = new Map<string, number>();
   /** Clock alarms: the periodic Kafka housekeeping, and the pipeline's next wall-clock deadline. */
@@ -79,7 +98,12 @@ export class KafkaDaemon {
     this.cfg = opts.config;
     this.log = opts.log;
     this.checkpoints = new CheckpointStore(this.cfg.daemon.checkpointDir);
-    this.kafka = new Kafka({
+    this.kafka = this.newKafka();
+  }
+
+  /** The Kafka client, its TLS files and password read now (again at each reconnect: a rotated secret is picked up). */
+  private newKafka(): Kafka {
+    return new Kafka({
       clientId: this.cfg.kafka.clientId,
       ...kafkaConnection(this.cfg.kafka),
       logLevel: KafkaLogLevel.WARN,
@@ -116,15 +140,25 @@ export class KafkaDaemon {
       ...(await loadServedModels(cfg.daemon.models, engine, cfg.features.minCoverage, this.metrics, log, 'live')),
       ...(await loadServedModels(cfg.daemon.shadowModels, engine, cfg.features.minCoverage, this.metrics, log, 'shadow')),
     ];
-    const universe = readUniverse(cfg.daemon.universeFile);
-    this.pipeline = new ScoringPipeline({
+    this.models = models;
+    this.universe = readUniverse(cfg.daemon.universeFile);
+    if (cfg.daemon.archiveDir !== '') this.archive = new ScoreArchive(cfg.daemon.archiveDir, String(this.opts.clock.now()));
+    await this.connect();
+    this.scheduleHousekeeping();
+  }
+
+  /** The scoring pipeline over the served models (those SIGHUP swapped in included), empty. */
+  private newPipeline(): ScoringPipeline {
+    const { cfg, log } = this;
+    const models = this.pipeline?.models ?? this.models;
+    return new ScoringPipeline({
       config: cfg,
       calendar: this.opts.calendar,
       topics: { ticks: cfg.kafka.ticksTopic, bars: cfg.kafka.barsTopic, scores: cfg.kafka.scoresTopic, scoresBatch: cfg.kafka.scoresBatchTopic, deadLetter: cfg.kafka.deadLetterTopic, shadowScores: cfg.kafka.shadowScoresTopic, targets: cfg.kafka.targetsTopic },
       models,
       metrics: this.metrics,
-      universe,
-      freezeUniverse: universe !== undefined,
+      universe: this.universe,
+      freezeUniverse: this.universe !== undefined,
       reference: this.referenceBook,
       onNoReference: (symbol, day) => {
         // One line per day (the metric counts every symbol-day): a missing day's file would otherwise log the whole market.
@@ -134,8 +168,23 @@ export class KafkaDaemon {
       },
       now: () => this.opts.clock.now(),
     });
-    if (cfg.daemon.archiveDir !== '') this.archive = new ScoreArchive(cfg.daemon.archiveDir, String(this.opts.clock.now()));
+  }
 
+  /**
+   * Connects to Kafka, makes the checkpoint and the committed offsets agree, restores the
+   * state into a new pipeline and starts consuming: at start, and again after Kafka was
+   * lost — the same path as a restart of the process, so a reconnect publishes exactly
+   * what a restart would.
+   */
+  private async connect(): Promise<void> {
+    const { cfg, log } = this;
+    const generation = ++this.generation;
+    if (generation > 1) this.kafka = this.newKafka();
+    this.pipeline = this.newPipeline();
+    this.recovered = false;
+    this.assigned.clear();
+    this.ends.clear();
+    this.lastPositions = '';
     this.admin = this.kafka.admin();
     await this.admin.connect();
     this.checkStopping();
@@ -154,6 +203,7 @@ export class KafkaDaemon {
       }
     }
 
+    await this.awaitGroupFree();
     // Connecting the transactional producer fences a predecessor with the same id and
     // completes or aborts its open transaction: only then are committed offsets final.
     this.producer = this.kafka.producer({
@@ -170,7 +220,14 @@ export class KafkaDaemon {
     this.checkStopping();
 
     this.consumer = this.kafka.consumer({ groupId: cfg.kafka.groupId, readUncommitted: false, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: cfg.kafka.maxBytesPerPartition });
+    const current = (): boolean => generation === this.generation && !this.kafkaLost;
+    this.consumer.on(this.consumer.events.FETCH, () => {
+      if (current()) this.lastContact = this.opts.clock.now();
+    });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      if (!current()) return;
+      this.memberId = e.payload.memberId;
+      this.checkpoints.writeMemberId(this.memberId);
       this.assigned.clear();
       for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) for (const p of partitions) this.assigned.add(partitionKey(topic, p));
       log.info({ assignment: e.payload.memberAssignment }, 'partitions assigned');
@@ -184,18 +241,120 @@ export class KafkaDaemon {
     this.consumer.on(this.consumer.events.START_BATCH_PROCESS, (e) => {
       if (e.payload.batchSize > 0) return;
       const { topic, partition, lastOffset } = e.payload;
-      void this.exclusive(async () => this.pipeline?.skipTo(topic, partition, Number(lastOffset) + 1));
+      void this.exclusive(async () => {
+        if (current()) this.pipeline?.skipTo(topic, partition, Number(lastOffset) + 1);
+      });
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
-      log.fatal({ err: e.payload.error }, 'consumer crashed');
-      process.exit(1);
+      // kafkajs restarts the consumer itself after a retriable crash (its batches before our positions are skipped); otherwise connect again.
+      if (!current()) return;
+      if (e.payload.restart) log.warn({ err: (e.payload.error as Error).message }, 'consumer crashed: kafkajs restarts it');
+      else this.lost(e.payload.error, 'consumer crashed');
     });
     await this.consumer.connect();
     this.checkStopping();
     await this.consumer.subscribe({ topics: this.inputTopics, fromBeginning: true });
-    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.exclusive(() => this.onBatch(p)) });
-    this.scheduleHousekeeping();
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.exclusive(async () => (current() ? this.onBatch(p) : undefined)) });
+    this.lastContact = this.opts.clock.now();
+    this.metrics.kafkaConnected.set(1);
     log.info({ brokers: cfg.kafka.brokers, group: cfg.kafka.groupId, inputs: this.inputTopics, scores: cfg.kafka.scoresTopic }, 'serving');
+  }
+
+  /**
+   * Another live instance in the consumer group — an operator's mistake, or a rolling
+   * deploy that starts the new pod before the old one stops — must not be fenced: its
+   * checkpoint, not ours, matches the committed offsets. So a newcomer waits, unready,
+   * saying so once a minute (factorstream_group_conflict 1), until the group has no other
+   * member, and only then connects its transactional producer (which fences whatever of the
+   * old one is left).
+   */
+  private async awaitGroupFree(): Promise<void> {
+    const admin = this.admin as Admin;
+    const group = this.cfg.kafka.groupId;
+    if (this.memberId === '') this.memberId = this.checkpoints.readMemberId();
+    let reportedAt = -Infinity;
+    for (;;) {
+      this.checkStopping();
+      const { groups } = await this.whileRetriable('consumer group', () => admin.describeGroups([group]));
+      const g = groups[0];
+      const others = g === undefined || g.state === 'Empty' || g.state === 'Dead' ? [] : g.members.filter((m) => m.memberId !== this.memberId);
+      if (others.length === 0) {
+        this.metrics.groupConflict.set(0);
+        return;
+      }
+      this.metrics.groupConflict.set(1);
+      const now = this.opts.clock.now();
+      if (now - reportedAt >= 60_000) {
+        reportedAt = now;
+        this.log.error({ group, state: g.state, members: others.map((m) => `${m.clientId}@${m.clientHost}`) }, 'another instance is consuming this consumer group: waiting, unready, until it stops (two would fence each other; one daemon per group scores the whole market)');
+      }
+      await this.pause(2_000);
+    }
+  }
+
+  /** Waits `ms`, or less when the daemon stops meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+  }
+
+  /**
+   * Kafka was lost while serving (a transaction, a commit or a housekeeping round failed,
+   * the consumer gave up): unready at once, then reconnect in the background. A failure
+   * of the daemon's own logic, not of Kafka, still ends the process.
+   */
+  /** Whether the current connection is lost (until the reconnect starts the next one). */
+  private get kafkaLost(): boolean {
+    return this.lostGeneration === this.generation;
+  }
+
+  private lost(err: unknown, what: string): void {
+    if (this.stopping || this.reconnecting !== undefined) return;
+    // Fenced: another instance connected with our transactional id and owns the output now.
+    if (/PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|fenced/i.test(`${(err as { type?: string }).type ?? ''} ${(err as Error).message} ${String((err as { cause?: Error }).cause?.message ?? '')}`)) {
+      this.fatal(err, `${what}: this daemon was fenced by another one with transactional id ${this.cfg.kafka.transactionalId}`);
+    }
+    this.lostGeneration = this.generation;
+    this.metrics.kafkaConnected.set(0);
+    this.metrics.ready.set(0);
+    const failure = kafkaFailure(err, this.cfg.kafka);
+    this.log.warn({ what, kind: failure.kind, err: failure.text }, 'Kafka lost: unready, reconnecting (the state comes back from the checkpoint and the committed offsets, as after a restart)');
+    this.reconnecting = this.reconnect();
+  }
+
+  /** Tears the Kafka clients down and connects again, backing off, until it works or the daemon stops. */
+  private async reconnect(): Promise<void> {
+    const since = this.opts.clock.now();
+    // Whatever holds the exclusive chain sees `reconnecting` and returns; wait for it.
+    await this.exclusive(async () => undefined);
+    for (let attempt = 1, wait = 1_000; !this.stopping; attempt++, wait = Math.min(wait * 2, 30_000)) {
+      await this.disconnectKafka();
+      try {
+        await this.exclusive(() => this.connect());
+        this.metrics.kafkaReconnects.inc({ result: 'reconnected' });
+        this.log.info({ attempts: attempt, downSeconds: Math.round((this.opts.clock.now() - since) / 1000), checkpoint: this.seq }, 'Kafka reconnected: serving again');
+        break;
+      } catch (err) {
+        this.metrics.kafkaReconnects.inc({ result: 'failed' });
+        const failure = kafkaFailure(err, this.cfg.kafka);
+        // A broker still down is expected here; credentials or certificates that stopped working need a person.
+        const fields = { attempt, kind: failure.kind, err: failure.text, retryInMs: wait };
+        if (failure.kind === 'authentication' || failure.kind === 'authorisation' || failure.kind === 'tls') this.log.error(fields, 'Kafka refuses the connection: retrying; fix the settings named');
+        else this.log.warn(fields, 'Kafka still not reachable: retrying');
+        await this.pause(wait);
+      }
+    }
+    this.reconnecting = undefined;
+  }
+
+  /** Disconnects the consumer, the reference follower, the producer and the admin client, whatever state they are in. */
+  private async disconnectKafka(): Promise<void> {
+    await Promise.all([this.consumer?.disconnect().catch(() => undefined), this.reference?.stop().catch(() => undefined)]);
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+    this.consumer = undefined;
+    this.reference = undefined;
+    this.producer = undefined;
+    this.admin = undefined;
   }
 
   /**
@@ -281,7 +440,7 @@ export class KafkaDaemon {
       } catch (err) {
         if ((err as { retriable?: boolean }).retriable !== true || this.opts.clock.now() > deadline || this.stopping) throw err;
         this.log.warn({ what, err: (err as Error).message, retryInMs: wait }, 'Kafka not ready yet: retrying');
-        await new Promise((r) => setTimeout(r, wait));
+        await this.pause(wait);
       }
     }
   }
@@ -341,7 +500,7 @@ export class KafkaDaemon {
     const pipeline = this.pipeline as ScoringPipeline;
     const consumer = this.consumer as Consumer;
     const { topic, partition } = batch;
-    if (this.stopping || !isRunning() || isStale()) return;
+    if (this.stopping || this.kafkaLost || !isRunning() || isStale()) return;
     const messages = batch.messages.map((message) => ({
       topic,
       partition,
@@ -380,7 +539,7 @@ export class KafkaDaemon {
     this.housekeeping = this.opts.clock.setAlarm(this.opts.clock.now() + every, () => {
       this.housekeeping = -1;
       void this.exclusive(() => this.tick())
-        .catch((err: unknown) => this.fatal(err, 'periodic commit failed'))
+        .catch((err: unknown) => this.lost(err, 'periodic commit failed'))
         .then(() => {
           if (!this.stopping) this.scheduleHousekeeping();
         });
@@ -405,18 +564,22 @@ export class KafkaDaemon {
       this.deadline = -1;
       this.deadlineAt = Infinity;
       void this.exclusive(async () => {
-        if (this.stopping) return;
+        if (this.stopping || this.kafkaLost || pipeline !== this.pipeline) return;
         pipeline.advanceTime();
         await this.commit(false);
         this.resumeReleased();
         this.armDeadline();
-      }).catch((err: unknown) => this.fatal(err, 'commit after a wall-clock close failed'));
+      }).catch((err: unknown) => this.lost(err, 'commit after a wall-clock close failed'));
     });
   }
 
   private async tick(): Promise<void> {
-    if (this.stopping || this.pipeline === undefined) return;
+    if (this.stopping || this.pipeline === undefined || this.kafkaLost || !this.recovered) {
+      this.metrics.ready.set(this.readiness().ready ? 1 : 0);
+      return;
+    }
     await this.refreshPartitions(false);
+    this.lastContact = this.opts.clock.now();
     const now = this.opts.clock.now();
     const wm = this.pipeline.currentWatermark;
     if (Number.isFinite(wm)) this.metrics.watermarkDelay.set((now - wm) / 1000);
@@ -457,8 +620,11 @@ export class KafkaDaemon {
     try {
       await this.transaction(batches, positions);
     } catch (err) {
-      this.fatal(err, 'transaction failed');
+      // The checkpoint holds these outputs: the reconnect publishes them again unless the broker committed them.
+      this.lost(err, 'transaction failed');
+      return;
     }
+    this.lastContact = this.opts.clock.now();
     this.lastPositions = posKey;
     this.lastCommitAt = this.opts.clock.now();
     this.published(closes, targets);
@@ -546,23 +712,27 @@ export class KafkaDaemon {
 
   readiness(): { ready: boolean; checks: Record<string, boolean | number | string> } {
     const models = this.pipeline?.models.length ?? 0;
-    const checks = { recovered: this.recovered, assignedPartitions: this.assigned.size, inputPartitions: this.partitionsTotal, modelsLoaded: models, lag: this.totalLag, maxLag: this.cfg.daemon.readyMaxLag, stopping: this.stopping };
+    // Silent brokers (no fetch answered, no housekeeping round) for this long mean Kafka is gone, before any call has failed.
+    const silentMs = this.opts.clock.now() - this.lastContact;
+    const kafka = this.reconnecting === undefined && this.lastContact > 0 && silentMs <= KAFKA_SILENCE_MS;
+    const checks = { recovered: this.recovered, kafka, kafkaSilentMs: Math.max(0, silentMs), assignedPartitions: this.assigned.size, inputPartitions: this.partitionsTotal, modelsLoaded: models, lag: this.totalLag, maxLag: this.cfg.daemon.readyMaxLag, stopping: this.stopping };
     const wholeMarket = this.assigned.size > 0 && this.assigned.size >= this.partitionsTotal;
-    return { ready: this.recovered && !this.stopping && wholeMarket && models > 0 && this.totalLag <= this.cfg.daemon.readyMaxLag, checks };
+    return { ready: this.recovered && kafka && !this.stopping && wholeMarket && models > 0 && this.totalLag <= this.cfg.daemon.readyMaxLag, checks };
   }
 
   /** SIGTERM: stop consuming, score and publish what is pending, checkpoint, commit, disconnect. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.stopSignal.abort();
     this.log.info('stopping: draining');
     if (this.housekeeping >= 0) this.opts.clock.cancelAlarm(this.housekeeping);
     if (this.deadline >= 0) this.opts.clock.cancelAlarm(this.deadline);
     await this.exclusive(async () => {
       if (this.pipeline !== undefined && this.producer !== undefined && this.recovered) await this.commit(true);
     });
-    await this.consumer?.disconnect().catch(() => undefined);
-    await this.reference?.stop();
+    // Side by side: each waits for its fetch in flight.
+    await Promise.all([this.consumer?.disconnect().catch(() => undefined), this.reference?.stop()]);
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     await this.archive?.close();
@@ -595,7 +765,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     });
   });
   try {
-    await daemon.start();
+    // A stop during start-up (waiting for the group, say) ends it as soon as the stop is done.
+    await Promise.race([daemon.start(), stopped]);
   } catch (err) {
     // A signal during start-up disconnects what start() is using: that is a stop, not a failure.
     if (daemon.isStopping) return stopped;

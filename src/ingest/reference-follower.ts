@@ -49,7 +49,8 @@ export class ReferenceFollower {
       if ([...ends].every(([p, end]) => (reached.get(p) ?? 0) >= end)) ready();
     };
     check();
-    const consumer = this.kafka.consumer({ groupId: `factorstream-reference-${randomUUID()}`, readUncommitted: false, allowAutoTopicCreation: false });
+    // A short long-poll: the topic is quiet, and a stop (which waits for the fetch in flight) should not wait 5 s for it.
+    const consumer = this.kafka.consumer({ groupId: `factorstream-reference-${randomUUID()}`, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
     this.consumer = consumer;
     // Compaction leaves offset gaps: the batch events say how far a partition has been read.
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {

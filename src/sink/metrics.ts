@@ -44,6 +44,9 @@ export class Metrics {
   readonly targetsRelaxed = new Counter({ name: 'factorstream_targets_relaxed_total', help: 'Target-weight decisions that relaxed a constraint to be feasible, by portfolio and the constraint dropped (turnover, exposures, industry; unsolved: none sufficed, the held weights were kept).', labelNames: ['portfolio', 'relaxed'], registers: [this.registry] });
   readonly targetTurnover = new Gauge({ name: 'factorstream_target_turnover', help: 'One-way turnover of the last target weights against the previous targets drifted to the close, by portfolio.', labelNames: ['portfolio'], registers: [this.registry] });
   readonly modelReloads = new Counter({ name: 'factorstream_model_reloads_total', help: 'Model folders reloaded on SIGHUP (a new version swapped in, or failed and kept the served one).', labelNames: ['model', 'result'], registers: [this.registry] });
+  readonly kafkaConnected = new Gauge({ name: 'factorstream_kafka_connected', help: '1 while serve is connected to Kafka and serving; 0 from the moment Kafka is lost until it has reconnected and recovered.', registers: [this.registry] });
+  readonly kafkaReconnects = new Counter({ name: 'factorstream_kafka_reconnects_total', help: 'Attempts to reconnect to Kafka after it was lost, by result (reconnected, failed).', labelNames: ['result'], registers: [this.registry] });
+  readonly groupConflict = new Gauge({ name: 'factorstream_group_conflict', help: '1 while serve waits because another instance is consuming its consumer group (it takes over only once the group is free).', registers: [this.registry] });
   readonly ready = new Gauge({ name: 'factorstream_ready', help: '1 when /readyz says ready.', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

@@ -1,0 +1,134 @@
+/**
+ * The broker itself restarts, and a second daemon joins the group (issue 17, items 3-4).
+ *
+ * A broker of its own (scripts/kafka-local), so that stopping it disturbs no other test:
+ * two simulated days replayed as a backlog; `serve` reads them in small fetches and, once
+ * it has published its first scores, the broker is stopped, kept down for longer than the
+ * client's retries, and started again on the same data folder and port. While it is down
+ * `/readyz` answers 503 and factorstream_kafka_connected is 0; after, `serve` reconnects by
+ * itself and the scores committed — read by an independent client (kcat, read_committed)
+ * — are exactly the offline path's, once each.
+ *
+ * Then a second `serve` with the same group and transactional id (another checkpoint
+ * folder, as on another node) starts: it must not fence the first; it waits, unready,
+ * saying so (factorstream_group_conflict 1), and the first keeps its scores exactly once;
+ * when the first stops, the second takes over and publishes nothing twice.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKafka, type LocalKafka } from '../../scripts/kafka-local.mjs';
+import { cli, daemonConfig, expectParity, kafkaSkipReason, kcatSkipReason, offlineReference, parity, startDaemon, tempDir, topicsFor, waitForLog, type Collected, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
+
+/** The JSON values of a topic, read by kcat (read_committed) from the beginning to its end. */
+async function kcatScores(brokers: string, topic: string): Promise<Collected[]> {
+  const p = spawn('kcat', ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%p %o %s\n'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number | null>((r) => p.once('exit', r));
+  if (code !== 0) return [];
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [partition, offset, ...rest] = l.split(' ');
+      return { value: JSON.parse(rest.join(' ')) as Record<string, unknown>, headers: {}, key: null, partition: Number(partition), offset };
+    });
+}
+
+async function http(port: number, path: string): Promise<{ status: number; text: string }> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: r.status, text: await r.text() };
+  } catch {
+    return { status: 0, text: '' };
+  }
+}
+
+const gauge = (metrics: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+
+describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('a broker restart and a second instance', () => {
+  const dir = tempDir('restart');
+  const market = join(dir, 'market');
+  let kafka: LocalKafka;
+  let offline: Map<string, ScoreValues>;
+  const daemons: DaemonProcess[] = [];
+
+  beforeAll(async () => {
+    kafka = await startKafka();
+    const s = cli(['simulate', '--symbols', '40', '--days', '2', '--seed', '29', '--start', '2026-11-23', '--out', market, '--format', 'jsonl']);
+    expect(s.code, s.stderr).toBe(0);
+    offline = offlineReference(dir, [join(market, 'ticks')]);
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const d of daemons) if (d.proc.exitCode === null) d.proc.kill('SIGKILL');
+    await kafka?.stop();
+  });
+
+  it('serve is unready while the broker is down, reconnects by itself, and its scores stay the offline ones, once each; a second instance waits instead of fencing it', async () => {
+    const id = `restart-${Date.now()}`;
+    const inputs = topicsFor(`${id}-in`);
+    const outputs = topicsFor(`${id}-out`);
+    const env = { FACTORSTREAM_KAFKA_BROKERS: JSON.stringify([kafka.brokers]), FACTORSTREAM_KAFKA_TICKS_TOPIC: inputs.ticks, FACTORSTREAM_KAFKA_BARS_TOPIC: inputs.bars, FACTORSTREAM_KAFKA_TOPIC_PARTITIONS: '3' };
+    const r = cli(['replay', '--input', join(market, 'ticks'), '--format', 'json', '--speed', 'max'], env);
+    expect(r.code, r.stderr).toBe(0);
+    // Small fetches: the backlog takes many batches, so the broker stops in the middle of it.
+    const config = daemonConfig(dir, id, inputs, outputs, {}, { brokers: [kafka.brokers], maxBytesPerPartition: 8_192 });
+    const a = startDaemon(config);
+    daemons.push(a);
+    const port = await a.port;
+    await waitForLog(a, /scores published/, 120_000);
+    await kafka.halt('SIGTERM');
+    const before = (await kcatScores(kafka.brokers, outputs.scores)).length;
+    // Down for longer than kafkajs's retries (five, about 10 s in all): serve must notice and say so.
+    const downUntil = Date.now() + 25_000;
+    let unready = 0;
+    let disconnected = false;
+    while (Date.now() < downUntil) {
+      if ((await http(port, '/readyz')).status === 503) unready++;
+      if (gauge((await http(port, '/metrics')).text, 'factorstream_kafka_connected') === 0) disconnected = true;
+      await new Promise((res) => setTimeout(res, 1_000));
+    }
+    expect(a.proc.exitCode, a.logs.slice(-10).join('\n')).toBeNull();
+    expect(unready).toBeGreaterThan(5);
+    expect(disconnected).toBe(true);
+    await kafka.resume();
+    await waitForLog(a, /Kafka reconnected: serving again/, 120_000);
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && (await kcatScores(kafka.brokers, outputs.scores)).length < offline.size) await new Promise((res) => setTimeout(res, 2_000));
+    expect(before, 'the broker stopped mid-backlog').toBeLessThan(offline.size);
+    await new Promise((res) => setTimeout(res, 1_500));
+    const published = await kcatScores(kafka.brokers, outputs.scores);
+    if (published.length < offline.size) console.log(a.logs.filter((l) => !l.includes('scores published')).slice(-60).join('\n'));
+    expectParity(parity(published, offline), 'serve across a broker restart');
+    const readyAgain = Date.now() + 30_000;
+    while ((await http(port, '/readyz')).status !== 200 && Date.now() < readyAgain) await new Promise((res) => setTimeout(res, 500));
+    expect((await http(port, '/readyz')).status).toBe(200);
+    const metrics = (await http(port, '/metrics')).text;
+    expect(gauge(metrics, 'factorstream_kafka_connected')).toBe(1);
+    expect(metrics).toMatch(/^factorstream_kafka_reconnects_total\{result="reconnected"\} [1-9]/m);
+
+    // A second instance of the same deployment, on another node (its own checkpoint folder).
+    const second = daemonConfig(dir, `${id}-second`, inputs, outputs, {}, { brokers: [kafka.brokers], groupId: `group-${id}`, transactionalId: `txn-${id}` });
+    const b = startDaemon(second);
+    daemons.push(b);
+    const bPort = await b.port;
+    await waitForLog(b, /another instance is consuming this consumer group: waiting, unready/, 60_000);
+    expect((await http(bPort, '/readyz')).status).toBe(503);
+    expect(gauge((await http(bPort, '/metrics')).text, 'factorstream_group_conflict')).toBe(1);
+    // The first is not fenced: still serving, still committing (an idle feed commits nothing new, but a housekeeping round must not fail).
+    await new Promise((res) => setTimeout(res, 5_000));
+    expect(a.proc.exitCode).toBeNull();
+    expect((await http(port, '/readyz')).status).toBe(200);
+    expectParity(parity(await kcatScores(kafka.brokers, outputs.scores), offline), 'with a second instance waiting');
+    a.proc.kill('SIGTERM');
+    expect(await a.exited, a.logs.slice(-10).join('\n')).toBe(0);
+    // The first one gone, the second takes over (a rolling deploy completes): serving, nothing published twice.
+    await waitForLog(b, /"msg":"serving"/, 90_000);
+    await new Promise((res) => setTimeout(res, 3_000));
+    expectParity(parity(await kcatScores(kafka.brokers, outputs.scores), offline), 'after the second instance took over');
+    b.proc.kill('SIGTERM');
+    expect(await b.exited, b.logs.slice(-20).join('\n')).toBe(0);
+  }, 600_000);
+});
