@@ -10,7 +10,10 @@
  *                                          requires a client certificate, with a CA and
  *                                          certificates made on the spot (openssl), SCRAM
  *                                          users created when the storage is formatted, and
- *                                          ACLs enforced; prints where the files are
+ *                                          ACLs enforced; prints where the files are.
+ *                                          SIGHUP restarts the broker on the same data
+ *                                          folder and ports (a broker restart, for trying
+ *                                          what clients do meanwhile); Ctrl-C stops it
  *   scripts/kafka-local jars               fetch the jars only (cached)
  *   scripts/kafka-local version            the Kafka version used
  *
@@ -296,6 +299,14 @@ async function main(argv) {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.on('SIGHUP', () => {
+    say('SIGHUP: restarting the broker on the same data folder and ports');
+    const t1 = Date.now();
+    void kafka
+      .halt()
+      .then(() => kafka.resume())
+      .then(() => say(`restarted in ${((Date.now() - t1) / 1000).toFixed(1)} s`), (err) => say(`restart failed: ${err instanceof Error ? err.message : String(err)}`));
+  });
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

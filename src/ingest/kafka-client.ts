@@ -94,7 +94,7 @@ export function kafkaFailure(err: unknown, k: KafkaSection): { kind: KafkaFailur
     return { kind: 'tls', text: `TLS handshake failed with ${brokers}: ${last}; check kafka.tlsCaFile (the CA that signed the broker's certificate), kafka.tlsServerName, and for mutual TLS kafka.tlsCertFile and kafka.tlsKeyFile` };
   }
   if (any((c) => /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|Connection timeout|KafkaJSConnection/.test(`${c.code} ${c.name} ${c.message}`))) {
-    return { kind: 'unreachable', text: `${brokers} not reachable: ${last}` };
+    return { kind: 'unreachable', text: `not reachable: ${last} (brokers ${brokers})` };
   }
   return { kind: 'other', text: last };
 }
