@@ -14,26 +14,15 @@
  * saying so (factorstream_group_conflict 1), and the first keeps its scores exactly once;
  * when the first stops, the second takes over and publishes nothing twice.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafka, type LocalKafka } from '../../scripts/kafka-local.mjs';
-import { cli, daemonConfig, expectParity, kafkaSkipReason, kcatSkipReason, offlineReference, parity, startDaemon, tempDir, topicsFor, waitForLog, type Collected, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
+import { cli, daemonConfig, expectParity, kafkaSkipReason, kcatSkipReason, kcatValues, offlineReference, parity, startDaemon, tempDir, topicsFor, waitForLog, type Collected, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
 
-/** The JSON values of a topic, read by kcat (read_committed) from the beginning to its end. */
+/** The committed scores (JSON values), read by kcat; none while the topic does not exist yet. */
 async function kcatScores(brokers: string, topic: string): Promise<Collected[]> {
-  const p = spawn('kcat', ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%p %o %s\n'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  const code = await new Promise<number | null>((r) => p.once('exit', r));
-  if (code !== 0) return [];
-  return out
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const [partition, offset, ...rest] = l.split(' ');
-      return { value: JSON.parse(rest.join(' ')) as Record<string, unknown>, headers: {}, key: null, partition: Number(partition), offset };
-    });
+  const values = await kcatValues(topic, brokers).catch(() => [] as Buffer[]);
+  return values.map((v, i) => ({ value: JSON.parse(v.toString()) as Record<string, unknown>, headers: {}, key: null, partition: -1, offset: String(i) }));
 }
 
 async function http(port: number, path: string): Promise<{ status: number; text: string }> {

@@ -198,6 +198,26 @@ export function scoreKey(v: Record<string, unknown>): string {
 
 export const kcatSkipReason = inject('kcatSkipReason');
 
+/** Every value of a topic as read by kcat (librdkafka, read_committed) from the beginning to its end: `%S` (the value's size), then its bytes. */
+export async function kcatValues(topic: string, at: string = brokers): Promise<Buffer[]> {
+  const p = spawn('kcat', ['-C', '-b', at, '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%S\n%s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  let stderr = '';
+  p.stdout.on('data', (c: Buffer) => chunks.push(c));
+  p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((res) => p.once('exit', res));
+  if (code !== 0) throw new Error(`kcat failed (${code}): ${stderr}`);
+  const all = Buffer.concat(chunks);
+  const out: Buffer[] = [];
+  for (let i = 0; i < all.length; ) {
+    const nl = all.indexOf(10, i);
+    const size = Number(all.subarray(i, nl).toString());
+    out.push(Buffer.from(all.subarray(nl + 1, nl + 1 + size)));
+    i = nl + 1 + size;
+  }
+  return out;
+}
+
 /** A published score's fields that must equal the offline path's. */
 export interface ScoreValues {
   score: number;

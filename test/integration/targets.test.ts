@@ -12,14 +12,13 @@
  * weights and the reference data: budget, the deviation band, industry neutrality, size
  * neutrality (log float market value, standardised here), the turnover cap.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as A from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readReferenceFile } from '../../src/ingest/reference-codec.js';
 import type { ReferenceRecord } from '../../src/market/reference.js';
-import { brokers, cli, counterSum, daemonConfig, kafkaSkipReason, kcatSkipReason, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess } from './kafka-harness.js';
+import { brokers, cli, counterSum, daemonConfig, kafkaSkipReason, kcatSkipReason, kcatValues, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess } from './kafka-harness.js';
 
 const START = '2026-11-23';
 const DAYS = ['2026-11-23', '2026-11-24', '2026-11-25'];
@@ -45,26 +44,6 @@ function rowsOf(bytes: Uint8Array): TargetRow[] {
     const o = r.toJSON() as Record<string, unknown>;
     return { ...(o as unknown as TargetRow), symbol: String(o.symbol), barEnd: Number(o.barEnd), kind: String(o.kind), relaxed: String(o.relaxed) };
   });
-}
-
-/** Every value of a topic, read by kcat (read_committed) from the beginning to its end: `%S` (the value's size) then the value's bytes. */
-async function kcatValues(topic: string): Promise<Buffer[]> {
-  const p = spawn('kcat', ['-C', '-b', brokers, '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%S\n%s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  let stderr = '';
-  p.stdout.on('data', (c: Buffer) => chunks.push(c));
-  p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const code = await new Promise<number | null>((res) => p.once('exit', res));
-  if (code !== 0) throw new Error(`kcat failed (${code}): ${stderr}`);
-  const all = Buffer.concat(chunks);
-  const out: Buffer[] = [];
-  for (let at = 0; at < all.length; ) {
-    const nl = all.indexOf(10, at);
-    const size = Number(all.subarray(at, nl).toString());
-    out.push(Buffer.from(all.subarray(nl + 1, nl + 1 + size)));
-    at = nl + 1 + size;
-  }
-  return out;
 }
 
 /** The largest violation of the portfolio's constraints, recomputed from the rows and the day's reference records. */
