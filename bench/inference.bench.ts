@@ -7,6 +7,9 @@
  *   PyTorch  its CPU reference (bench/peers/torch_model.py: PyTorch's own GRU), when its
  *          venv exists (bench/peers/setup.sh), and the onnx engine on PyTorch's own graph of
  *          those same weights (torch.onnx export): the same-weights comparison with PyTorch.
+ *   step   the onnx engine's incremental scoring (step-graphs.ts): the prefix over the first
+ *          T-1 rows (between closes) and the step on the last row (at the close), and the
+ *          step's difference from the whole window's scores.
  * Each figure is the median of 3 runs after a warm-up; the engines' scores are compared too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,11 +18,14 @@ import { join } from 'node:path';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { buildModel, type ModelSpec } from '../src/model/architecture.js';
 import { selectBackend } from '../src/model/backend.js';
-import { randomSequences } from '../src/model/onnx/compare.js';
+import { randomSequences, splitWindows } from '../src/model/onnx/compare.js';
 import { buildOnnxModel, weightsOfModel } from '../src/model/onnx/export.js';
 import { encodeModel } from '../src/model/onnx/proto.js';
 import { checkSignature, createOnnxSession, loadOnnxRuntime, onnxRuntimeInfo, OnnxSessionPredictor } from '../src/model/onnx/session.js';
-import { TfjsPredictor, type Predictor } from '../src/model/predictor.js';
+import { TfjsPredictor, type IncrementalScoring, type Predictor } from '../src/model/predictor.js';
+import { buildPrefixModel, buildStepModel } from '../src/model/onnx/step-graphs.js';
+import { OnnxIncremental } from '../src/model/onnx/step-session.js';
+import type * as Ort from 'onnxruntime-node';
 import { fmt, now, option, percentile, TORCH_PYTHON, torchPeer, type Benchmark, type ResultRow } from './harness.js';
 
 const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
@@ -29,17 +35,33 @@ const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
   { head: 'residual', pooling: 'mean' },
 ];
 
-/** Median ms of `runs` predictions after one warm-up; the scores of the last. */
-async function timed(p: Predictor, x: Float32Array, n: number, runs: number): Promise<{ ms: number; out: Float32Array }> {
-  const out = new Float32Array(n);
-  await p.predict(x, n, out);
+/** Median ms of `runs` calls of `f` after one warm-up. */
+async function medianMs(f: () => Promise<void>, runs: number): Promise<number> {
+  await f();
   const ms: number[] = [];
   for (let r = 0; r < runs; r++) {
     const t0 = now();
-    await p.predict(x, n, out);
+    await f();
     ms.push(now() - t0);
   }
-  return { ms: percentile(ms, 50), out };
+  return percentile(ms, 50);
+}
+
+/** Incremental scoring on the onnx engine: the prefix over the first T-1 rows and the step on the last, timed; the step's scores. */
+async function stepped(steps: IncrementalScoring, x: Float32Array, n: number, T: number, runs: number): Promise<{ prefixMs: number; stepMs: number; out: Float32Array }> {
+  const { prefix: prefixRows, last } = splitWindows(x, n, T);
+  const prefixMs = await medianMs(async () => (await steps.prefix(prefixRows, n)).dispose(), runs);
+  const state = await steps.prefix(prefixRows, n);
+  const out = new Float32Array(n);
+  const stepMs = await medianMs(() => steps.step(state, last, out), runs);
+  state.dispose();
+  return { prefixMs, stepMs, out };
+}
+
+/** Median ms of `runs` predictions after one warm-up; the scores of the last. */
+async function timed(p: Predictor, x: Float32Array, n: number, runs: number): Promise<{ ms: number; out: Float32Array }> {
+  const out = new Float32Array(n);
+  return { ms: await medianMs(() => p.predict(x, n, out), runs), out };
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -66,16 +88,19 @@ export const inferenceBenchmark: Benchmark = {
       for (const c of CONFIGS) {
         const spec: ModelSpec = { arch: 'gru', head: c.head, pooling: c.pooling, T, F, hidden: 64, layers: 1, dense: 32, dropout: 0.1, seed: 1 };
         const model = buildModel(spec);
-        const session = await createOnnxSession(encodeModel(buildOnnxModel(spec, weightsOfModel(model), 'bench')), { threads, provider: 'cpu' });
-        const onnx = new OnnxSessionPredictor(ort, session.session, 'features', 'score', T, 2, 'cpu');
+        const weights = weightsOfModel(model);
+        const graph = async (build: typeof buildOnnxModel): Promise<Ort.InferenceSession> => (await createOnnxSession(encodeModel(build(spec, weights, 'bench')), { threads, provider: 'cpu' })).session;
+        const steps = new OnnxIncremental(ort, await graph(buildPrefixModel), await graph(buildStepModel), spec);
+        const onnx = new OnnxSessionPredictor(ort, await graph(buildOnnxModel), 'features', 'score', T, 2, 'cpu', steps);
         const tfjs = new TfjsPredictor(model, T);
         const a = await timed(onnx, x, N, runs);
         const b = await timed(tfjs, x, N, runs);
+        const inc = await stepped(steps, x, N, T, runs);
         await onnx.dispose();
         await tfjs.dispose();
         ours.set(`${T} ${c.head} ${c.pooling}`, { tfjs: b.ms, onnx: a.ms });
-        rows.push({ T, head: `${c.head} / ${c.pooling}`, [`tfjs ${backend.name}, ms`]: fmt(b.ms), 'onnx, ms': fmt(a.ms), 'onnx / tfjs': (a.ms / b.ms).toFixed(2), 'max abs(onnx − tfjs)': maxAbsDiff(a.out, b.out).toExponential(1), 'PyTorch, ms': '', 'onnx on PyTorch graph, ms': '', 'onnx / PyTorch': '' });
-        process.stderr.write(`inference: T=${T} ${c.head}/${c.pooling}: tfjs ${fmt(b.ms)} ms, onnx ${fmt(a.ms)} ms\n`);
+        rows.push({ T, head: `${c.head} / ${c.pooling}`, [`tfjs ${backend.name}, ms`]: fmt(b.ms), 'onnx, ms': fmt(a.ms), 'onnx / tfjs': (a.ms / b.ms).toFixed(2), 'max abs(onnx − tfjs)': maxAbsDiff(a.out, b.out).toExponential(1), 'onnx prefix (between closes), ms': fmt(inc.prefixMs), 'onnx step (at the close), ms': fmt(inc.stepMs), 'step / whole': (inc.stepMs / a.ms).toFixed(3), 'max abs(step − whole)': maxAbsDiff(inc.out, a.out).toExponential(1), 'PyTorch, ms': '', 'onnx on PyTorch graph, ms': '', 'onnx / PyTorch': '' });
+        process.stderr.write(`inference: T=${T} ${c.head}/${c.pooling}: tfjs ${fmt(b.ms)} ms, onnx ${fmt(a.ms)} ms, onnx step ${fmt(inc.stepMs)} ms (prefix ${fmt(inc.prefixMs)} ms)\n`);
       }
     }
     const info = await onnxRuntimeInfo();

@@ -602,7 +602,7 @@ async function cmdExport(args: string[]): Promise<number> {
   if (model === undefined) throw new UsageError('export needs --model DIR');
   oneOf(values.format as string | undefined, ['onnx'] as const, 'onnx', 'format');
   const { exportOnnx } = await import('./model/onnx/export.js');
-  const { compareEngines } = await import('./model/onnx/compare.js');
+  const { compareEngines, compareSteps } = await import('./model/onnx/compare.js');
   const files = exportOnnx(model);
   const { statSync } = await import('node:fs');
   for (const f of files) process.stdout.write(`wrote ${f} (${Math.round(statSync(f).size / 1024)} kB)\n`);
@@ -611,6 +611,15 @@ async function cmdExport(args: string[]): Promise<number> {
   if (diff.maxAbs > diff.tolerance) {
     process.stderr.write('factorstream export: the engines disagree beyond the tolerance; do not serve this graph\n');
     return 1;
+  }
+  for (const engine of ['onnx', 'tfjs'] as const) {
+    const steps = await compareSteps(model, 256, engine);
+    if (steps === undefined) continue;
+    process.stdout.write(`${engine}: prefix + step against the whole window on ${steps.n} random sequences: max |difference| ${steps.maxAbs.toExponential(2)} (tolerance ${steps.tolerance})\n`);
+    if (steps.maxAbs > steps.tolerance) {
+      process.stderr.write('factorstream export: incremental scoring differs from the whole window beyond the tolerance; do not serve this graph\n');
+      return 1;
+    }
   }
   return 0;
 }

@@ -16,37 +16,24 @@ import { ScoringPipeline } from '../src/daemon/pipeline.js';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
-import { ARCHS, buildModel, POOLINGS, type ModelSpec } from '../src/model/architecture.js';
-import { readMeta, saveModel, untrainedMeta, writeMeta, type ModelMeta } from '../src/model/artifact.js';
-import { selectBackend, tf } from '../src/model/backend.js';
+import type { ModelSpec } from '../src/model/architecture.js';
+import { readMeta, writeMeta } from '../src/model/artifact.js';
+import { selectBackend } from '../src/model/backend.js';
 import { compareEngines, ENGINE_TOLERANCE, randomSequences } from '../src/model/onnx/compare.js';
-import { exportOnnx, ONNX_FILE } from '../src/model/onnx/export.js';
+import { ONNX_FILE } from '../src/model/onnx/export.js';
 import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type Predictor } from '../src/model/predictor.js';
 import { CrossSectionScorer } from '../src/model/scorer.js';
 import type { Logger } from '../src/log.js';
 import { Metrics } from '../src/sink/metrics.js';
 import { calendar, fixture } from './helpers.js';
+import { metaFor, randomModelFolder as randomFolder, everyArchitecture } from './model-folders.js';
 
 const T = 12;
 const N = 1_000;
 const work = mkdtempSync(join(tmpdir(), 'fs-onnx-parity-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function metaFor(name: string, spec: ModelSpec): ModelMeta {
-  return untrainedMeta(name, spec, '10m', { name: 'cpu', tfjsBackend: 'cpu', tfjsVersion: tf.version.tfjs, threads: 1, skipped: [] });
-}
-
-/** Builds a model, replaces every weight with N(0, 0.4) values, saves it as a model folder and exports its graph. */
-async function randomModelFolder(name: string, spec: ModelSpec): Promise<string> {
-  const dir = join(work, name);
-  const model = buildModel(spec);
-  let k = 0;
-  model.setWeights(model.getWeights().map((w) => tf.randomNormal(w.shape, 0, 0.4, 'float32', spec.seed * 100 + k++)));
-  await saveModel(dir, model, metaFor(name, spec));
-  model.dispose();
-  exportOnnx(dir);
-  return dir;
-}
+const randomModelFolder = (name: string, spec: ModelSpec): Promise<string> => randomFolder(work, name, spec);
 
 /** Records the [n, T, F] windows the pipeline hands to inference, instead of scoring them. */
 class CapturingPredictor implements Predictor {
@@ -93,13 +80,7 @@ async function simulatorSequences(): Promise<Float32Array> {
   return out;
 }
 
-const SHAPES: Pick<ModelSpec, 'head' | 'pooling' | 'layers'>[] = [
-  { head: 'last', pooling: 'last-query', layers: 1 },
-  { head: 'last', pooling: 'last-query', layers: 2 },
-  ...(['attention', 'residual'] as const).flatMap((head) => POOLINGS.map((pooling) => ({ head, pooling, layers: 1 }))),
-  { head: 'residual', pooling: 'last-query', layers: 2 },
-];
-const cases: ModelSpec[] = ARCHS.flatMap((arch) => SHAPES.map((shape) => ({ arch, ...shape, T, F: FEATURE_COUNT, hidden: 16, dense: 8, dropout: 0.1 }))).map((spec, i) => ({ ...spec, seed: 11 + i }));
+const cases = everyArchitecture(T, 11);
 
 let simulated: Float32Array;
 beforeAll(async () => {

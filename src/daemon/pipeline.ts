@@ -207,6 +207,8 @@ export class ScoringPipeline {
           this.metrics.symbolsScored.set({ model: model.meta.name }, 0);
           this.metrics.symbolsSkipped.set({ model: model.meta.name }, e.bars.n);
         } else this.jobs.push({ model, job, closedAtMs });
+        // The next close's windows share these rows: prepared once this close is published (takeOutputs).
+        model.scorer.capturePrefix(e.sequences, e.bars.n);
       }
       opts.onBarClose?.(e);
     });
@@ -266,6 +268,15 @@ export class ScoringPipeline {
     this.models[i] = next;
     for (const j of this.jobs) if (j.model === current) j.model = next;
     this.board.replaced(current, next);
+    this.preparePrefix(next);
+  }
+
+  /** Prepares a model's next close from the store as it is now (after a restore or a reload: the prefix is derived state). */
+  private preparePrefix(model: ServedModel): void {
+    const store = this.engine.sequences(model.meta.freq);
+    if (store === undefined || !model.scorer.incremental) return;
+    model.scorer.capturePrefix(store, this.engine.symbols.size);
+    model.scorer.startPrefix();
   }
 
   private input(topic: string, partition: number): PartitionInput {
@@ -464,6 +475,9 @@ export class ScoringPipeline {
       const records = scoreRecords(cs, this.engine.symbols.names, source);
       const name = model.meta.name;
       this.metrics.inference.observe({ model: name, engine: model.scorer.engine }, cs.inferenceSeconds);
+      if (cs.path.step > 0) this.metrics.windowPrefix.observe({ model: name }, cs.path.prefixSeconds);
+      this.metrics.scoringPath.inc({ model: name, path: 'step' }, cs.path.step);
+      this.metrics.scoringPath.inc({ model: name, path: 'window' }, cs.path.whole);
       this.metrics.batchSize.set({ model: name }, job.n);
       this.metrics.symbolsScored.set({ model: name }, job.n);
       this.metrics.symbolsSkipped.set({ model: name }, job.universe - job.n);
@@ -485,6 +499,8 @@ export class ScoringPipeline {
       }
     }
     if (this.deadLetters.length > 0) batches.push({ topic: this.topics.deadLetter, messages: this.deadLetters.splice(0) });
+    // The closes are scored: the next ones' prefixes run now, while the market trades.
+    for (const model of this.models) model.scorer.startPrefix();
     return { closes, targets, batches };
   }
 
@@ -562,6 +578,7 @@ export class ScoringPipeline {
     };
     for (const saved of inputs) this.input(saved.topic, saved.partition).restore(saved);
     this.eventTime.restore(eventTime, now);
+    for (const model of this.models) this.preparePrefix(model);
   }
 }
 

@@ -80,24 +80,34 @@ export class SequenceStore {
     return k / T;
   }
 
+  /** How many of the newest `rows` rows of symbol s had their bar present. */
+  presentIn(s: number, rows: number): number {
+    const T = this.T;
+    let k = 0;
+    for (let r = 1; r <= rows; r++) k += this.present[s * T + ((this.head - r + T) % T)];
+    return k;
+  }
+
   /**
-   * Fills `out` ([ids.length, T, F], oldest first) and `outMask` for the symbols `ids`
-   * (a subset, in batch order). Returns the number of rows written.
+   * Fills `out` ([ids.length, rows, F], oldest first) and `outMask` with the newest `rows`
+   * rows (the whole window by default) of the symbols `ids` (a subset, in batch order), two
+   * block copies per symbol. Returns the number of sequences written.
    */
-  fill(ids: ArrayLike<number>, count: number, out: Float32Array, outMask?: Uint8Array): number {
+  fill(ids: ArrayLike<number>, count: number, out: Float32Array, outMask?: Uint8Array, rows = this.T): number {
     const { T, F } = this;
-    const h = this.head;
-    const tail = (T - h) * F;
     const win = T * F;
+    // The ring holds the oldest wanted row at `start`: rows [start, start + first), then [0, rest).
+    const start = (this.head - rows + T) % T;
+    const first = Math.min(rows, T - start) * F;
+    const rest = rows * F - first;
     for (let b = 0; b < count; b++) {
       const base = ids[b] * win;
-      const o = b * win;
-      // Oldest rows are at [h, T), newest at [0, h).
-      out.set(this.values.subarray(base + h * F, base + win), o);
-      out.set(this.values.subarray(base, base + h * F), o + tail);
+      const o = b * rows * F;
+      out.set(this.values.subarray(base + start * F, base + start * F + first), o);
+      if (rest > 0) out.set(this.values.subarray(base, base + rest), o + first);
       if (outMask !== undefined) {
-        outMask.set(this.mask.subarray(base + h * F, base + win), o);
-        outMask.set(this.mask.subarray(base, base + h * F), o + tail);
+        outMask.set(this.mask.subarray(base + start * F, base + start * F + first), o);
+        if (rest > 0) outMask.set(this.mask.subarray(base, base + rest), o + first);
       }
     }
     return count;

@@ -33,6 +33,9 @@ export interface OnnxInfo {
   opset?: number;
   /** sha256 of weights.bin at export: a stale graph (weights changed since) is rebuilt at load. */
   weightsSha256?: string;
+  /** Exported native models: the recurrent prefix and step graphs (onnx/step-graphs.ts) beside the whole one. */
+  prefixFile?: string;
+  stepFile?: string;
 }
 
 /** A model's universe filter (meta.json `universe`): index membership, ST and suspension from the day's reference data. */
@@ -69,6 +72,8 @@ export const ServingMetaSchema = z
         source: z.enum(['export', 'external']),
         opset: z.number().int().optional(),
         weightsSha256: z.string().optional(),
+        prefixFile: z.string().min(1).optional(),
+        stepFile: z.string().min(1).optional(),
       })
       .optional(),
   })

@@ -14,10 +14,13 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { FEATURE_COUNT } from '../features/feature-set.js';
-import { predictAll } from './architecture.js';
+import { predictAll, type ModelSpec } from './architecture.js';
+import { TfjsIncremental } from './tfjs-step.js';
 import { checkedMeta, loadModel, type ServingMeta } from './artifact.js';
 import { selectAndLogBackend, tf, type BackendPreference } from './backend.js';
-import { ONNX_FILE, onnxBytesOf, weightsDigest } from './onnx/export.js';
+import { ONNX_FILE, onnxBytesOf, weightsDigest, type GraphKind } from './onnx/export.js';
+import { hasPrefix } from './onnx/step-graphs.js';
+import { OnnxIncremental } from './onnx/step-session.js';
 import { checkSignature, createOnnxSession, loadOnnxRuntime, OnnxSessionPredictor, type OnnxOptions } from './onnx/session.js';
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
@@ -30,7 +33,30 @@ export interface Predictor {
   readonly backend: string;
   /** Scores the first n sequences of `input` into out[0..n). */
   predict(input: Float32Array, n: number, out: Float32Array): Promise<void>;
+  /** Present where the model scores a close in one recurrent step (a native model with T >= 2). */
+  readonly incremental?: IncrementalScoring;
   dispose(): Promise<void>;
+}
+
+/**
+ * The recurrent state after the first T-1 rows of n windows, from the zero state (each
+ * layer's last state, and the top layer's states where the head attends over them). Held
+ * by the engine; opaque to the scorer.
+ */
+export interface WindowPrefix {
+  readonly n: number;
+  dispose(): void;
+}
+
+/**
+ * Scoring a close incrementally: `prefix` runs between closes, `step` at the close; the
+ * scores equal predict's on the T rows to float rounding (test/incremental.test.ts).
+ */
+export interface IncrementalScoring {
+  /** Runs the recurrence over n windows' first T-1 rows, [n, T-1, F] row-major. */
+  prefix(rows: Float32Array, n: number): Promise<WindowPrefix>;
+  /** Scores the prefix's n windows extended by one row each ([n, F]) into out[0..n). */
+  step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<void>;
 }
 
 export interface EngineOptions {
@@ -50,11 +76,15 @@ export function engineOptionsOf(daemon: Pick<Config['daemon'], 'engine' | 'onnxT
 
 export class TfjsPredictor implements Predictor {
   readonly engine = 'tfjs' as const;
+  readonly incremental?: TfjsIncremental;
 
   constructor(
     readonly model: tf.LayersModel,
     private readonly T: number,
-  ) {}
+    spec?: ModelSpec,
+  ) {
+    if (spec !== undefined && hasPrefix(spec)) this.incremental = new TfjsIncremental(model, spec);
+  }
 
   get backend(): string {
     return tf.getBackend();
@@ -73,11 +103,15 @@ export class TfjsPredictor implements Predictor {
 
 export class EnsemblePredictor implements Predictor {
   private member = new Float32Array(0);
+  readonly incremental?: IncrementalScoring;
 
   constructor(
     readonly members: Predictor[],
     readonly scales: readonly number[],
-  ) {}
+  ) {
+    const steps = members.map((m) => m.incremental);
+    if (steps.every((s) => s !== undefined)) this.incremental = new EnsembleIncremental(steps, scales);
+  }
 
   get engine(): EngineName {
     return this.members[0].engine;
@@ -89,16 +123,54 @@ export class EnsemblePredictor implements Predictor {
 
   async predict(input: Float32Array, n: number, out: Float32Array): Promise<void> {
     if (this.member.length < n) this.member = new Float32Array(n);
-    out.fill(0, 0, n);
-    for (let m = 0; m < this.members.length; m++) {
-      await this.members[m].predict(input, n, this.member);
-      const scale = this.scales[m] / this.members.length;
-      for (let i = 0; i < n; i++) out[i] += this.member[i] * scale;
-    }
+    await averageMembers(this.members.length, this.scales, this.member, n, out, (m, o) => this.members[m].predict(input, n, o));
   }
 
   async dispose(): Promise<void> {
     for (const m of this.members) await m.dispose();
+  }
+}
+
+/** out[0..n) = the mean of the members' scores (run(m, buffer) writes member m's), each times its scale. */
+async function averageMembers(count: number, scales: readonly number[], member: Float32Array, n: number, out: Float32Array, run: (m: number, out: Float32Array) => Promise<void>): Promise<void> {
+  out.fill(0, 0, n);
+  for (let m = 0; m < count; m++) {
+    await run(m, member);
+    const scale = scales[m] / count;
+    for (let i = 0; i < n; i++) out[i] += member[i] * scale;
+  }
+}
+
+class EnsemblePrefix implements WindowPrefix {
+  constructor(
+    readonly n: number,
+    readonly members: WindowPrefix[],
+  ) {}
+
+  dispose(): void {
+    for (const p of this.members) p.dispose();
+  }
+}
+
+/** A seed ensemble's incremental scoring: each member's prefix and step, averaged as predict averages. */
+class EnsembleIncremental implements IncrementalScoring {
+  private member = new Float32Array(0);
+
+  constructor(
+    private readonly members: IncrementalScoring[],
+    private readonly scales: readonly number[],
+  ) {}
+
+  async prefix(rows: Float32Array, n: number): Promise<WindowPrefix> {
+    const members: WindowPrefix[] = [];
+    for (const m of this.members) members.push(await m.prefix(rows, n));
+    return new EnsemblePrefix(n, members);
+  }
+
+  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<void> {
+    const p = prefix as EnsemblePrefix;
+    if (this.member.length < p.n) this.member = new Float32Array(p.n);
+    await averageMembers(this.members.length, this.scales, this.member, p.n, out, (m, o) => this.members[m].step(p.members[m], rows, o));
   }
 }
 
@@ -120,20 +192,23 @@ async function resolveEngine(dir: string, meta: ServingMeta, opts: EngineOptions
 }
 
 /**
- * The ONNX graph of a folder: its model.onnx, or, for a native folder whose model.onnx is
- * missing or older than its weights, the graph built from the weights in memory (warned:
- * `factorstream export` stores it).
+ * One ONNX graph of a folder: the file export wrote, or, for a native folder whose file is
+ * missing or older than its weights, the graph built from the weights in memory (warned
+ * for the whole graph: `factorstream export` stores it; its prefix and step graphs, from
+ * the same weights, are rebuilt with it, and quietly for a folder exported before they
+ * existed).
  */
-function graphOf(dir: string, meta: ServingMeta, log?: Logger): string | Uint8Array {
-  const file = join(dir, meta.onnx?.file ?? ONNX_FILE);
+function graphOf(dir: string, meta: ServingMeta, kind: GraphKind, log?: Logger): string | Uint8Array {
+  const name = kind === 'whole' ? (meta.onnx?.file ?? ONNX_FILE) : kind === 'prefix' ? meta.onnx?.prefixFile : meta.onnx?.stepFile;
+  const file = name === undefined ? '' : join(dir, name);
   if (meta.onnx?.source === 'external') {
     if (!existsSync(file)) throw new Error(`${dir}: meta.json names ${meta.onnx.file}, which is not there`);
     return file;
   }
-  const stale = !existsSync(file) ? 'model.onnx is missing' : meta.onnx?.weightsSha256 !== weightsDigest(dir) ? 'model.onnx was not exported from these weights' : '';
+  const stale = file === '' || !existsSync(file) ? `${name ?? `the ${kind} graph`} is missing` : meta.onnx?.weightsSha256 !== weightsDigest(dir) ? `${name} was not exported from these weights` : '';
   if (stale === '') return file;
-  log?.warn({ dir, reason: stale }, 'ONNX graph built from the tfjs weights in memory; run `factorstream export --model` to store it');
-  return onnxBytesOf(dir, meta);
+  if (kind === 'whole') log?.warn({ dir, reason: stale }, 'ONNX graph built from the tfjs weights in memory; run `factorstream export --model` to store it');
+  return onnxBytesOf(dir, meta, kind);
 }
 
 async function loadLeaf(dir: string, meta: ServingMeta, opts: EngineOptions): Promise<Predictor & { fallback: string }> {
@@ -141,16 +216,24 @@ async function loadLeaf(dir: string, meta: ServingMeta, opts: EngineOptions): Pr
   if (engine === 'tfjs') {
     await selectAndLogBackend(opts.backend, opts.log);
     const { model } = await loadModel(dir);
-    return Object.assign(new TfjsPredictor(model, meta.T), { fallback });
+    return Object.assign(new TfjsPredictor(model, meta.T, meta.architecture), { fallback });
   }
   const ort = await loadOnnxRuntime();
-  const graph = graphOf(dir, meta, opts.log);
-  const s = await createOnnxSession(graph, opts.onnx);
+  const s = await createOnnxSession(graphOf(dir, meta, 'whole', opts.log), opts.onnx);
   if (s.fallback !== '') opts.log?.warn({ dir, reason: s.fallback }, 'onnx: CUDA provider unavailable, running on the CPU provider');
   const input = meta.onnx?.input ?? 'features';
   const output = meta.onnx?.output ?? 'score';
   const rank = checkSignature(s.session, input, output, meta.T, dir);
-  return Object.assign(new OnnxSessionPredictor(ort, s.session, input, output, meta.T, rank, s.provider), { fallback: s.fallback });
+  const spec = meta.architecture;
+  let incremental: OnnxIncremental | undefined;
+  if (spec !== undefined && hasPrefix(spec)) {
+    // The same provider as the whole graph's session (no second fallback warning).
+    const onnx = { ...opts.onnx, provider: s.provider };
+    const prefix = await createOnnxSession(graphOf(dir, meta, 'prefix', opts.log), onnx);
+    const step = await createOnnxSession(graphOf(dir, meta, 'step', opts.log), onnx);
+    incremental = new OnnxIncremental(ort, prefix.session, step.session, spec);
+  }
+  return Object.assign(new OnnxSessionPredictor(ort, s.session, input, output, meta.T, rank, s.provider, incremental), { fallback: s.fallback });
 }
 
 export interface LoadedPredictor {

@@ -6,12 +6,20 @@
  * out of the sequence store at the close (synchronously, so later closes cannot change it)
  * and `run` does the inference, possibly later. Input buffers are pooled: no per-bar
  * allocation of the [n, T, F] tensor's backing array once the pool is warm.
+ *
+ * Where the model scores incrementally (predictor.incremental) and the daemon prepared the
+ * close's prefix (capturePrefix after the previous close, startPrefix while the market
+ * trades: window-prefixes.ts), assemble copies only the new row of each prepared symbol
+ * and run does one recurrent step and the head; a symbol the prefix does not hold (new to
+ * the universe) is scored on its whole window in the same run. Offline scoring prepares
+ * nothing and scores whole windows: the reference the incremental path is tested against.
  */
 import { FEATURE_COUNT } from '../features/feature-set.js';
 import type { SequenceStore } from '../features/sequence-store.js';
 import { meanStd, ranks } from '../stats.js';
 import type { ServingMeta } from './artifact.js';
-import type { Predictor } from './predictor.js';
+import type { IncrementalScoring, Predictor } from './predictor.js';
+import { WindowPrefixes, type PreparedPrefix } from './window-prefixes.js';
 import { stopwatch } from '../market/clock.js';
 import { residualize, type ExposureProjection } from './labels.js';
 
@@ -23,11 +31,22 @@ export interface ScoringJob {
   n: number;
   ids: Int32Array;
   coverage: Float64Array;
+  /** Whole windows [*, T, F]: of all n symbols, or, with `step`, of those at step.whole. */
   input: Float32Array;
+  /** Scored from a prepared prefix: one recurrent step on each prefix symbol's new row. */
+  step?: StepJob;
   /** The orthogonal layer's projection for these symbols (set by the caller after assemble). */
   exposures?: ExposureProjection;
   /** The bar's limit state per scored symbol (1 at the upper limit, -1 at the lower, 0 neither), for the score records. */
   limit?: Int8Array;
+}
+
+export interface StepJob {
+  prefix: PreparedPrefix;
+  /** The new row of every prefix symbol, [prefix.ids.length, F]. */
+  rows: Float32Array;
+  /** Positions (in the job) of the symbols scored on their whole window. */
+  whole: Int32Array;
 }
 
 export interface ScoredCrossSection {
@@ -35,7 +54,10 @@ export interface ScoredCrossSection {
   score: Float32Array;
   z: Float64Array;
   rank: Float64Array;
+  /** The inference at the close (the step and any whole windows, or the whole batch). */
   inferenceSeconds: number;
+  /** Symbols scored by a recurrent step and on whole windows, and the prefix's own time (0 without one). */
+  path: { step: number; whole: number; prefixSeconds: number };
 }
 
 /** Cross-sectional z-scores and percentile ranks (1 = highest score, ties share the average). */
@@ -53,11 +75,31 @@ export class CrossSectionScorer {
   readonly minCoverage: number;
   private readonly predictor: Predictor;
   private readonly pool: Float32Array[] = [];
+  private readonly rowPool: Float32Array[] = [];
+  private readonly prefixes: WindowPrefixes | undefined;
+  private stepOut = new Float32Array(0);
+  private wholeOut = new Float32Array(0);
 
   constructor(predictor: Predictor, meta: ServingMeta, minCoverage: number) {
     this.predictor = predictor;
     this.meta = meta;
     this.minCoverage = minCoverage;
+    if (predictor.incremental !== undefined) this.prefixes = new WindowPrefixes(predictor.incremental, meta.T, minCoverage);
+  }
+
+  /** Whether closes can be scored in one recurrent step (the model has prefix and step computations). */
+  get incremental(): boolean {
+    return this.prefixes !== undefined;
+  }
+
+  /** After a close's rows are pushed: copies the next close's shared rows (see window-prefixes.ts). */
+  capturePrefix(store: SequenceStore, universe: number): void {
+    this.prefixes?.capture(store, universe);
+  }
+
+  /** Starts the captured prefix's recurrence (off the close's latency path). */
+  startPrefix(): void {
+    this.prefixes?.start();
   }
 
   /**
@@ -74,11 +116,21 @@ export class CrossSectionScorer {
     if (n === 0) return undefined;
     const ids = candidates.subarray(0, n).sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
     const coverage = Float64Array.from(ids, (s) => store.coverage(s));
-    const size = n * this.meta.T * FEATURE_COUNT;
-    let input = this.pool.pop();
-    if (input === undefined || input.length < size) input = new Float32Array(Math.max(size, input?.length ?? 0));
+    const prefix = this.prefixes?.take(store);
+    if (prefix === undefined) return { barEnd, universe, n, ids, coverage, input: this.windows(store, ids, n) };
+    const whole: number[] = [];
+    for (let i = 0; i < n; i++) if (ids[i] >= prefix.universe || prefix.position[ids[i]] < 0) whole.push(i);
+    const wholeIds = Int32Array.from(whole, (i) => ids[i]);
+    const rows = pooled(this.rowPool, prefix.ids.length * FEATURE_COUNT);
+    store.fill(prefix.ids, prefix.ids.length, rows, undefined, 1);
+    return { barEnd, universe, n, ids, coverage, input: this.windows(store, wholeIds, wholeIds.length), step: { prefix, rows, whole: Int32Array.from(whole) } };
+  }
+
+  /** The whole windows of `ids` in a pooled buffer. */
+  private windows(store: SequenceStore, ids: Int32Array, n: number): Float32Array {
+    const input = pooled(this.pool, n * this.meta.T * FEATURE_COUNT);
     store.fill(ids, n, input);
-    return { barEnd, universe, n, ids, coverage, input };
+    return input;
   }
 
   /** The engine and backend this scorer runs on. */
@@ -92,20 +144,58 @@ export class CrossSectionScorer {
 
   /** Runs the inference of a job and returns its buffer to the pool; with exposures, the scores are residualised on them (the orthogonal layer). */
   async run(job: ScoringJob): Promise<ScoredCrossSection> {
-    const elapsed = stopwatch();
     let score: Float32Array = new Float32Array(job.n);
+    let inferenceSeconds: number;
+    let path: ScoredCrossSection['path'];
     try {
-      await this.predictor.predict(job.input, job.n, score);
+      if (job.step === undefined) {
+        const elapsed = stopwatch();
+        await this.predictor.predict(job.input, job.n, score);
+        inferenceSeconds = elapsed() / 1000;
+        path = { step: 0, whole: job.n, prefixSeconds: 0 };
+      } else {
+        ({ inferenceSeconds, path } = await this.runStep(job, job.step, score));
+      }
     } finally {
       this.pool.push(job.input);
+      if (job.step !== undefined) {
+        this.rowPool.push(job.step.rows);
+        job.step.prefix.dispose();
+      }
     }
-    const inferenceSeconds = elapsed() / 1000;
     if (job.exposures !== undefined) score = Float32Array.from(residualize(job.exposures, score));
     const { z, rank } = standardise(score);
-    return { job, score, z, rank, inferenceSeconds };
+    return { job, score, z, rank, inferenceSeconds, path };
+  }
+
+  /** One recurrent step for the prefix's symbols, whole windows for the rest, into score (job order). */
+  private async runStep(job: ScoringJob, step: StepJob, score: Float32Array): Promise<Pick<ScoredCrossSection, 'inferenceSeconds' | 'path'>> {
+    const { prefix, rows, whole } = step;
+    const state = await prefix.state();
+    const elapsed = stopwatch();
+    const m = prefix.ids.length;
+    if (this.stepOut.length < m) this.stepOut = new Float32Array(m);
+    await (this.predictor.incremental as IncrementalScoring).step(state, rows, this.stepOut);
+    for (let i = 0; i < job.n; i++) {
+      const s = job.ids[i];
+      if (s < prefix.universe && prefix.position[s] >= 0) score[i] = this.stepOut[prefix.position[s]];
+    }
+    if (whole.length > 0) {
+      if (this.wholeOut.length < whole.length) this.wholeOut = new Float32Array(whole.length);
+      await this.predictor.predict(job.input, whole.length, this.wholeOut);
+      for (let j = 0; j < whole.length; j++) score[whole[j]] = this.wholeOut[j];
+    }
+    return { inferenceSeconds: elapsed() / 1000, path: { step: job.n - whole.length, whole: whole.length, prefixSeconds: prefix.seconds } };
   }
 
   async dispose(): Promise<void> {
+    this.prefixes?.dispose();
     await this.predictor.dispose();
   }
+}
+
+/** A buffer of at least `size` floats from `pool` (grown when the one there is smaller). */
+function pooled(pool: Float32Array[], size: number): Float32Array {
+  const b = pool.pop();
+  return b !== undefined && b.length >= size ? b : new Float32Array(Math.max(size, b?.length ?? 0));
 }

@@ -294,8 +294,8 @@ export function expectParity(report: ParityReport, what: string): void {
 }
 
 /** Sums a counter's samples in a Prometheus text exposition (all label sets), e.g. factorstream_events_ingested_total. */
-export function counterSum(metrics: string, name: string): number {
+export function counterSum(metrics: string, name: string, label = ''): number {
   let sum = 0;
-  for (const line of metrics.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  for (const line of metrics.split('\n')) if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(label)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   return sum;
 }

@@ -148,6 +148,9 @@ describe.skipIf(kafkaSkipReason !== '')('batch–stream parity through a real br
     const events = Number(/replayed ([\d,]+) ticks/.exec(r.stdout)?.[1].replaceAll(',', ''));
     expect(counterSum(metrics, 'factorstream_events_ingested_total')).toBe(events);
     expect(counterSum(metrics, 'factorstream_events_invalid_total')).toBe(0);
+    // Scored by one recurrent step from the prepared prefix, but for the first close of each model.
+    const stepped = counterSum(metrics, 'factorstream_scored_symbols_total', 'path="step"');
+    expect(stepped / counterSum(metrics, 'factorstream_scored_symbols_total')).toBeGreaterThan(0.9);
     await stop(d);
     expectParity(parity(s.sub.messages, reference), 'replay then serve');
 
@@ -182,6 +185,8 @@ describe.skipIf(kafkaSkipReason !== '')('batch–stream parity through a real br
     await waitForLog(second, /"msg":"serving"/);
     expect(second.logs.some((l) => l.includes('state restored from checkpoint'))).toBe(true);
     await collect(s.sub, smallReference, 180_000, 'kcat backlog');
+    // The restarted daemon recomputed its prefixes from the restored windows: its closes go by step too.
+    expect(counterSum(await metricsOf(second), 'factorstream_scored_symbols_total', 'path="step"')).toBeGreaterThan(0);
     await stop(second);
     expectParity(parity(s.sub.messages, smallReference), 'kcat backlog with a SIGKILL');
     const rec = cli(['reconcile', '--config', s.config]);

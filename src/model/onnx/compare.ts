@@ -1,10 +1,11 @@
 /**
- * The onnx and tfjs engines on one model folder and the same sequences: the check
- * `factorstream export` runs on what it wrote, and the parity tests' measure.
+ * The checks `factorstream export` runs on what it wrote, and the tests' measures: the
+ * onnx and tfjs engines on one model folder and the same sequences, and one engine's
+ * incremental scoring (prefix + step) against its whole-window scores.
  */
 import { FEATURE_COUNT } from '../../features/feature-set.js';
 import { checkedMeta } from '../artifact.js';
-import { DEFAULT_ENGINE_OPTIONS, loadPredictor } from '../predictor.js';
+import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineName } from '../predictor.js';
 
 /** The largest engine difference accepted (absolute, on raw scores). */
 export const ENGINE_TOLERANCE = 1e-4;
@@ -56,4 +57,42 @@ export async function compareEngines(dir: string, n: number, input?: Float32Arra
   for (let i = 0; i < n; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
   if (!Number.isFinite(maxAbs) || a.some((v) => !Number.isFinite(v))) maxAbs = Number.POSITIVE_INFINITY;
   return { n, maxAbs, tolerance: ENGINE_TOLERANCE, onnx: a, tfjs: b };
+}
+
+/** The largest difference accepted between a step's score and the whole window's (absolute). */
+export const STEP_TOLERANCE = 1e-6;
+
+/** Splits n windows [n, T, F] into their first T-1 rows and their last row. */
+export function splitWindows(x: Float32Array, n: number, T: number): { prefix: Float32Array; last: Float32Array } {
+  const F = FEATURE_COUNT;
+  const prefix = new Float32Array(n * (T - 1) * F);
+  const last = new Float32Array(n * F);
+  for (let i = 0; i < n; i++) {
+    prefix.set(x.subarray(i * T * F, (i * T + T - 1) * F), i * (T - 1) * F);
+    last.set(x.subarray((i * T + T - 1) * F, (i + 1) * T * F), i * F);
+  }
+  return { prefix, last };
+}
+
+/** On one engine: n windows scored whole, and by the prefix of their first T-1 rows and one step; undefined where the model has no incremental scoring. */
+export async function compareSteps(dir: string, n: number, engine: EngineName, input?: Float32Array): Promise<{ n: number; maxAbs: number; tolerance: number; whole: Float32Array } | undefined> {
+  const { predictor, meta } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine });
+  try {
+    const steps = predictor.incremental;
+    if (steps === undefined) return undefined;
+    const x = input ?? randomSequences(n, meta.T, 7);
+    const whole = new Float32Array(n);
+    const stepped = new Float32Array(n);
+    await predictor.predict(x, n, whole);
+    const { prefix, last } = splitWindows(x, n, meta.T);
+    const state = await steps.prefix(prefix, n);
+    await steps.step(state, last, stepped);
+    state.dispose();
+    let maxAbs = 0;
+    for (let i = 0; i < n; i++) maxAbs = Math.max(maxAbs, Math.abs(whole[i] - stepped[i]));
+    if (!Number.isFinite(maxAbs) || stepped.some((v) => !Number.isFinite(v))) maxAbs = Number.POSITIVE_INFINITY;
+    return { n, maxAbs, tolerance: STEP_TOLERANCE, whole };
+  } finally {
+    await predictor.dispose();
+  }
 }

@@ -13,6 +13,7 @@
 import type * as Ort from 'onnxruntime-node';
 import { FEATURE_COUNT } from '../../features/feature-set.js';
 import type { Predictor } from '../predictor.js';
+import type { OnnxIncremental } from './step-session.js';
 
 export type OnnxProvider = 'cpu' | 'cuda';
 
@@ -113,6 +114,7 @@ export class OnnxSessionPredictor implements Predictor {
     private readonly T: number,
     outputRank: 1 | 2,
     readonly backend: OnnxProvider,
+    readonly incremental?: OnnxIncremental,
   ) {
     this.outputShape = outputRank === 1 ? (n) => [n] : (n) => [n, 1];
   }
@@ -128,5 +130,6 @@ export class OnnxSessionPredictor implements Predictor {
 
   async dispose(): Promise<void> {
     await this.session.release();
+    await this.incremental?.dispose();
   }
 }

@@ -1,0 +1,182 @@
+/**
+ * The pieces the ONNX graphs of a native model are built from (export.ts: the whole
+ * network; step-graphs.ts: its recurrent prefix and one step), from the tfjs weights and
+ * in the layouts tfjs trained them in:
+ *   GRU   tfjs kernel [F, 3H] gates (z, r, h), one bias, reset applied before the
+ *         recurrent product -> ONNX W [1, 3H, F], R [1, 3H, H], B [1, 6H] with zero
+ *         recurrent biases, linear_before_reset = 0 (same gate order).
+ *   LSTM  tfjs gates (i, f, c, o) -> ONNX (i, o, f, c).
+ *   Attention is SelfAttention.call's (division by sqrt(units), softmax over time,
+ *   LayerNorm with epsilon 1e-5 for the residual head); the last-query form is reassociated
+ *   to skip the per-step projections (below).
+ */
+import type { ModelSpec } from '../architecture.js';
+import { ONNX_FLOAT, ONNX_IR_VERSION, ONNX_OPSET, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
+
+export interface Weight {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** [rows, cols] row-major -> its transpose. */
+export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+/** Reorders gate blocks of `size` elements: out block j = in block order[j]. */
+function reorderBlocks(data: Float32Array, size: number, order: readonly number[]): Float32Array {
+  const out = new Float32Array(data.length);
+  order.forEach((from, to) => out.set(data.subarray(from * size, (from + 1) * size), to * size));
+  return out;
+}
+
+export class GraphBuilder {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+  readonly inputs: ValueInfoProto[] = [];
+  readonly outputs: ValueInfoProto[] = [];
+  private counter = 0;
+
+  constant(name: string, dims: number[], data: Float32Array | BigInt64Array, dataType = ONNX_FLOAT): string {
+    this.initializers.push({ name, dims, dataType, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
+  ints(name: string, values: number[]): string {
+    return this.constant(name, [values.length], BigInt64Array.from(values, (v) => BigInt(v)), 7 /* INT64 */);
+  }
+
+  node(opType: string, inputs: string[], attrs: AttributeProto[] = [], outputs = 1, label = opType.toLowerCase()): string[] {
+    const base = `${label}_${this.counter++}`;
+    const out = Array.from({ length: outputs }, (_, i) => (outputs === 1 ? base : `${base}_${i}`));
+    this.nodes.push({ name: base, opType, input: inputs, output: out, attribute: attrs });
+    return out;
+  }
+
+  one(opType: string, inputs: string[], attrs: AttributeProto[] = [], label?: string): string {
+    return this.node(opType, inputs, attrs, 1, label)[0];
+  }
+
+  /** A float32 graph input; a string dimension is dynamic. */
+  input(name: string, dims: (number | string)[]): string {
+    this.inputs.push({ name, type: tensorType(dims) });
+    return name;
+  }
+
+  /** Makes `value` a graph output called `name`. */
+  output(name: string, value: string, dims: (number | string)[]): void {
+    this.nodes.push({ name, opType: 'Identity', input: [value], output: [name], attribute: [] });
+    this.outputs.push({ name, type: tensorType(dims) });
+  }
+
+  model(name: string, producerVersion: string, doc: string): ModelProto {
+    return {
+      irVersion: ONNX_IR_VERSION,
+      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      producerName: 'factorstream',
+      producerVersion,
+      docString: doc,
+      graph: { name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+    };
+  }
+}
+
+function tensorType(dims: (number | string)[]): ValueInfoProto['type'] {
+  return { tensorType: { elemType: ONNX_FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } };
+}
+
+export const intAttr = (name: string, i: number): AttributeProto => ({ name, type: 2, i });
+const floatAttr = (name: string, f: number): AttributeProto => ({ name, type: 1, f });
+export const intsAttr = (name: string, ints: number[]): AttributeProto => ({ name, type: 7, ints });
+
+function need(weights: Map<string, Weight>, name: string, shape: number[]): Float32Array {
+  const w = weights.get(name);
+  if (w === undefined) throw new Error(`weight ${name} is missing (have ${[...weights.keys()].join(', ')})`);
+  if (w.shape.join('x') !== shape.join('x')) throw new Error(`weight ${name} has shape [${w.shape.join(', ')}], the architecture needs [${shape.join(', ')}]`);
+  return w.data;
+}
+
+/** What a recurrent layer returns: its states [steps, batch, H] (time-major) and its last state(s) [1, batch, H]. */
+export interface RecurrentOutputs {
+  states: string;
+  h: string;
+  /** The LSTM's cell state; '' for a GRU. */
+  c: string;
+}
+
+/**
+ * Recurrent layer `l` of the model over the time-major input `x` [steps, batch, in],
+ * starting from `initial` (its h and c, [1, batch, H]) or from the zero state.
+ */
+export function recurrentLayer(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>, l: number, x: string, initial?: { h: string; c: string }): RecurrentOutputs {
+  const H = spec.hidden;
+  const gates = spec.arch === 'gru' ? 3 : 4;
+  // tfjs (i, f, c, o) -> ONNX (i, o, f, c); the GRU's (z, r, h) is ONNX's order already.
+  const order = spec.arch === 'gru' ? [0, 1, 2] : [0, 3, 1, 2];
+  const layer = `${spec.arch}_${l}`;
+  const inDim = l === 0 ? spec.F : H;
+  const W = reorderBlocks(transpose(need(weights, `${layer}/kernel`, [inDim, gates * H]), inDim, gates * H), H * inDim, order);
+  const R = reorderBlocks(transpose(need(weights, `${layer}/recurrent_kernel`, [H, gates * H]), H, gates * H), H * H, order);
+  const B = new Float32Array(2 * gates * H);
+  B.set(reorderBlocks(need(weights, `${layer}/bias`, [gates * H]), H, order));
+  const inputs = [x, g.constant(`${layer}.W`, [1, gates * H, inDim], W), g.constant(`${layer}.R`, [1, gates * H, H], R), g.constant(`${layer}.B`, [1, 2 * gates * H], B)];
+  // Optional inputs: sequence_lens (none), initial_h, initial_c.
+  if (initial !== undefined) inputs.push('', initial.h, ...(spec.arch === 'lstm' ? [initial.c] : []));
+  const attrs = [intAttr('hidden_size', H), ...(spec.arch === 'gru' ? [intAttr('linear_before_reset', 0)] : [])];
+  const outs = g.node(spec.arch === 'gru' ? 'GRU' : 'LSTM', inputs, attrs, spec.arch === 'gru' ? 2 : 3, layer); // Y [steps, 1, B, H], Y_h [1, B, H], Y_c
+  return { states: g.one('Squeeze', [outs[0], g.ints(`${layer}.axes`, [1])]), h: outs[1], c: outs[2] ?? '' };
+}
+
+/**
+ * The head and the NN head on the top layer's states `x` ([T, batch, H], time-major) and
+ * its last state `lastState` ([1, batch, H]); writes the graph output `output` [batch, 1].
+ */
+export function scoreHead(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>, x: string, lastState: string, output: string): void {
+  const { T, hidden: H } = spec;
+  let pooled: string;
+  if (spec.head === 'last') {
+    pooled = g.one('Squeeze', [lastState, g.ints('last.axes', [0])]); // [B, H]
+  } else {
+    const lastQuery = spec.pooling === 'last-query';
+    const wq = g.constant('attention.wq', [H, H], need(weights, 'attention/wq', [H, H]));
+    const wkData = need(weights, 'attention/wk', [H, H]);
+    const wv = g.constant('attention.wv', [H, H], need(weights, 'attention/wv', [H, H]));
+    const scale = g.constant('attention.scale', [], Float32Array.of(Math.sqrt(H)));
+    let out: string;
+    let query: string;
+    if (lastQuery) {
+      // One query per sequence, computed on the time-major states [T, B, H] the recurrent
+      // op returns (no [B*T, H] transpose), with the products reassociated so that nothing
+      // is projected per time step: (q Wq)(S Wk)^T = ((q Wq) Wk^T) S^T and a (S Wv) =
+      // (a S) Wv — two [B*T, H] x [H, H] products become [B, H] ones (equal to rounding).
+      query = g.one('Squeeze', [lastState, g.ints('query.axes', [0])]); // [B, H]
+      const qk = g.one('MatMul', [g.one('MatMul', [query, wq]), g.constant('attention.wk_t', [H, H], transpose(wkData, H, H))]); // [B, H]
+      const scores = g.one('Div', [g.one('ReduceSum', [g.one('Mul', [x, qk]), g.ints('scores.axes', [2])], [intAttr('keepdims', 1)]), scale]); // [T, B, 1]
+      const a = g.one('Softmax', [scores], [intAttr('axis', 0)]); // over time
+      out = g.one('MatMul', [g.one('ReduceSum', [g.one('Mul', [x, a]), g.ints('pool.axes0', [0])], [intAttr('keepdims', 0)]), wv]); // [B, H]
+    } else {
+      const states = g.one('Transpose', [x], [intsAttr('perm', [1, 0, 2])], 'batch_major'); // [B, T, H]
+      query = states;
+      const q = g.one('MatMul', [query, wq]);
+      const k = g.one('MatMul', [states, g.constant('attention.wk', [H, H], wkData)]);
+      const scores = g.one('Div', [g.one('MatMul', [q, g.one('Transpose', [k], [intsAttr('perm', [0, 2, 1])])]), scale]);
+      const a = g.one('Softmax', [scores], [intAttr('axis', -1)]);
+      out = g.one('MatMul', [a, g.one('MatMul', [states, wv])]); // [B, T, H]
+    }
+    if (spec.head === 'residual') {
+      const gamma = g.constant('attention.gamma', [H], need(weights, 'attention/gamma', [H]));
+      const beta = g.constant('attention.beta', [H], need(weights, 'attention/beta', [H]));
+      out = g.one('LayerNormalization', [g.one('Add', [query, out]), gamma, beta], [intAttr('axis', -1), floatAttr('epsilon', 1e-5)]);
+    }
+    if (lastQuery) pooled = out;
+    else if (spec.pooling === 'mean') pooled = g.one('ReduceMean', [out], [intsAttr('axes', [1]), intAttr('keepdims', 0)]);
+    else pooled = g.one('Flatten', [out], [intAttr('axis', 1)]); // [B, T*H], tfjs flatten's order
+  }
+  const pooledDim = spec.head !== 'last' && spec.pooling === 'flatten' ? T * H : H;
+  const dense = g.one('Relu', [g.one('Gemm', [pooled, g.constant('nn_hidden.kernel', [pooledDim, spec.dense], need(weights, 'nn_hidden/kernel', [pooledDim, spec.dense])), g.constant('nn_hidden.bias', [spec.dense], need(weights, 'nn_hidden/bias', [spec.dense]))])]);
+  // Dropout is the identity at inference.
+  g.nodes.push({ name: output, opType: 'Gemm', input: [dense, g.constant('score.kernel', [spec.dense, 1], need(weights, 'score/kernel', [spec.dense, 1])), g.constant('score.bias', [1], need(weights, 'score/bias', [1]))], output: [output], attribute: [] });
+  g.outputs.push({ name: output, type: tensorType(['batch', 1]) });
+}

@@ -1,0 +1,130 @@
+/**
+ * The next close's windows, prepared while the market trades. Right after close t pushes
+ * its rows, the window of close t+1 is known but for its last row: its first T-1 rows are
+ * the store's newest T-1, and rows never change once pushed. `capture` copies them (for
+ * every symbol that can reach the coverage threshold with one more row), `start` runs the
+ * recurrence over them, and at close t+1 `take` hands the prefix to that close's job if
+ * exactly one row was pushed since (a restart, a reload or a skipped close finds none: the
+ * close is scored on whole windows and the next one is prepared again).
+ */
+import { FEATURE_COUNT } from '../features/feature-set.js';
+import type { SequenceStore } from '../features/sequence-store.js';
+import { stopwatch } from '../market/clock.js';
+import type { IncrementalScoring, WindowPrefix } from './predictor.js';
+
+/** A captured prefix: which symbols, and their recurrent state once computed. */
+export interface PreparedPrefix {
+  /** store.pushed when it was captured: it extends to the window one push later. */
+  readonly pushed: number;
+  /** Symbols in prefix order (ascending ids), and each symbol's position (-1: none) for ids below `universe`. */
+  readonly ids: Int32Array;
+  readonly position: Int32Array;
+  readonly universe: number;
+  /** The computation (started by start() or by the job that needs it). */
+  state(): Promise<WindowPrefix>;
+  /** Seconds the recurrence took, once done. */
+  seconds: number;
+  dispose(): void;
+}
+
+export class WindowPrefixes {
+  private pending: Capture | undefined;
+  private readonly pool: Float32Array[] = [];
+
+  constructor(
+    private readonly steps: IncrementalScoring,
+    private readonly T: number,
+    private readonly minCoverage: number,
+  ) {}
+
+  /** Copies the first T-1 rows of the next close's windows (call right after a close's rows are pushed). */
+  capture(store: SequenceStore, universe: number): void {
+    this.pending?.dispose();
+    this.pending = undefined;
+    // Symbols seen since the store last grew have no rows yet: scored on their whole window.
+    universe = Math.min(universe, store.capacity);
+    const P = this.T - 1;
+    const candidates = new Int32Array(universe);
+    const position = new Int32Array(universe).fill(-1);
+    let n = 0;
+    for (let s = 0; s < universe; s++) {
+      // (present + 1) / T >= minCoverage, as coverage() will compare it with one more present row.
+      if ((store.presentIn(s, P) + 1) / this.T >= this.minCoverage) {
+        position[s] = n;
+        candidates[n++] = s;
+      }
+    }
+    // Nothing to prepare (no symbol yet): engines are not asked for an empty batch.
+    if (n === 0) return;
+    const ids = candidates.slice(0, n);
+    let rows = this.pool.pop();
+    if (rows === undefined || rows.length < n * P * FEATURE_COUNT) rows = new Float32Array(Math.max(n * P * FEATURE_COUNT, rows?.length ?? 0));
+    store.fill(ids, n, rows, undefined, P);
+    this.pending = new Capture(store.pushed, ids, position, universe, rows, this.steps, (buffer) => this.pool.push(buffer));
+  }
+
+  /** Starts the captured recurrence, if any (idempotent). */
+  start(): void {
+    void this.pending?.state().catch(() => undefined);
+  }
+
+  /** The prefix of the window ending at the store's newest row, if one was captured a push ago; the caller owns it. */
+  take(store: SequenceStore): PreparedPrefix | undefined {
+    const p = this.pending;
+    this.pending = undefined;
+    if (p === undefined) return undefined;
+    if (p.pushed === store.pushed - 1) return p;
+    p.dispose();
+    return undefined;
+  }
+
+  dispose(): void {
+    this.pending?.dispose();
+    this.pending = undefined;
+  }
+}
+
+class Capture implements PreparedPrefix {
+  seconds = 0;
+  private computed: Promise<WindowPrefix> | undefined;
+  private disposed = false;
+
+  constructor(
+    readonly pushed: number,
+    readonly ids: Int32Array,
+    readonly position: Int32Array,
+    readonly universe: number,
+    private rows: Float32Array | undefined,
+    private readonly steps: IncrementalScoring,
+    private readonly release: (rows: Float32Array) => void,
+  ) {}
+
+  state(): Promise<WindowPrefix> {
+    this.computed ??= this.compute();
+    return this.computed;
+  }
+
+  private async compute(): Promise<WindowPrefix> {
+    const rows = this.rows as Float32Array;
+    const elapsed = stopwatch();
+    try {
+      const state = await this.steps.prefix(rows, this.ids.length);
+      this.seconds = elapsed() / 1000;
+      return state;
+    } finally {
+      this.rows = undefined;
+      this.release(rows);
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.computed === undefined) {
+      if (this.rows !== undefined) this.release(this.rows);
+      this.rows = undefined;
+      return;
+    }
+    this.computed.then((s) => s.dispose()).catch(() => undefined);
+  }
+}
