@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { cpus, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startKafka } from '../scripts/kafka-local.mjs';
 
 export interface ResultRow {
   [column: string]: string | number;
@@ -75,4 +76,12 @@ export function torchPeer(args: string[]): TorchPeer | undefined {
   process.stderr.write('bench: running the PyTorch peer\n');
   const out = execFileSync(TORCH_PYTHON, [fileURLToPath(new URL('./peers/torch_model.py', import.meta.url)), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return JSON.parse(out) as TorchPeer;
+}
+
+/** The broker a benchmark runs against: KAFKA_BROKERS, or a local one started for it (scripts/kafka-local). */
+export async function benchBroker(): Promise<{ brokers: string; version: string; stop(): Promise<void> }> {
+  const given = process.env.KAFKA_BROKERS ?? '';
+  if (given !== '') return { brokers: given, version: 'at KAFKA_BROKERS', stop: async () => undefined };
+  const kafka = await startKafka();
+  return { brokers: kafka.brokers, version: kafka.version, stop: () => kafka.stop() };
 }

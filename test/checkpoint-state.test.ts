@@ -1,11 +1,12 @@
 /**
  * A restart from a checkpoint continues exactly: a feature engine restored from a
- * serialised snapshot taken mid-day closes the same bars with the same features and
- * sequences as one that never stopped.
+ * serialised snapshot taken mid-day — or from a chain of a full snapshot and the
+ * increments after it — closes the same bars with the same features and sequences as one
+ * that never stopped.
  */
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { FeatureEngine, type BarCloseEvent } from '../src/features/engine.js';
+import { FeatureEngine, type BarCloseEvent, type EngineIncrement, type EngineState } from '../src/features/engine.js';
 import { copyTickRow, SymbolTable, TickBatch } from '../src/ingest/events.js';
 import { feedTicks } from '../src/ingest/simulator/feed.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
@@ -32,10 +33,9 @@ function makeEngine(sim: MarketSimulator): { engine: FeatureEngine; closes: stri
   return { engine, closes, rejects };
 }
 
-describe('feature engine checkpoints', () => {
-  it('restored mid-day from a serialised snapshot, closes the same bars as an uninterrupted run', () => {
+/** Two simulated days as their minutes, each copied (the simulator reuses one batch for every minute it yields). */
+function twoDays(): { sim: MarketSimulator; minutes: { ticks: TickBatch }[] } {
     const sim = new MarketSimulator({ symbols: 16, days: 2, seed: 5, tradesPerDay: 200, snapshotShare: 0.3, start: '2026-03-02' }, calendar);
-    // The simulator reuses one batch for every minute it yields: each minute is copied as it comes.
     const minutes: { ticks: TickBatch }[] = [];
     for (let d = 0; d < sim.days.length; d++) {
       for (const m of sim.generateDay(d)) {
@@ -46,11 +46,23 @@ describe('feature engine checkpoints', () => {
     }
     // Distinct minutes (not one batch seen many times), two days of them.
     expect(new Set(minutes.map((m) => m.ticks.ts[0])).size).toBeGreaterThan(400);
-    const whole = makeEngine(sim);
-    const ctx = whole.engine.context('sim');
-    for (const m of minutes) feedTicks(m.ticks, ctx, (b, f, t) => whole.engine.ingestTicks(b, f, t, 'sim'));
-    whole.engine.flush();
-    expect(whole.rejects).toEqual([]);
+  return { sim, minutes };
+}
+
+/** An uninterrupted run over the minutes: the reference every restored run must equal. */
+function wholeRun(sim: MarketSimulator, minutes: { ticks: TickBatch }[]): string[] {
+  const whole = makeEngine(sim);
+  const ctx = whole.engine.context('sim');
+  for (const m of minutes) feedTicks(m.ticks, ctx, (b, f, t) => whole.engine.ingestTicks(b, f, t, 'sim'));
+  whole.engine.flush();
+  expect(whole.rejects).toEqual([]);
+  return whole.closes;
+}
+
+describe('feature engine checkpoints', () => {
+  it('restored mid-day from a serialised snapshot, closes the same bars as an uninterrupted run', () => {
+    const { sim, minutes } = twoDays();
+    const whole = wholeRun(sim, minutes);
 
     for (const cut of [37, 250, 301]) {
       const first = makeEngine(sim);
@@ -58,7 +70,7 @@ describe('feature engine checkpoints', () => {
       for (const m of minutes.slice(0, cut)) feedTicks(m.ticks, c1, (b, f, t) => first.engine.ingestTicks(b, f, t, 'sim'));
       const bytes = serialize(first.engine.snapshot());
       const second = makeEngine(sim);
-      second.engine.restore(deserialize(bytes) as Record<string, unknown>);
+      second.engine.restore(deserialize(bytes) as EngineState);
       const c2 = second.engine.context('sim');
       for (const m of minutes.slice(cut)) feedTicks(m.ticks, c2, (b, f, t) => second.engine.ingestTicks(b, f, t, 'sim'));
       second.engine.flush();
@@ -66,8 +78,38 @@ describe('feature engine checkpoints', () => {
       expect(first.closes.length, `cut ${cut}`).toBeGreaterThan(0);
       expect(second.closes.length, `cut ${cut}`).toBeGreaterThan(0);
       expect([...first.rejects, ...second.rejects], `cut ${cut}`).toEqual([]);
-      expect(first.closes.length + second.closes.length).toBe(whole.closes.length);
-      expect([...first.closes, ...second.closes]).toEqual(whole.closes);
+      expect([...first.closes, ...second.closes]).toEqual(whole);
+    }
+  });
+
+  it('restored from a chain — a full snapshot, increments every few minutes, a full one again between — closes the same bars', () => {
+    const { sim, minutes } = twoDays();
+    const whole = wholeRun(sim, minutes);
+    for (const cut of [37, 250, 301, 470]) {
+      const first = makeEngine(sim);
+      const c1 = first.engine.context('sim');
+      let chain: Buffer[] = [];
+      for (const [i, m] of minutes.slice(0, cut).entries()) {
+        feedTicks(m.ticks, c1, (b, f, t) => first.engine.ingestTicks(b, f, t, 'sim'));
+        if (i % 3 !== 0) continue;
+        // A full snapshot every 40 checkpoints, increments between.
+        if (chain.length === 0 || chain.length >= 40) chain = [serialize(first.engine.snapshot())];
+        else chain.push(serialize(first.engine.increment()));
+        first.engine.saved();
+      }
+      chain.push(serialize(first.engine.increment()));
+      const increments = chain.slice(1).map((b) => deserialize(b) as EngineIncrement);
+      // Increments, not whole states: the minute store's part names only the ring minutes written since.
+      expect(increments.some((d) => 'columns' in d.aggregator.minutes)).toBe(true);
+      const second = makeEngine(sim);
+      for (const b of chain) second.engine.restore(deserialize(Buffer.from(b)) as EngineState | EngineIncrement);
+      // The chain restores the whole state, every store and ring, not only what the closes read.
+      expect(serialize(second.engine.snapshot()).equals(serialize(first.engine.snapshot())), `cut ${cut}`).toBe(true);
+      const c2 = second.engine.context('sim');
+      for (const m of minutes.slice(cut)) feedTicks(m.ticks, c2, (b, f, t) => second.engine.ingestTicks(b, f, t, 'sim'));
+      second.engine.flush();
+      expect([...first.rejects, ...second.rejects], `cut ${cut}`).toEqual([]);
+      expect([...first.closes, ...second.closes], `cut ${cut}, chain of ${chain.length}`).toEqual(whole);
     }
   });
 });

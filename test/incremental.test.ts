@@ -110,7 +110,9 @@ describe('the scorer uses a prefix only for the close it was prepared for', () =
     for (let i = 0; i < T + 2; i++) push();
     scorer.capturePrefix(store, n);
     push();
-    expect(await scoreBoth()).toEqual({ step: true, max: 0 });
+    const first = await scoreBoth();
+    expect(first.step).toBe(true);
+    expect(first.max).toBeLessThanOrEqual(TOLERANCE);
     push();
     expect(await scoreBoth()).toEqual({ step: false, max: 0 });
     scorer.capturePrefix(store, n);

@@ -9,7 +9,7 @@
 import { deserialize, serialize } from 'node:v8';
 import type { Config } from '../src/config.js';
 import type { ServedModel } from '../src/daemon/models.js';
-import { ScoringPipeline, type InputMessage } from '../src/daemon/pipeline.js';
+import { ScoringPipeline, type InputMessage, type PipelineState } from '../src/daemon/pipeline.js';
 import { FeatureEngine, type BarCloseEvent } from '../src/features/engine.js';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { ArrowBarDecoder, ArrowTickDecoder, encodeBarsArrow, encodeTicksArrow } from '../src/ingest/arrow-codec.js';
@@ -174,7 +174,8 @@ export interface DeliveryResult {
  * partitions, the source's caught-up flag from what has been produced so far (a live
  * producer writes messages in event-time order as its clock runs, see Schedule.speed),
  * Clock alarms when nothing can be fetched; a restart replaces the pipeline with one restored
- * from the last checkpoint (taken at each commit, after a close's outputs are drained) and
+ * from the checkpoint chain (a full state and the increments of each commit after it, as
+ * serve writes them: taken after a close's outputs are drained) and
  * rewinds each partition to the checkpoint's positions. Only outputs drained before a
  * checkpoint count as published, as in serve.
  */
@@ -220,7 +221,14 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     }
   };
   for (let p = 0; p < parts.length; p++) pipeline.assign(topic, p, 0, false);
-  let checkpoint = serialize(pipeline.snapshot());
+  // The checkpoint chain as serve writes it: a full state, then increments (a full one again every 8, and first after a restart).
+  let checkpoint: Buffer[] = [serialize(pipeline.snapshot())];
+  pipeline.saved();
+  const save = (): void => {
+    if (checkpoint.length >= 8) checkpoint = [serialize(pipeline.snapshot('full'))];
+    else checkpoint.push(serialize(pipeline.snapshot('increment')));
+    pipeline.saved();
+  };
   let restarts = 0;
   let fetches = 0;
   const commit = async (): Promise<void> => {
@@ -228,7 +236,7 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     published.closes.push(...pending.closes);
     published.scores.push(...pending.scores);
     pending = { closes: [], scores: [] };
-    checkpoint = serialize(pipeline.snapshot());
+    save();
   };
   // A discrete-event loop: Clock alarms fire at their time, before any later fetch; an
   // idle consumer waits for the next message produced or the next alarm, whichever is first.
@@ -248,8 +256,10 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
       restarts++;
       pending = { closes: [], scores: [] };
       pipeline = make();
-      // A copy: node:v8 deserialises typed arrays as views of the bytes it reads, which the restored state then writes to.
-      pipeline.restore(deserialize(Buffer.from(checkpoint)) as Record<string, unknown>);
+      // Copies: node:v8 deserialises typed arrays as views of the bytes it reads, which the restored state then writes to.
+      pipeline.restoreChain(checkpoint.map((b) => deserialize(Buffer.from(b)) as PipelineState));
+      checkpoint = [serialize(pipeline.snapshot('full'))];
+      pipeline.saved();
       for (const pos of pipeline.positions()) cursor[pos.partition] = pos.offset;
       for (let p = 0; p < parts.length; p++) pipeline.assign(topic, p, cursor[p], false);
       told = [];

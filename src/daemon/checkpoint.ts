@@ -1,27 +1,40 @@
 /**
  * Checkpoints: the pipeline's state, the input positions it reflects and the outputs of
- * the commit in flight, in one file replaced atomically (write to a temporary file, fsync,
- * rename, fsync the folder). node:v8 serialises the typed arrays as they are.
+ * the commit in flight, written before the Kafka transaction that publishes those outputs
+ * and commits those positions.
  *
- * Recovery (see serve.ts): the checkpoint is written before the Kafka transaction that
- * publishes its outputs and commits its positions. On start, if the group's committed
- * offsets equal the checkpoint's positions that transaction committed; if they are older,
- * it did not, and its outputs are published again with its positions, in a new
+ * A chain: a full checkpoint (checkpoint.v8, replaced atomically: a temporary file,
+ * fsync, rename, fsync the folder) and the increments written after it, appended to
+ * checkpoint.log, each record framed by its length and CRC-32 and fsynced. An increment
+ * holds what changed since the checkpoint before it (features/state.ts: the minutes, bar
+ * slots and sequence rows written since, the small state whole), so a commit writes
+ * hundreds of kilobytes instead of the whole state. A torn last record (a crash while
+ * appending) fails its CRC and is not part of the chain: that checkpoint was never
+ * complete, so its transaction never ran; so is one whose bytes a crash left unwritten
+ * (zeros on some file systems), by its CRC. After a full checkpoint the log is truncated;
+ * records left from before it (a crash between the rename and the truncation) do not
+ * follow its sequence number and are not read.
+ *
+ * Recovery (see serve.ts): the chain's last checkpoint is the state. If the group's
+ * committed offsets equal its positions, its transaction committed; if they are older, it
+ * did not, and its outputs are published again with its positions, in a new
  * transaction. Either way every output is published exactly once.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
-import type { State } from '../features/state.js';
-import { partitionKey, type OutputBatch } from './pipeline.js';
+import { crc32 } from 'node:zlib';
+import { partitionKey, type OutputBatch, type PipelineState } from './pipeline.js';
 
 /**
- * 3: the state holds the reference book and each symbol's day reference; 2 (each
- * partition's waiting rows and event time) and 1 (positions and newest event times only)
- * are still read.
+ * 4: full checkpoints and increments (checkpoint.log), typed state layouts; 3 (the
+ * reference book and each symbol's day reference), 2 (each partition's waiting rows and
+ * event time) and 1 (positions and newest event times only) are still read, as full ones.
  */
-export const CHECKPOINT_FORMAT = 3;
-const READABLE_FORMATS = [1, 2, 3];
+export const CHECKPOINT_FORMAT = 4;
+const READABLE_FORMATS = [1, 2, 3, 4];
+/** Length and CRC-32 of each increment record. */
+const RECORD_HEADER = 8;
 
 export interface Position {
   topic: string;
@@ -31,35 +44,72 @@ export interface Position {
 
 export interface Checkpoint {
   format: number;
-  /** Increases by one per checkpoint. */
+  /** Increases by one per checkpoint, full or increment. */
   seq: number;
+  /** Format 4: whether `state` is whole or an increment on the checkpoint before it (older formats: full). */
+  kind?: 'full' | 'increment';
   writtenAt: string;
   /** name@version of each model served: a checkpoint is only resumed by the same models. */
   models: string[];
   positions: Position[];
   outputs: OutputBatch[];
-  state: State;
+  state: PipelineState;
+}
+
+/** The last checkpoint of a chain, with the states to restore in order (the full one, then each increment). */
+export interface CheckpointChain extends Omit<Checkpoint, 'state' | 'kind'> {
+  states: PipelineState[];
+  increments: number;
 }
 
 export class CheckpointStore {
   readonly path: string;
+  readonly logPath: string;
   private readonly dir: string;
+  /** Bytes of the current full checkpoint and of the increments after it. */
+  fullBytes = 0;
+  logBytes = 0;
 
   constructor(dir: string) {
     this.dir = dir;
     this.path = join(dir, 'checkpoint.v8');
+    this.logPath = join(dir, 'checkpoint.log');
   }
 
-  read(): Checkpoint | undefined {
+  /** The chain on disk: its full checkpoint and the complete increments after it (undefined: none). */
+  read(): CheckpointChain | undefined {
     if (!existsSync(this.path)) return undefined;
-    const data = deserialize(readFileSync(this.path)) as Checkpoint;
-    if (!READABLE_FORMATS.includes(data.format)) throw new Error(`checkpoint ${this.path} has format ${data.format}; this version reads ${READABLE_FORMATS.join(' and ')}`);
-    for (const batch of data.outputs) {
+    const full = this.decode(readFileSync(this.path), this.path);
+    const chain: Checkpoint[] = [full];
+    if (existsSync(this.logPath)) {
+      const log = readFileSync(this.logPath);
+      for (let at = 0; at + RECORD_HEADER <= log.length; ) {
+        const length = log.readUInt32LE(at);
+        const end = at + RECORD_HEADER + length;
+        if (end > log.length) break; // torn: the last append did not complete
+        const payload = log.subarray(at + RECORD_HEADER, end);
+        if (crc32(payload) !== log.readUInt32LE(at + 4)) break;
+        at = end;
+        const next = this.decode(payload, this.logPath);
+        // Records left from before the full checkpoint (seq at or below its) end the chain too.
+        if (next.seq !== chain[chain.length - 1].seq + 1 || next.kind !== 'increment') break;
+        chain.push(next);
+      }
+    }
+    const last = chain[chain.length - 1];
+    for (const batch of last.outputs) {
       for (const m of batch.messages) {
         m.value = Buffer.from(m.value);
         if (m.key !== null) m.key = Buffer.from(m.key);
       }
     }
+    const { state: _state, kind: _kind, ...meta } = last;
+    return { ...meta, states: chain.map((c) => c.state), increments: chain.length - 1 };
+  }
+
+  private decode(bytes: Buffer, where: string): Checkpoint {
+    const data = deserialize(bytes) as Checkpoint;
+    if (!READABLE_FORMATS.includes(data.format)) throw new Error(`checkpoint ${where} has format ${data.format}; this version reads ${READABLE_FORMATS.join(', ')}`);
     return data;
   }
 
@@ -71,21 +121,23 @@ export class CheckpointStore {
 
   writeMemberId(id: string): void {
     mkdirSync(this.dir, { recursive: true });
-    writeFileSync(join(this.dir, 'member-id'), `${id}\n`);
+    writeDurably(join(this.dir, 'member-id'), Buffer.from(`${id}\n`), 'w');
   }
 
-  /** Serialises and replaces the checkpoint atomically; returns the bytes written. */
+  /** Writes a checkpoint durably: a full one replaces the chain, an increment extends it. Returns the bytes written. */
   write(data: Checkpoint): number {
     mkdirSync(this.dir, { recursive: true });
     const bytes = serialize(data);
-    const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+    if (data.kind === 'increment') {
+      const header = Buffer.alloc(RECORD_HEADER);
+      header.writeUInt32LE(bytes.length, 0);
+      header.writeUInt32LE(crc32(bytes), 4);
+      writeDurably(this.logPath, Buffer.concat([header, bytes]), 'a');
+      this.logBytes += RECORD_HEADER + bytes.length;
+      return bytes.length;
     }
+    const tmp = `${this.path}.tmp`;
+    writeDurably(tmp, bytes, 'w');
     renameSync(tmp, this.path);
     const dirFd = openSync(this.dir, 'r');
     try {
@@ -93,7 +145,22 @@ export class CheckpointStore {
     } finally {
       closeSync(dirFd);
     }
+    // The increments of the old chain are behind the new full checkpoint now.
+    writeDurably(this.logPath, Buffer.alloc(0), 'w');
+    this.fullBytes = bytes.length;
+    this.logBytes = 0;
     return bytes.length;
+  }
+}
+
+/** Writes (or appends) bytes and fsyncs the file. */
+function writeDurably(path: string, bytes: Uint8Array, flags: 'w' | 'a'): void {
+  const fd = openSync(path, flags);
+  try {
+    if (bytes.length > 0) writeSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -120,7 +120,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const clock = new SimulatedClock(dayStart(sim.days[0]));
   let models: ServedModel[] = [];
   if (config.daemon.models.length > 0) {
-    models = await loadServedModels(config.daemon.models, engineOptionsOf(config.daemon), config.features.minCoverage, metrics, log);
+    models = await loadServedModels(config.daemon.models, engineOptionsOf(config.daemon, log, 'daemon'), config.features.minCoverage, metrics, log);
   }
   const topic = opts.source === 'ticks' ? config.kafka.ticksTopic : config.kafka.barsTopic;
   const summary: DemoSummary = { days: 0, events: 0, barsClosed: 0, scores: 0, rejected: {}, wallSeconds: 0, httpPort: 0 };
@@ -240,6 +240,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   } finally {
     await archive?.close();
     await http?.close();
+    // The models' sessions and inference workers.
+    for (const m of pipeline.models) await m.scorer.dispose();
   }
   for (const [code, n] of pipeline.engine.rejected) summary.rejected[code] = n;
   summary.wallSeconds = elapsed() / 1000;

@@ -21,7 +21,7 @@
  */
 import type { Config } from '../config.js';
 import type { Reject } from '../errors.js';
-import type { BarCloseEvent } from '../features/engine.js';
+import type { BarCloseEvent, EngineIncrement, EngineState } from '../features/engine.js';
 import { FeatureEngine } from '../features/engine.js';
 import type { State } from '../features/state.js';
 import { deadLetters } from '../ingest/dead-letters.js';
@@ -43,7 +43,7 @@ import { scoreBatchMessage, scoreMessages, scoreRecords, type OutMessage, type S
 import { targetsMessage } from '../sink/targets.js';
 import { EventTime } from './event-time.js';
 import type { ServedModel } from './models.js';
-import { ModelStatusBoard, type PipelineStatus } from './status.js';
+import { HourSeries, ModelStatusBoard, type PipelineStatus } from './status.js';
 
 export type { InputMessage } from '../ingest/message-decoder.js';
 
@@ -129,6 +129,8 @@ export class ScoringPipeline {
   private readonly ingestCounts = new Map<string, { topic: string; format: string; n: number }>();
   /** Valid events aggregated (tests read it; factorstream_events_ingested_total has the same). */
   ingested = 0;
+  /** `ingested` over the last hour, every 5 s at most (the status page's throughput chart). */
+  private readonly ingestedHour = new HourSeries();
 
   constructor(opts: PipelineOptions) {
     const { config } = opts;
@@ -439,6 +441,7 @@ export class ScoringPipeline {
 
   /** One metric update per (topic, format) and pump, not per message. */
   private flushCounts(): void {
+    this.ingestedHour.add(this.now(), this.ingested, 5_000);
     for (const c of this.ingestCounts.values()) {
       if (c.n > 0) this.metrics.eventsIngested.inc({ topic: c.topic, format: c.format }, c.n);
       c.n = 0;
@@ -468,8 +471,18 @@ export class ScoringPipeline {
     const closes: ScoredClose[] = [];
     const targets: TargetWeights[] = [];
     const batches: OutputBatch[] = [];
-    for (const { model, job, closedAtMs } of this.jobs.splice(0)) {
-      const cs = await model.scorer.run(job);
+    const queued = this.jobs.splice(0);
+    // Different models' inferences run at once (on inference workers, in parallel); one model's closes in order.
+    const tails = new Map<ServedModel, Promise<unknown>>();
+    const runs = queued.map(({ model, job }) => {
+      const run = (tails.get(model) ?? Promise.resolve()).then(() => model.scorer.run(job));
+      tails.set(model, run.catch(() => undefined));
+      // Every failure is seen: the first, in close order, is thrown below.
+      run.catch(() => undefined);
+      return run;
+    });
+    for (const [i, { model, job, closedAtMs }] of queued.entries()) {
+      const cs = await runs[i];
       if (msOfLocalDay(job.barEnd) === DAY_CLOSE) this.liveIc.dayScores(model.meta.name, localDay(job.barEnd), job.ids, cs.score);
       const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
       const records = scoreRecords(cs, this.engine.symbols.names, source);
@@ -525,14 +538,22 @@ export class ScoringPipeline {
     const latency = (this.now() - c.closedAtMs) / 1000;
     this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
     this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
-    this.board.published(c.source.model, latency);
+    this.board.published(c.source.model, latency, this.now());
     return latency;
   }
 
   /** What the status page shows (a copy). */
   status(): PipelineStatus {
     const watermark = this.eventTime.watermark;
-    return { now: this.now(), watermark: Number.isFinite(watermark) ? watermark : null, eventsIngested: this.ingested, lastBarEnd: { ...this.lastBarEnd }, models: this.board.all() };
+    const now = this.now();
+    return {
+      now,
+      watermark: Number.isFinite(watermark) ? watermark : null,
+      eventsIngested: this.ingested,
+      lastBarEnd: { ...this.lastBarEnd },
+      models: this.board.all(),
+      recent: { events: this.ingestedHour.since(now), latency: this.board.latencyLastHour(now) },
+    };
   }
 
   /** Next offsets per partition (consumed: aggregated or waiting in the checkpointed state): what a commit records with the outputs. */
@@ -552,10 +573,15 @@ export class ScoringPipeline {
     return out;
   }
 
-  /** Everything a restart needs: the aggregation, live IC, the portfolio's premia and targets, event time, and each partition's position and waiting rows. */
-  snapshot(): State {
+  /**
+   * Everything a restart needs: the aggregation, live IC, the portfolio's premia and
+   * targets, event time, and each partition's position and waiting rows. `increment`: the
+   * feature engine's part holds what changed since the last `saved()` (checkpoint.ts
+   * chains them after a full one).
+   */
+  snapshot(kind: 'full' | 'increment' = 'full'): PipelineState {
     return {
-      engine: this.engine.snapshot(),
+      engine: kind === 'full' ? this.engine.snapshot() : this.engine.increment(),
       liveIc: this.liveIc.snapshot(),
       targets: this.targets?.snapshot(),
       eventTime: this.eventTime.snapshot(),
@@ -563,23 +589,46 @@ export class ScoringPipeline {
     };
   }
 
-  restore(state: State): void {
-    this.engine.restore(state.engine as State);
-    // Checkpoints written before live IC existed have none.
-    if (state.liveIc !== undefined) this.liveIc.restore(state.liveIc as LiveIcState);
-    // A checkpoint of a run without the portfolio (or before it existed) starts its premia afresh.
-    if (state.targets !== undefined) this.targets?.restore(state.targets as LiveTargetsState);
-    const now = this.now();
-    // Format 1 checkpoints (before per-partition inputs) hold positions and newest event times only, never waiting rows.
-    const inputs = (state.inputs ?? state.partitions) as (State & { topic: string; partition: number })[];
-    const eventTime = (state.eventTime as State | undefined) ?? {
-      watermark: state.watermark,
-      partitions: (state.partitions as { topic: string; partition: number; maxTs: number }[]).map((p) => ({ key: partitionKey(p.topic, p.partition), maxTs: p.maxTs })),
-    };
-    for (const saved of inputs) this.input(saved.topic, saved.partition).restore(saved);
-    this.eventTime.restore(eventTime, now);
+  /** The state as it is now was checkpointed. */
+  saved(): void {
+    this.engine.saved();
+  }
+
+  restore(state: PipelineState): void {
+    this.restoreChain([state]);
+  }
+
+  /** Restores a full snapshot and the increments written after it, in order. */
+  restoreChain(states: readonly PipelineState[]): void {
+    for (const state of states) {
+      this.engine.restore(state.engine);
+      // Checkpoints written before live IC existed have none.
+      if (state.liveIc !== undefined) this.liveIc.restore(state.liveIc);
+      // A checkpoint of a run without the portfolio (or before it existed) starts its premia afresh.
+      if (state.targets !== undefined) this.targets?.restore(state.targets);
+      const now = this.now();
+      // Format 1 checkpoints (before per-partition inputs) hold positions and newest event times only, never waiting rows.
+      const inputs = (state.inputs ?? state.partitions ?? []) as (State & { topic: string; partition: number })[];
+      const eventTime = state.eventTime ?? {
+        watermark: state.watermark,
+        partitions: (state.partitions ?? []).map((p) => ({ key: partitionKey(p.topic, p.partition), maxTs: p.maxTs })),
+      };
+      for (const saved of inputs) this.input(saved.topic, saved.partition).restore(saved);
+      this.eventTime.restore(eventTime, now);
+    }
     for (const model of this.models) this.preparePrefix(model);
   }
+}
+
+/** The pipeline in a checkpoint (format 1 had `watermark` and `partitions` instead of `eventTime` and `inputs`). */
+export interface PipelineState {
+  engine: EngineState | EngineIncrement;
+  liveIc?: LiveIcState;
+  targets?: LiveTargetsState;
+  eventTime?: State;
+  inputs?: State[];
+  watermark?: number;
+  partitions?: { topic: string; partition: number; maxTs: number; next: number }[];
 }
 
 export { partitionKey };

@@ -10,7 +10,8 @@
  * recovers from the checkpoint and the committed offsets, publishing each output exactly
  * once.
  */
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { Config } from '../config.js';
@@ -63,6 +64,12 @@ export class KafkaDaemon {
   private reference: ReferenceFollower | undefined;
   private noReferenceLoggedDay = -1;
   private seq = 0;
+  /** Whether this pipeline has written its full checkpoint (increments extend it; a new pipeline starts a new chain). */
+  private wroteFull = false;
+  /** SIGHUP reloads, one after another. */
+  private reloading: Promise<void> = Promise.resolve();
+  /** Model folders whose last reload failed, by folder: the meta.json they had then. */
+  private readonly failedReload = new Map<string, string>();
   private chain: Promise<unknown> = Promise.resolve();
   private lastCommitAt = 0;
   private lastPositions = '';
@@ -135,7 +142,7 @@ export class KafkaDaemon {
     this.httpPort = await this.http.listen();
     log.info({ host: cfg.daemon.httpHost, port: this.httpPort }, 'http listening (/ status page, /metrics, /healthz, /readyz)');
 
-    const engine = engineOptionsOf(cfg.daemon);
+    const engine = engineOptionsOf(cfg.daemon, this.log, 'daemon');
     const models = [
       ...(await loadServedModels(cfg.daemon.models, engine, cfg.features.minCoverage, this.metrics, log, 'live')),
       ...(await loadServedModels(cfg.daemon.shadowModels, engine, cfg.features.minCoverage, this.metrics, log, 'shadow')),
@@ -150,6 +157,7 @@ export class KafkaDaemon {
   /** The scoring pipeline over the served models (those SIGHUP swapped in included), empty. */
   private newPipeline(): ScoringPipeline {
     const { cfg, log } = this;
+    this.wroteFull = false;
     const models = this.pipeline?.models ?? this.models;
     return new ScoringPipeline({
       config: cfg,
@@ -410,20 +418,20 @@ export class KafkaDaemon {
     }
     const served = pipeline.models.map((m) => `${m.meta.name}@${m.meta.version}`);
     if (ckpt.models.join() !== served.join()) {
-      throw new Error(`checkpoint ${this.checkpoints.path} was written for models ${ckpt.models.join(', ')}; this run serves ${served.join(', ')}. Move the checkpoint away to start fresh (sequences refill), or serve the same models`);
+      throw new Error(`checkpoint ${this.checkpoints.path} was written for models ${ckpt.models.join(', ')}; this run serves ${served.join(', ')}. Move the checkpoint away (${this.checkpoints.path} and ${this.checkpoints.logPath}) to start fresh (sequences refill), or serve the same models`);
     }
     const relation = positionsCommitted(ckpt.positions, committed);
     if (relation === 'newer') {
       throw new Error(`the group ${cfg.kafka.groupId} committed offsets past checkpoint #${ckpt.seq} (${this.checkpoints.path}): this checkpoint is older than the published scores; restore the newest checkpoint, or move it away to start with empty state`);
     }
-    pipeline.restore(ckpt.state);
+    pipeline.restoreChain(ckpt.states);
     this.seq = ckpt.seq;
     if (relation === 'older') {
       log.warn({ checkpoint: ckpt.seq, outputs: ckpt.outputs.reduce((n, b) => n + b.messages.length, 0) }, 'the last transaction did not commit: publishing its outputs again');
       await this.transaction(ckpt.outputs, ckpt.positions);
     }
     this.lastPositions = JSON.stringify(ckpt.positions);
-    log.info({ checkpoint: ckpt.seq, writtenAt: ckpt.writtenAt, positions: ckpt.positions.length, watermark: pipeline.currentWatermark }, 'state restored from checkpoint');
+    log.info({ checkpoint: ckpt.seq, increments: ckpt.increments, writtenAt: ckpt.writtenAt, positions: ckpt.positions.length, watermark: pipeline.currentWatermark }, 'state restored from checkpoint');
     this.recovered = true;
   }
 
@@ -604,19 +612,28 @@ export class KafkaDaemon {
     if (pipeline.pendingCloses === 0 && !(due && (pipeline.hasOutput || posKey !== this.lastPositions))) return;
     const { closes, targets, batches } = await pipeline.takeOutputs();
     const elapsed = stopwatch();
+    // A full checkpoint first after a start or a restore; once the increments since the last
+    // one outweigh it, at the next commit without a close (off the close's latency path), or
+    // at any commit once they are four times it.
+    const store = this.checkpoints;
+    const overdue = store.logBytes >= store.fullBytes;
+    const kind = !this.wroteFull || (overdue && (closes.length === 0 || store.logBytes >= 4 * store.fullBytes)) ? 'full' : 'increment';
     const ckpt: Checkpoint = {
       format: CHECKPOINT_FORMAT,
       seq: this.seq + 1,
+      kind,
       writtenAt: new Date(this.opts.clock.now()).toISOString(),
       models: pipeline.models.map((m) => `${m.meta.name}@${m.meta.version}`),
       positions,
       outputs: batches,
-      state: pipeline.snapshot(),
+      state: pipeline.snapshot(kind),
     };
-    const bytes = this.checkpoints.write(ckpt);
+    const bytes = store.write(ckpt);
+    pipeline.saved();
+    this.wroteFull = true;
     this.seq = ckpt.seq;
-    this.metrics.checkpoint.observe(elapsed() / 1000);
-    this.metrics.checkpointBytes.set(bytes);
+    this.metrics.checkpoint.observe({ kind }, elapsed() / 1000);
+    this.metrics.checkpointBytes.set({ kind }, bytes);
     try {
       await this.transaction(batches, positions);
     } catch (err) {
@@ -671,22 +688,33 @@ export class KafkaDaemon {
    * SIGHUP: every served folder whose meta.json names another version than the one served
    * is loaded and swapped in between two batches (same frequency and window, see
    * ScoringPipeline.replaceModel); the old one is released. A folder that fails to load
-   * leaves the served version in place (logged, factorstream_model_reloads_total{result="failed"}).
+   * leaves the served version in place (logged, factorstream_model_reloads_total{result="failed"},
+   * once: it is tried again when its meta.json changes).
    */
   async reloadModels(): Promise<void> {
+    // One reload at a time: a SIGHUP during one runs after it.
+    this.reloading = this.reloading.catch(() => undefined).then(() => this.reloadChanged());
+    return this.reloading;
+  }
+
+  private async reloadChanged(): Promise<void> {
     const pipeline = this.pipeline;
     if (pipeline === undefined || this.stopping) return;
-    const engine = engineOptionsOf(this.cfg.daemon);
+    const engine = engineOptionsOf(this.cfg.daemon, this.log, 'daemon');
     for (const current of [...pipeline.models]) {
       const name = current.meta.name;
       let next: ServedModel | undefined;
+      // A folder that failed to load is tried again once its meta.json changes.
+      const state = `${statSync(join(resolve(current.dir), 'meta.json'), { throwIfNoEntry: false })?.mtimeMs ?? 0}`;
       try {
+        if (this.failedReload.get(current.dir) === state) continue;
         if (checkedMeta(resolve(current.dir)).version === current.meta.version) continue;
         [next] = await loadServedModels([current.dir], engine, this.cfg.features.minCoverage, this.metrics, this.log, current.role);
         const loaded = next;
         await this.exclusive(async () => pipeline.replaceModel(current, loaded));
         this.metrics.modelInfo.remove(modelInfoLabels(current));
         await current.scorer.dispose();
+        this.failedReload.delete(current.dir);
         this.metrics.modelReloads.inc({ model: name, result: 'reloaded' });
         this.log.info({ model: name, from: current.meta.version, to: loaded.meta.version, role: current.role, engine: loaded.scorer.engine, dir: current.dir }, 'model reloaded');
       } catch (err) {
@@ -695,6 +723,7 @@ export class KafkaDaemon {
           this.metrics.modelInfo.set(modelInfoLabels(current), 1);
           await next.scorer.dispose();
         }
+        this.failedReload.set(current.dir, state);
         this.metrics.modelReloads.inc({ model: name, result: 'failed' });
         this.log.error({ err, model: name, dir: current.dir }, 'model reload failed: the served version stays');
       }
@@ -737,6 +766,8 @@ export class KafkaDaemon {
     await this.admin?.disconnect().catch(() => undefined);
     await this.archive?.close();
     await this.http?.close();
+    // The models' sessions and inference workers.
+    for (const m of this.pipeline?.models ?? this.models) await m.scorer.dispose().catch(() => undefined);
     this.log.info({ checkpoint: this.seq }, 'stopped');
   }
 }

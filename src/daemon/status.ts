@@ -1,7 +1,8 @@
 /**
  * What the status page (/status.json, `/`) shows of the served models: per model its last
  * scored close, the top and bottom of its cross-section, its live IC and its bar close to
- * publish latency over the last 100 published closes.
+ * publish latency over the last 100 published closes; and the last hour's series for its
+ * charts (each close's latency, events ingested sampled every few seconds).
  */
 import type { Freq } from '../market/sessions.js';
 import type { ScoredCrossSection } from '../model/scorer.js';
@@ -34,9 +35,30 @@ export interface PipelineStatus {
   eventsIngested: number;
   lastBarEnd: Partial<Record<Freq, number>>;
   models: ModelStatus[];
+  /** The last hour, [wall ms, value] points: events ingested so far (sampled), and each published close's latency (seconds) by model. */
+  recent?: { events: [number, number][]; latency: Record<string, [number, number][]> };
 }
 
 const RECENT = 100;
+const HOUR_MS = 3_600_000;
+
+/** [time, value] points of the last hour, oldest first. */
+export class HourSeries {
+  private readonly points: [number, number][] = [];
+
+  /** Adds a point, unless the last one is less than `spacingMs` old. */
+  add(at: number, value: number, spacingMs = 0): void {
+    const last = this.points[this.points.length - 1];
+    if (last !== undefined && at - last[0] < spacingMs) return;
+    this.points.push([at, value]);
+    while (this.points.length > 0 && this.points[0][0] < at - HOUR_MS) this.points.shift();
+  }
+
+  /** A copy of the points within the hour before `now`. */
+  since(now: number): [number, number][] {
+    return this.points.filter((p) => p[0] >= now - HOUR_MS).map(([t, v]) => [t, v]);
+  }
+}
 
 function initialStatus(m: ServedModel): ModelStatus {
   return {
@@ -61,6 +83,7 @@ function initialStatus(m: ServedModel): ModelStatus {
 export class ModelStatusBoard {
   private readonly byName = new Map<string, ModelStatus>();
   private readonly latencies = new Map<string, number[]>();
+  private readonly latencyHour = new Map<string, HourSeries>();
 
   constructor(models: readonly ServedModel[]) {
     for (const m of models) this.byName.set(m.meta.name, initialStatus(m));
@@ -93,8 +116,11 @@ export class ModelStatusBoard {
     });
   }
 
-  /** A close published after `latency` seconds. */
-  published(model: string, latency: number): void {
+  /** A close published `at` (wall ms) after `latency` seconds. */
+  published(model: string, latency: number, at: number): void {
+    let hour = this.latencyHour.get(model);
+    if (hour === undefined) this.latencyHour.set(model, (hour = new HourSeries()));
+    hour.add(at, latency);
     const recent = this.latencies.get(model) ?? [];
     recent.push(latency);
     if (recent.length > RECENT) recent.shift();
@@ -109,5 +135,10 @@ export class ModelStatusBoard {
   /** Copies, for the status page. */
   all(): ModelStatus[] {
     return [...this.byName.values()].map((m) => structuredClone(m));
+  }
+
+  /** Each model's published latencies within the hour before `now`. */
+  latencyLastHour(now: number): Record<string, [number, number][]> {
+    return Object.fromEntries([...this.latencyHour].filter(([model]) => this.byName.has(model)).map(([model, h]) => [model, h.since(now)]));
   }
 }

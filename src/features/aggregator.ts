@@ -39,9 +39,9 @@ import {
   type TickBatch,
 } from '../ingest/events.js';
 import { SLOT_BREAK } from '../ingest/validate.js';
-import { BarReducer, type DailyReference } from './bar-reducer.js';
+import { BarReducer, type BarReducerIncrement, type BarReducerState, type DailyReference } from './bar-reducer.js';
 import { ClosedBars } from './closed-bars.js';
-import { captureFields, restoreFields, type State } from './state.js';
+
 import { DEFAULT_FEATURE_PARAMS, type FeatureParams } from './feature-set.js';
 import {
   M_AMOUNT,
@@ -61,6 +61,8 @@ import {
   M_TRADES,
   M_VOLUME,
   MinuteStore,
+  type MinuteStoreIncrement,
+  type MinuteStoreState,
   stampOf,
 } from './minute-store.js';
 
@@ -126,9 +128,40 @@ interface FreqState {
   closeAt: number;
 }
 
-const AGGREGATOR_FIELDS = ['capacity', 'maxEventTs', 'nextCloseAt', 'openFromStamp', 'feed', 'seqRing'];
-/** Added in checkpoint format 3: absent in older checkpoints (restored as unknown). */
-const REFERENCE_FIELDS = ['lastPrice', 'rejectBelow'];
+/** The aggregator in a checkpoint. */
+export interface AggregatorState {
+  capacity: number;
+  maxEventTs: number;
+  nextCloseAt: number;
+  openFromStamp: number;
+  feed: Float64Array;
+  seqRing: Float64Array;
+  /** Added in checkpoint format 3: absent in older checkpoints (restored as unknown). */
+  lastPrice?: Float64Array;
+  rejectBelow?: Float64Array;
+  reference?: DailyReference;
+  minutes: MinuteStoreState;
+  freqs: FreqSaved<BarReducerState>[];
+}
+
+interface FreqSaved<R> {
+  freq: Freq;
+  day: number;
+  bar: number;
+  closeAt: number;
+  reducer: R;
+}
+
+/**
+ * What changed since the last saved checkpoint: the per-symbol arrays whole (small), the
+ * dedup ring's entries written since (each symbol's newest `counts[i]`, ending at its
+ * head), the minute store's and the reducers' increments.
+ */
+export interface AggregatorIncrement extends Omit<AggregatorState, 'seqRing' | 'minutes' | 'freqs'> {
+  seqWrites: { symbols: Int32Array; counts: Int32Array; values: Float64Array };
+  minutes: MinuteStoreState | MinuteStoreIncrement;
+  freqs: FreqSaved<BarReducerState | BarReducerIncrement>[];
+}
 
 /**
  * Without a reference record an ex-rights day can open far below the last price (bonus
@@ -162,14 +195,17 @@ export class Aggregator {
    * Per-symbol, per-day feed state, S_FIELDS numbers per symbol in one array (one cache
    * line per symbol on the per-tick path): see the S_* offsets.
    */
-  private feed = new Float64Array(0);
+  private feed: Float64Array = new Float64Array(0);
   /** The amount (CNY) of the last snapshot increment snapshotIncrement returned. */
   private amountIncrement = 0;
-  private seqRing = new Float64Array(0);
+  private seqRing: Float64Array = new Float64Array(0);
+  /** Per symbol, dedup ring entries written since the last saved checkpoint (at most the window); everything after a resize or restore. */
+  private seqWrites: Int32Array = new Int32Array(0);
+  private seqEverything = true;
   /** Last trade price (or snapshot price, or 1-minute bar close) per symbol: the fallback reference of its next day. */
-  private lastPrice = new Float64Array(0);
+  private lastPrice: Float64Array = new Float64Array(0);
   /** The price below which a print is E_PRICE_LIMIT today: the lower limit, or a third of it without a reference record. */
-  private rejectBelow = new Float64Array(0);
+  private rejectBelow: Float64Array = new Float64Array(0);
   readonly reference: DailyReference = { prevClose: new Float64Array(0), isST: new Uint8Array(0), upper: new Float64Array(0), lower: new Float64Array(0) };
   private readonly boards: (Board | undefined)[] = [];
   private readonly book: ReferenceBook | undefined;
@@ -216,6 +252,8 @@ export class Aggregator {
     this.feed = grown(this.feed, cap * S_FIELDS);
     for (let s = oldCapacity; s < cap; s++) this.feed[s * S_FIELDS + S_DAY] = -1;
     this.seqRing = grown(this.seqRing, cap * this.dedupWindow, -1);
+    this.seqWrites = grown(this.seqWrites, cap);
+    this.seqEverything = true;
     this.lastPrice = grown(this.lastPrice, cap, Number.NaN);
     this.rejectBelow = grown(this.rejectBelow, cap, Number.NaN);
     this.reference.prevClose = grown(this.reference.prevClose, cap, Number.NaN);
@@ -300,6 +338,7 @@ export class Aggregator {
     st[f + S_MAX_SEQ] = -Infinity;
     st[f + S_SEQ_HEAD] = 0;
     this.seqRing.fill(-1, s * this.dedupWindow, (s + 1) * this.dedupWindow);
+    this.seqWrites[s] = this.dedupWindow;
   }
 
   /** Whether `seq` was seen recently for symbol s; records it when new. */
@@ -316,6 +355,7 @@ export class Aggregator {
     const head = st[f + S_SEQ_HEAD];
     this.seqRing[base + head] = seq;
     st[f + S_SEQ_HEAD] = head + 1 === w ? 0 : head + 1;
+    if (this.seqWrites[s] < w) this.seqWrites[s]++;
     return false;
   }
 
@@ -601,29 +641,91 @@ export class Aggregator {
     return this.nextCloseAt;
   }
 
-  snapshot(): State {
+  snapshot(): AggregatorState {
     return {
-      ...captureFields(this, AGGREGATOR_FIELDS),
-      ...captureFields(this, REFERENCE_FIELDS),
-      reference: { ...this.reference },
+      ...this.perSymbol(),
+      seqRing: this.seqRing,
       minutes: this.minutes.snapshot(),
       freqs: this.freqs.map((f) => ({ freq: f.freq, day: f.day, bar: f.bar, closeAt: f.closeAt, reducer: f.reducer.snapshot() })),
     };
   }
 
-  /** Restores a snapshot taken with the same frequencies; the symbol table must already hold the snapshot's symbols. */
-  restore(state: State): void {
-    const freqs = state.freqs as { freq: Freq; day: number; bar: number; closeAt: number; reducer: State }[];
+  /** What changed since the last saved checkpoint (see AggregatorIncrement); the whole state after a resize or restore. */
+  increment(): AggregatorState | AggregatorIncrement {
+    if (this.seqEverything) return this.snapshot();
+    const w = this.dedupWindow;
+    let symbols = 0;
+    let values = 0;
+    for (let s = 0; s < this.capacity; s++) {
+      if (this.seqWrites[s] === 0) continue;
+      symbols++;
+      values += this.seqWrites[s];
+    }
+    const seqWrites = { symbols: new Int32Array(symbols), counts: new Int32Array(symbols), values: new Float64Array(values) };
+    let i = 0;
+    let o = 0;
+    for (let s = 0; s < this.capacity; s++) {
+      const k = this.seqWrites[s];
+      if (k === 0) continue;
+      seqWrites.symbols[i] = s;
+      seqWrites.counts[i++] = k;
+      const head = this.feed[s * S_FIELDS + S_SEQ_HEAD];
+      for (let j = k; j > 0; j--) seqWrites.values[o++] = this.seqRing[s * w + ((head - j + w) % w)];
+    }
+    return {
+      ...this.perSymbol(),
+      seqWrites,
+      minutes: this.minutes.increment(),
+      freqs: this.freqs.map((f) => ({ freq: f.freq, day: f.day, bar: f.bar, closeAt: f.closeAt, reducer: f.reducer.increment() })),
+    };
+  }
+
+  /** The state as it is now was checkpointed. */
+  saved(): void {
+    this.seqWrites.fill(0);
+    this.seqEverything = false;
+    this.minutes.saved();
+    for (const f of this.freqs) f.reducer.saved();
+  }
+
+  /** The per-symbol arrays and scalars, written whole in every checkpoint. */
+  private perSymbol(): Omit<AggregatorState, 'seqRing' | 'minutes' | 'freqs'> {
+    const { capacity, maxEventTs, nextCloseAt, openFromStamp, feed, lastPrice, rejectBelow } = this;
+    return { capacity, maxEventTs, nextCloseAt, openFromStamp, feed, lastPrice, rejectBelow, reference: { ...this.reference } };
+  }
+
+  /** Restores a snapshot (or applies an increment to the state restored before it) taken with the same frequencies; the symbol table must already hold the snapshot's symbols. */
+  restore(state: AggregatorState | AggregatorIncrement): void {
+    const freqs = state.freqs;
     if (freqs.map((f) => f.freq).join() !== this.freqs.map((f) => f.freq).join()) {
       throw new Error(`checkpoint aggregates ${freqs.map((f) => f.freq).join(', ')}; this run aggregates ${this.freqs.map((f) => f.freq).join(', ')}`);
     }
-    restoreFields(this, state, AGGREGATOR_FIELDS, 'the aggregator');
-    if (state.reference !== undefined) {
-      restoreFields(this, state, REFERENCE_FIELDS, 'the aggregator');
-      Object.assign(this.reference, state.reference as DailyReference);
+    if ('seqWrites' in state) {
+      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of the aggregator is for ${state.capacity} symbols; it holds ${this.capacity}`);
+    } else {
+      this.seqRing = state.seqRing;
+    }
+    ({ capacity: this.capacity, maxEventTs: this.maxEventTs, nextCloseAt: this.nextCloseAt, openFromStamp: this.openFromStamp, feed: this.feed } = state);
+    if ('seqWrites' in state) {
+      // After the feed: its heads are the ring heads the writes end at.
+      const w = this.dedupWindow;
+      const { symbols, counts, values } = state.seqWrites;
+      let o = 0;
+      for (let i = 0; i < symbols.length; i++) {
+        const s = symbols[i];
+        const head = this.feed[s * S_FIELDS + S_SEQ_HEAD];
+        for (let j = counts[i]; j > 0; j--) this.seqRing[s * w + ((head - j + w) % w)] = values[o++];
+      }
+    }
+    this.seqWrites = new Int32Array(this.capacity);
+    this.seqEverything = true;
+    if (state.reference !== undefined && state.lastPrice !== undefined && state.rejectBelow !== undefined) {
+      this.lastPrice = state.lastPrice;
+      this.rejectBelow = state.rejectBelow;
+      Object.assign(this.reference, state.reference);
     } else {
       // Format 2: no day references; unknown until each symbol's next day starts.
-      const cap = (state.feed as Float64Array).length / S_FIELDS;
+      const cap = state.feed.length / S_FIELDS;
       this.lastPrice = new Float64Array(cap).fill(Number.NaN);
       this.rejectBelow = new Float64Array(cap).fill(Number.NaN);
       this.reference.prevClose = new Float64Array(cap).fill(Number.NaN);
@@ -631,7 +733,7 @@ export class Aggregator {
       this.reference.upper = new Float64Array(cap).fill(Number.NaN);
       this.reference.lower = new Float64Array(cap).fill(Number.NaN);
     }
-    this.minutes.restore(state.minutes as State);
+    this.minutes.restore(state.minutes);
     freqs.forEach((saved, i) => {
       const f = this.freqs[i];
       f.day = saved.day;

@@ -3,7 +3,7 @@
  * Per-frequency carried state (previous close, same-slot volume history) lives here.
  * Works on typed arrays with fixed scratch buffers: no allocation per close.
  */
-import { captureFields, restoreFields, type State } from './state.js';
+import { DirtyColumns, gatherColumns, scatterColumns, type ColumnLayout } from './state.js';
 import { limitStateOf } from '../market/symbols.js';
 import { pearson } from '../stats.js';
 import { grown } from '../typed-arrays.js';
@@ -60,21 +60,37 @@ export interface DailyReference {
   lower: Float64Array;
 }
 
-const BAR_REDUCER_FIELDS = ['capacity', 'prevBarClose', 'lastMinuteClose', 'lastMinuteDay', 'volumeHistory', 'volumeHistoryCount', 'volumeHistoryHead'];
+/** A bar reducer in a checkpoint. */
+export interface BarReducerState {
+  capacity: number;
+  prevBarClose: Float64Array;
+  lastMinuteClose: Float64Array;
+  lastMinuteDay: Int32Array;
+  volumeHistory: Float64Array;
+  volumeHistoryCount: Uint8Array;
+  volumeHistoryHead: Uint8Array;
+}
+
+/** The bar slots whose volume history changed since the last checkpoint, for every symbol, and the per-symbol state (see state.ts). */
+export interface BarReducerIncrement extends BarReducerState {
+  slots: number[];
+}
 
 export class BarReducer {
   readonly schedule: BarSchedule;
   private readonly params: FeatureParams;
   private capacity = 0;
   /** Close of the symbol's last non-missing bar (any day), NaN before the first. */
-  prevBarClose = new Float64Array(0);
+  prevBarClose: Float64Array = new Float64Array(0);
   /** Close of the symbol's last filled minute today (for 1-minute returns), NaN at day start. */
-  lastMinuteClose = new Float64Array(0);
-  lastMinuteDay = new Int32Array(0);
+  lastMinuteClose: Float64Array = new Float64Array(0);
+  lastMinuteDay: Int32Array = new Int32Array(0);
   /** Same-slot volume history: [symbol][bar slot][K days] ring + count. */
-  volumeHistory = new Float64Array(0);
-  volumeHistoryCount = new Uint8Array(0);
-  volumeHistoryHead = new Uint8Array(0);
+  volumeHistory: Float64Array = new Float64Array(0);
+  volumeHistoryCount: Uint8Array = new Uint8Array(0);
+  volumeHistoryHead: Uint8Array = new Uint8Array(0);
+  /** Bar slots whose volume history changed since the last checkpoint. */
+  private readonly dirty: DirtyColumns;
   private readonly minuteReturns: Float64Array;
   private readonly minuteClose: Float64Array;
   private readonly minuteVolume: Float64Array;
@@ -85,15 +101,50 @@ export class BarReducer {
     this.minuteReturns = new Float64Array(schedule.minutes);
     this.minuteClose = new Float64Array(schedule.minutes);
     this.minuteVolume = new Float64Array(schedule.minutes);
+    this.dirty = new DirtyColumns(schedule.barsPerDay);
     this.resize(capacity);
   }
 
-  snapshot(): State {
-    return captureFields(this, BAR_REDUCER_FIELDS);
+  snapshot(): BarReducerState {
+    const { capacity, prevBarClose, lastMinuteClose, lastMinuteDay, volumeHistory, volumeHistoryCount, volumeHistoryHead } = this;
+    return { capacity, prevBarClose, lastMinuteClose, lastMinuteDay, volumeHistory, volumeHistoryCount, volumeHistoryHead };
   }
 
-  restore(state: State): void {
-    restoreFields(this, state, BAR_REDUCER_FIELDS, `the ${this.schedule.freq} bar reducer`);
+  /** What changed since the last saved checkpoint: the volume history of the bar slots closed since, the per-symbol arrays whole. */
+  increment(): BarReducerState | BarReducerIncrement {
+    if (this.dirty.all) return this.snapshot();
+    const slots = this.dirty.list();
+    const K = this.params.volumeLookbackDays;
+    return {
+      ...this.snapshot(),
+      slots,
+      volumeHistory: gatherColumns(this.volumeHistory, this.layout(K), slots),
+      volumeHistoryCount: gatherColumns(this.volumeHistoryCount, this.layout(1), slots),
+      volumeHistoryHead: gatherColumns(this.volumeHistoryHead, this.layout(1), slots),
+    };
+  }
+
+  /** The state as it is now was checkpointed. */
+  saved(): void {
+    this.dirty.clear();
+  }
+
+  restore(state: BarReducerState | BarReducerIncrement): void {
+    if ('slots' in state) {
+      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of the ${this.schedule.freq} bar reducer is for ${state.capacity} symbols; it holds ${this.capacity}`);
+      const K = this.params.volumeLookbackDays;
+      scatterColumns(this.volumeHistory, this.layout(K), state.slots, state.volumeHistory);
+      scatterColumns(this.volumeHistoryCount, this.layout(1), state.slots, state.volumeHistoryCount);
+      scatterColumns(this.volumeHistoryHead, this.layout(1), state.slots, state.volumeHistoryHead);
+    } else {
+      ({ volumeHistory: this.volumeHistory, volumeHistoryCount: this.volumeHistoryCount, volumeHistoryHead: this.volumeHistoryHead } = state);
+    }
+    ({ capacity: this.capacity, prevBarClose: this.prevBarClose, lastMinuteClose: this.lastMinuteClose, lastMinuteDay: this.lastMinuteDay } = state);
+    this.dirty.markAll();
+  }
+
+  private layout(width: number): ColumnLayout {
+    return { rows: this.capacity, columns: this.schedule.barsPerDay, width };
   }
 
   resize(capacity: number): void {
@@ -107,6 +158,7 @@ export class BarReducer {
     this.volumeHistoryCount = grown(this.volumeHistoryCount, capacity * slots);
     this.volumeHistoryHead = grown(this.volumeHistoryHead, capacity * slots);
     this.capacity = capacity;
+    this.dirty.markAll();
   }
 
   /**
@@ -235,6 +287,7 @@ export class BarReducer {
       feat[fo + F_REL_VOLUME] = Math.log((volume + 1) / (sum / count + 1));
       mask[fo + F_REL_VOLUME] = 1;
     }
+    this.dirty.mark(bar);
     this.volumeHistory[hs * K + this.volumeHistoryHead[hs]] = volume;
     this.volumeHistoryHead[hs] = (this.volumeHistoryHead[hs] + 1) % K;
     if (count < K) this.volumeHistoryCount[hs] = count + 1;

@@ -12,12 +12,11 @@ import type { BarLabel, Freq } from '../market/sessions.js';
 import { isoToDay } from '../market/time.js';
 import type { DecodeContext } from '../ingest/decode.js';
 import type { BarBatch, SymbolTable, TickBatch } from '../ingest/events.js';
-import { Aggregator } from './aggregator.js';
+import { Aggregator, type AggregatorIncrement, type AggregatorState } from './aggregator.js';
 import type { ClosedBars } from './closed-bars.js';
 import { FEATURE_COUNT, type FeatureParams } from './feature-set.js';
 import { RobustZScorer } from './normalize.js';
-import { SequenceStore } from './sequence-store.js';
-import type { State } from './state.js';
+import { SequenceStore, type SequenceStoreIncrement, type SequenceStoreState } from './sequence-store.js';
 
 export interface FeatureEngineOptions {
   calendar: TradingCalendar;
@@ -54,6 +53,24 @@ interface FreqBuffers {
   store: SequenceStore | undefined;
 }
 
+/** The feature engine in a checkpoint. */
+export interface EngineState {
+  symbols: readonly string[];
+  frozen: boolean;
+  aggregator: AggregatorState;
+  sequences: Record<string, SequenceStoreState>;
+  rejected: [ErrorCode, number][];
+  /** Absent before format 3. */
+  noReference?: number;
+  reference?: ReferenceRecord[];
+}
+
+/** What changed since the last saved checkpoint; `reference` only when the book changed. */
+export interface EngineIncrement extends Omit<EngineState, 'aggregator' | 'sequences'> {
+  aggregator: AggregatorState | AggregatorIncrement;
+  sequences: Record<string, SequenceStoreState | SequenceStoreIncrement>;
+}
+
 export class FeatureEngine {
   readonly calendar: TradingCalendar;
   readonly symbols: SymbolTable;
@@ -70,6 +87,8 @@ export class FeatureEngine {
   readonly reference: ReferenceBook | undefined;
   /** Symbol-days traded without a reference record (W_NO_REFERENCE). */
   noReference = 0;
+  /** The reference book's version in the last saved checkpoint (-1: none yet). */
+  private savedReferenceVersion = -1;
 
   constructor(opts: FeatureEngineOptions) {
     this.calendar = opts.calendar;
@@ -154,36 +173,48 @@ export class FeatureEngine {
     return true;
   }
 
-  /** Everything a restart needs to continue as if it had never stopped (see State). */
-  snapshot(): State {
-    const sequences: Record<string, State> = {};
+  /** Everything a restart needs to continue as if it had never stopped (see state.ts). */
+  snapshot(): EngineState {
+    const sequences: Record<string, SequenceStoreState> = {};
     for (const [freq, buf] of this.buffers) if (buf.store !== undefined) sequences[freq] = buf.store.snapshot();
-    return {
-      symbols: this.symbols.names,
-      frozen: this.symbols.frozen,
-      aggregator: this.aggregator.snapshot(),
-      sequences,
-      rejected: [...this.rejected],
-      noReference: this.noReference,
-      reference: this.reference?.records() ?? [],
-    };
+    return { ...this.small(), aggregator: this.aggregator.snapshot(), sequences, reference: this.reference?.records() ?? [] };
   }
 
-  restore(state: State): void {
-    this.symbols.restore(state.symbols as string[], state.frozen as boolean);
-    this.aggregator.restore(state.aggregator as State);
-    const sequences = state.sequences as Record<string, State>;
+  /** What changed since the last saved checkpoint (see EngineIncrement). */
+  increment(): EngineIncrement {
+    const sequences: Record<string, SequenceStoreState | SequenceStoreIncrement> = {};
+    for (const [freq, buf] of this.buffers) if (buf.store !== undefined) sequences[freq] = buf.store.increment();
+    const referenceChanged = this.reference !== undefined && this.reference.version !== this.savedReferenceVersion;
+    return { ...this.small(), aggregator: this.aggregator.increment(), sequences, ...(referenceChanged ? { reference: this.reference.records() } : {}) };
+  }
+
+  /** The state as it is now was checkpointed: the next increment holds what changes from here. */
+  saved(): void {
+    this.aggregator.saved();
+    for (const buf of this.buffers.values()) buf.store?.saved();
+    this.savedReferenceVersion = this.reference?.version ?? 0;
+  }
+
+  private small(): Omit<EngineState, 'aggregator' | 'sequences' | 'reference'> {
+    return { symbols: this.symbols.names, frozen: this.symbols.frozen, rejected: [...this.rejected], noReference: this.noReference };
+  }
+
+  /** Restores a snapshot, or applies an increment to the state restored before it. */
+  restore(state: EngineState | EngineIncrement): void {
+    this.symbols.restore(state.symbols as string[], state.frozen);
+    this.aggregator.restore(state.aggregator);
     for (const [freq, buf] of this.buffers) {
       if (buf.store === undefined) continue;
-      const saved = sequences[freq];
+      const saved = state.sequences[freq];
       if (saved === undefined) throw new Error(`checkpoint has no ${freq} sequences`);
       buf.store.restore(saved);
     }
     this.rejected.clear();
-    for (const [code, n] of state.rejected as [ErrorCode, number][]) this.rejected.set(code, n);
-    this.noReference = (state.noReference as number | undefined) ?? 0;
+    for (const [code, n] of state.rejected) this.rejected.set(code, n);
+    this.noReference = state.noReference ?? 0;
     // Records the book does not hold yet (the topic is read again after the restore, and its newer records win).
-    if (this.reference !== undefined) for (const r of (state.reference as ReferenceRecord[] | undefined) ?? []) if (this.reference.get(isoToDay(r.date), r.symbol) === undefined) this.reference.put(r);
+    if (this.reference !== undefined) for (const r of state.reference ?? []) if (this.reference.get(isoToDay(r.date), r.symbol) === undefined) this.reference.put(r);
+    this.savedReferenceVersion = -1;
   }
 
   flush(): void {

@@ -8,7 +8,7 @@
  * that aggregating a tick touches one or two cache lines, not one per field; the entry
  * index `e` is already multiplied by MINUTE_FIELDS (use `e + M_CLOSE` etc.).
  */
-import { captureFields, restoreFields, type State } from './state.js';
+import { DirtyColumns, gatherColumns, scatterColumns, type ColumnLayout } from './state.js';
 import { grown } from '../typed-arrays.js';
 
 export const RING_SLOTS = 60;
@@ -46,7 +46,23 @@ export function stampOf(day: number, slot: number): number {
   return day * 240 + slot;
 }
 
-const MINUTE_STORE_FIELDS = ['capacity', 'stamp', 'flags', 'data'];
+/** The minute store in a checkpoint. */
+export interface MinuteStoreState {
+  capacity: number;
+  stamp: Int32Array;
+  flags: Uint8Array;
+  data: Float64Array;
+}
+
+/** The ring minutes written since the last checkpoint, for every symbol (see state.ts). */
+export interface MinuteStoreIncrement {
+  capacity: number;
+  /** Ring positions (slot % RING_SLOTS). */
+  columns: number[];
+  stamp: Int32Array;
+  flags: Uint8Array;
+  data: Float64Array;
+}
 
 export class MinuteStore {
   capacity = 0;
@@ -55,6 +71,9 @@ export class MinuteStore {
   flags: Uint8Array = new Uint8Array(0);
   /** MINUTE_FIELDS numbers per entry. */
   data: Float64Array = new Float64Array(0);
+
+  /** Ring positions written since the last checkpoint. */
+  private readonly dirty = new DirtyColumns(RING_SLOTS);
 
   constructor(capacity: number) {
     this.resize(Math.max(1, capacity));
@@ -68,14 +87,40 @@ export class MinuteStore {
     this.flags = grown(this.flags, n);
     this.data = grown(this.data, n * MINUTE_FIELDS);
     this.capacity = capacity;
+    this.dirty.markAll();
   }
 
-  snapshot(): State {
-    return captureFields(this, MINUTE_STORE_FIELDS);
+  snapshot(): MinuteStoreState {
+    return { capacity: this.capacity, stamp: this.stamp, flags: this.flags, data: this.data };
   }
 
-  restore(state: State): void {
-    restoreFields(this, state, MINUTE_STORE_FIELDS, 'the minute store');
+  /** What changed since the last saved checkpoint (the whole store after a resize or restore). */
+  increment(): MinuteStoreState | MinuteStoreIncrement {
+    if (this.dirty.all) return this.snapshot();
+    const columns = this.dirty.list();
+    const entries = this.layout(1);
+    return { capacity: this.capacity, columns, stamp: gatherColumns(this.stamp, entries, columns), flags: gatherColumns(this.flags, entries, columns), data: gatherColumns(this.data, this.layout(MINUTE_FIELDS), columns) };
+  }
+
+  /** The state as it is now was checkpointed. */
+  saved(): void {
+    this.dirty.clear();
+  }
+
+  restore(state: MinuteStoreState | MinuteStoreIncrement): void {
+    if ('columns' in state) {
+      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of the minute store is for ${state.capacity} symbols; the store holds ${this.capacity}`);
+      scatterColumns(this.stamp, this.layout(1), state.columns, state.stamp);
+      scatterColumns(this.flags, this.layout(1), state.columns, state.flags);
+      scatterColumns(this.data, this.layout(MINUTE_FIELDS), state.columns, state.data);
+    } else {
+      ({ capacity: this.capacity, stamp: this.stamp, flags: this.flags, data: this.data } = state);
+    }
+    this.dirty.markAll();
+  }
+
+  private layout(width: number): ColumnLayout {
+    return { rows: this.capacity, columns: RING_SLOTS, width };
   }
 
   /** Ring index of (symbol, slot). */
@@ -93,6 +138,7 @@ export class MinuteStore {
   entryForWrite(symbol: number, slot: number, stamp: number, keepFrom = -1): number {
     const r = symbol * RING_SLOTS + (slot % RING_SLOTS);
     const e = r * MINUTE_FIELDS;
+    this.dirty.mark(slot % RING_SLOTS);
     if (this.stamp[r] !== stamp) {
       if (this.stamp[r] >= keepFrom && keepFrom >= 0) throw new RangeError(`minute ring overrun: minute ${stamp} of symbol ${symbol} would overwrite minute ${this.stamp[r]}, which a bar not yet closed still reads (oldest open minute ${keepFrom})`);
       this.stamp[r] = stamp;

@@ -5,9 +5,27 @@
  * two block copies per symbol and no per-row allocation.
  */
 import { grown } from '../typed-arrays.js';
-import { captureFields, restoreFields, type State } from './state.js';
+import { DirtyColumns, gatherColumns, scatterColumns, type ColumnLayout } from './state.js';
 
-const SEQUENCE_STORE_FIELDS = ['T', 'F', 'capacity', 'pushed', 'head', 'values', 'mask', 'present'];
+/** A sequence store in a checkpoint. */
+export interface SequenceStoreState {
+  T: number;
+  F: number;
+  capacity: number;
+  pushed: number;
+  head: number;
+  values: Float32Array;
+  mask: Uint8Array;
+  present: Uint8Array;
+}
+
+/** The ring rows pushed since the last checkpoint, for every symbol (see state.ts). */
+export interface SequenceStoreIncrement extends Omit<SequenceStoreState, 'values' | 'mask' | 'present'> {
+  rows: number[];
+  values: Float32Array;
+  mask: Uint8Array;
+  present: Uint8Array;
+}
 
 export class SequenceStore {
   readonly T: number;
@@ -22,11 +40,14 @@ export class SequenceStore {
   mask: Uint8Array = new Uint8Array(0);
   /** 1 when the row's bar was present (not missing), [symbol, T]. */
   present: Uint8Array = new Uint8Array(0);
+  /** Ring rows pushed since the last checkpoint. */
+  private readonly dirty: DirtyColumns;
 
   constructor(T: number, F: number, capacity = 16) {
     if (!(T > 0 && F > 0)) throw new RangeError('T and F must be positive');
     this.T = T;
     this.F = F;
+    this.dirty = new DirtyColumns(T);
     this.ensure(capacity);
   }
 
@@ -37,6 +58,7 @@ export class SequenceStore {
     this.mask = grown(this.mask, cap * this.T * this.F);
     this.present = grown(this.present, cap * this.T);
     this.capacity = cap;
+    this.dirty.markAll();
   }
 
   /**
@@ -59,17 +81,45 @@ export class SequenceStore {
         this.present[s * T + h] = 0;
       }
     }
+    this.dirty.mark(h);
     this.head = (h + 1) % T;
     this.pushed++;
   }
 
-  snapshot(): State {
-    return captureFields(this, SEQUENCE_STORE_FIELDS);
+  snapshot(): SequenceStoreState {
+    const { T, F, capacity, pushed, head, values, mask, present } = this;
+    return { T, F, capacity, pushed, head, values, mask, present };
   }
 
-  restore(state: State): void {
+  /** What changed since the last saved checkpoint (the whole store after a growth or restore). */
+  increment(): SequenceStoreState | SequenceStoreIncrement {
+    if (this.dirty.all) return this.snapshot();
+    const rows = this.dirty.list();
+    const { T, F, capacity, pushed, head } = this;
+    return { T, F, capacity, pushed, head, rows, values: gatherColumns(this.values, this.layout(F), rows), mask: gatherColumns(this.mask, this.layout(F), rows), present: gatherColumns(this.present, this.layout(1), rows) };
+  }
+
+  /** The state as it is now was checkpointed. */
+  saved(): void {
+    this.dirty.clear();
+  }
+
+  restore(state: SequenceStoreState | SequenceStoreIncrement): void {
     if (state.T !== this.T || state.F !== this.F) throw new Error(`checkpoint holds sequences of T=${String(state.T)}, F=${String(state.F)}; this run needs T=${this.T}, F=${this.F}`);
-    restoreFields(this, state, SEQUENCE_STORE_FIELDS, 'a sequence store');
+    if ('rows' in state) {
+      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of a sequence store is for ${state.capacity} symbols; the store holds ${this.capacity}`);
+      scatterColumns(this.values, this.layout(this.F), state.rows, state.values);
+      scatterColumns(this.mask, this.layout(this.F), state.rows, state.mask);
+      scatterColumns(this.present, this.layout(1), state.rows, state.present);
+    } else {
+      ({ values: this.values, mask: this.mask, present: this.present } = state);
+    }
+    ({ capacity: this.capacity, pushed: this.pushed, head: this.head } = state);
+    this.dirty.markAll();
+  }
+
+  private layout(width: number): ColumnLayout {
+    return { rows: this.capacity, columns: this.T, width };
   }
 
   /** Fraction of the window's T rows whose bar was present. */

@@ -1,24 +1,87 @@
 /**
  * Checkpointable state. Stateful parts of the pipeline (aggregator, minute store, bar
- * reducers, sequence stores, symbol table) expose `snapshot()`, a plain object of numbers,
+ * reducers, sequence stores, symbol table) expose `snapshot()`, a typed object of numbers,
  * arrays and typed arrays that `node:v8` serialises as is, and `restore()`. A snapshot
  * holds references, not copies: serialise it before the owner changes again.
+ *
+ * The large stores also write increments (daemon/checkpoint.ts keeps a chain of them after
+ * a full checkpoint): each is a [rows][columns][width] array of which only some columns
+ * change between two checkpoints — the minute store's ring minutes, the sequence store's
+ * ring rows, the bar reducer's same-slot volume history — so an increment holds those
+ * columns (gathered for every row) and DirtyColumns tracks which they are.
  */
+import type { TypedArray } from '../typed-arrays.js';
+
 export type State = { readonly [field: string]: unknown };
 
-/** The named fields of `owner`, by reference. */
-export function captureFields<T extends object>(owner: T, fields: readonly string[]): State {
-  const out: Record<string, unknown> = {};
-  const o = owner as Record<string, unknown>;
-  for (const f of fields) out[f] = o[f];
+/** The shape of a [rows][columns][width] array. */
+export interface ColumnLayout {
+  rows: number;
+  columns: number;
+  width: number;
+}
+
+/** Columns written since the last checkpoint was saved; all of them after a resize or a restore. */
+export class DirtyColumns {
+  private readonly marks: Uint8Array;
+  private everything = true;
+
+  constructor(readonly columns: number) {
+    this.marks = new Uint8Array(columns);
+  }
+
+  mark(column: number): void {
+    this.marks[column] = 1;
+  }
+
+  /** Everything changed (a resize, a restore): the next increment is a full snapshot. */
+  markAll(): void {
+    this.everything = true;
+  }
+
+  get all(): boolean {
+    return this.everything;
+  }
+
+  /** The columns marked, ascending. */
+  list(): number[] {
+    const out: number[] = [];
+    for (let c = 0; c < this.columns; c++) if (this.marks[c] === 1) out.push(c);
+    return out;
+  }
+
+  /** After a checkpoint that holds the state as it is now was saved. */
+  clear(): void {
+    this.marks.fill(0);
+    this.everything = false;
+  }
+}
+
+/** Copies `which` columns of `a` (every row), [which][rows][width]. */
+export function gatherColumns<A extends TypedArray>(a: A, layout: ColumnLayout, which: readonly number[]): A {
+  const { rows, columns, width } = layout;
+  const make = a.constructor as new (n: number) => A;
+  const out = new make(which.length * rows * width);
+  let o = 0;
+  for (const c of which) {
+    for (let r = 0; r < rows; r++) {
+      const at = (r * columns + c) * width;
+      out.set(a.subarray(at, at + width) as ArrayLike<number> & A, o);
+      o += width;
+    }
+  }
   return out;
 }
 
-/** Sets the named fields of `owner` from a snapshot, refusing one that lacks any of them. */
-export function restoreFields<T extends object>(owner: T, state: State, fields: readonly string[], what: string): void {
-  const o = owner as Record<string, unknown>;
-  for (const f of fields) {
-    if (!(f in state)) throw new Error(`checkpoint of ${what} lacks ${f}: written by another version?`);
-    o[f] = state[f];
+/** Writes columns gathered by gatherColumns back into `a`. */
+export function scatterColumns<A extends TypedArray>(a: A, layout: ColumnLayout, which: readonly number[], data: A): void {
+  const { rows, columns, width } = layout;
+  if (data.length !== which.length * rows * width) throw new Error(`a checkpoint increment holds ${data.length} values for ${which.length} columns of ${rows} rows of ${width}; expected ${which.length * rows * width}`);
+  let o = 0;
+  for (const c of which) {
+    for (let r = 0; r < rows; r++) {
+      a.set(data.subarray(o, o + width) as ArrayLike<number> & A, (r * columns + c) * width);
+      o += width;
+    }
   }
 }

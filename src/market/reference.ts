@@ -68,6 +68,8 @@ function sameRecord(a: ReferenceRecord, b: ReferenceRecord): boolean {
 export class ReferenceBook {
   /** day number -> symbol -> record. */
   private readonly byDay = new Map<number, Map<string, ReferenceRecord>>();
+  /** Changes so far (a checkpoint increment holds the records only when this moved). */
+  version = 0;
 
   /** Adds or replaces a record; returns whether the book changed. */
   put(r: ReferenceRecord): boolean {
@@ -77,6 +79,7 @@ export class ReferenceBook {
     const old = records.get(r.symbol);
     if (old !== undefined && sameRecord(old, r)) return false;
     records.set(r.symbol, r);
+    this.version++;
     return true;
   }
 
@@ -109,7 +112,11 @@ export class ReferenceBook {
 
   /** Forgets days before `day` (a long-running daemon keeps the days it may still read). */
   pruneBefore(day: number): void {
-    for (const d of this.byDay.keys()) if (d < day) this.byDay.delete(d);
+    for (const d of this.byDay.keys()) {
+      if (d >= day) continue;
+      this.byDay.delete(d);
+      this.version++;
+    }
   }
 
   /** The members of `index` on `day` with their weights, by symbol. */

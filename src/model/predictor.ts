@@ -21,6 +21,7 @@ import { selectAndLogBackend, tf, type BackendPreference } from './backend.js';
 import { ONNX_FILE, onnxBytesOf, weightsDigest, type GraphKind } from './onnx/export.js';
 import { hasPrefix } from './onnx/step-graphs.js';
 import { OnnxIncremental } from './onnx/step-session.js';
+import { MAX_WORKERS, onnxWorkerPool } from './onnx/worker-pool.js';
 import { checkSignature, createOnnxSession, loadOnnxRuntime, OnnxSessionPredictor, type OnnxOptions } from './onnx/session.js';
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
@@ -35,6 +36,8 @@ export interface Predictor {
   predict(input: Float32Array, n: number, out: Float32Array): Promise<void>;
   /** Present where the model scores a close in one recurrent step (a native model with T >= 2). */
   readonly incremental?: IncrementalScoring;
+  /** A buffer of `length` floats the engine reads without a copy (shared memory for a worker thread); absent: any Float32Array. */
+  allocate?(length: number): Float32Array;
   dispose(): Promise<void>;
 }
 
@@ -64,14 +67,20 @@ export interface EngineOptions {
   /** The tfjs backend, when the tfjs engine is used. */
   backend: BackendPreference;
   onnx: OnnxOptions;
+  /** onnx engine: worker threads the sessions run in (onnx/worker-pool.ts): 'per-model' one per model folder; 0 (the default) on the calling thread. */
+  workers?: number | 'per-model';
   log?: Logger;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { engine: 'auto', backend: 'auto', onnx: { threads: 0, provider: 'cpu' } };
 
-/** The engine options of a configuration (daemon.engine, onnxThreads, onnxProvider, backend). */
-export function engineOptionsOf(daemon: Pick<Config['daemon'], 'engine' | 'onnxThreads' | 'onnxProvider' | 'backend'>, log?: Logger): EngineOptions {
-  return { engine: daemon.engine, backend: daemon.backend, onnx: { threads: daemon.onnxThreads, provider: daemon.onnxProvider }, log };
+/**
+ * The engine options of a configuration (daemon.engine, onnxThreads, onnxProvider,
+ * backend, and for the daemon inferenceWorkers: offline commands score on their own
+ * thread, nothing else runs beside them).
+ */
+export function engineOptionsOf(daemon: Pick<Config['daemon'], 'engine' | 'onnxThreads' | 'onnxProvider' | 'backend' | 'inferenceWorkers'>, log?: Logger, where: 'daemon' | 'offline' = 'offline'): EngineOptions {
+  return { engine: daemon.engine, backend: daemon.backend, onnx: { threads: daemon.onnxThreads, provider: daemon.onnxProvider }, workers: where === 'daemon' ? (daemon.inferenceWorkers ?? 'per-model') : 0, log };
 }
 
 export class TfjsPredictor implements Predictor {
@@ -111,7 +120,11 @@ export class EnsemblePredictor implements Predictor {
   ) {
     const steps = members.map((m) => m.incremental);
     if (steps.every((s) => s !== undefined)) this.incremental = new EnsembleIncremental(steps, scales);
+    const first = members[0];
+    if (first.allocate !== undefined) this.allocate = (length) => (first.allocate as (n: number) => Float32Array)(length);
   }
+
+  readonly allocate?: (length: number) => Float32Array;
 
   get engine(): EngineName {
     return this.members[0].engine;
@@ -219,6 +232,7 @@ async function loadLeaf(dir: string, meta: ServingMeta, opts: EngineOptions): Pr
     return Object.assign(new TfjsPredictor(model, meta.T, meta.architecture), { fallback });
   }
   const ort = await loadOnnxRuntime();
+  if (opts.workers === 'per-model' || (opts.workers ?? 0) > 0) return loadOnWorker(dir, meta, opts);
   const s = await createOnnxSession(graphOf(dir, meta, 'whole', opts.log), opts.onnx);
   if (s.fallback !== '') opts.log?.warn({ dir, reason: s.fallback }, 'onnx: CUDA provider unavailable, running on the CPU provider');
   const input = meta.onnx?.input ?? 'features';
@@ -234,6 +248,16 @@ async function loadLeaf(dir: string, meta: ServingMeta, opts: EngineOptions): Pr
     incremental = new OnnxIncremental(ort, prefix.session, step.session, spec);
   }
   return Object.assign(new OnnxSessionPredictor(ort, s.session, input, output, meta.T, rank, s.provider, incremental), { fallback: s.fallback });
+}
+
+/** A leaf on the onnx engine in the worker pool: the same graphs, read here and handed over. */
+async function loadOnWorker(dir: string, meta: ServingMeta, opts: EngineOptions): Promise<Predictor & { fallback: string }> {
+  const spec = meta.architecture;
+  const steps = spec !== undefined && hasPrefix(spec);
+  const graphs = { whole: graphOf(dir, meta, 'whole', opts.log), ...(steps ? { prefix: graphOf(dir, meta, 'prefix', opts.log), step: graphOf(dir, meta, 'step', opts.log) } : {}) };
+  const p = await onnxWorkerPool(opts.workers === 'per-model' || opts.workers === undefined ? MAX_WORKERS : opts.workers).load(dir, graphs, spec, meta.T, { input: meta.onnx?.input ?? 'features', output: meta.onnx?.output ?? 'score' }, opts.onnx);
+  if (p.fallback !== '') opts.log?.warn({ dir, reason: p.fallback }, 'onnx: CUDA provider unavailable, running on the CPU provider');
+  return p;
 }
 
 export interface LoadedPredictor {

@@ -20,6 +20,7 @@ import { meanStd, ranks } from '../stats.js';
 import type { ServingMeta } from './artifact.js';
 import type { IncrementalScoring, Predictor } from './predictor.js';
 import { WindowPrefixes, type PreparedPrefix } from './window-prefixes.js';
+import { pooled } from '../typed-arrays.js';
 import { stopwatch } from '../market/clock.js';
 import { residualize, type ExposureProjection } from './labels.js';
 
@@ -78,13 +79,16 @@ export class CrossSectionScorer {
   private readonly rowPool: Float32Array[] = [];
   private readonly prefixes: WindowPrefixes | undefined;
   private stepOut = new Float32Array(0);
+  /** The engine's buffers (shared memory for a worker thread). */
+  private readonly allocate: (length: number) => Float32Array;
   private wholeOut = new Float32Array(0);
 
   constructor(predictor: Predictor, meta: ServingMeta, minCoverage: number) {
     this.predictor = predictor;
     this.meta = meta;
     this.minCoverage = minCoverage;
-    if (predictor.incremental !== undefined) this.prefixes = new WindowPrefixes(predictor.incremental, meta.T, minCoverage);
+    this.allocate = predictor.allocate?.bind(predictor) ?? ((length) => new Float32Array(length));
+    if (predictor.incremental !== undefined) this.prefixes = new WindowPrefixes(predictor.incremental, meta.T, minCoverage, this.allocate);
   }
 
   /** Whether closes can be scored in one recurrent step (the model has prefix and step computations). */
@@ -121,14 +125,14 @@ export class CrossSectionScorer {
     const whole: number[] = [];
     for (let i = 0; i < n; i++) if (ids[i] >= prefix.universe || prefix.position[ids[i]] < 0) whole.push(i);
     const wholeIds = Int32Array.from(whole, (i) => ids[i]);
-    const rows = pooled(this.rowPool, prefix.ids.length * FEATURE_COUNT);
+    const rows = pooled(this.rowPool, prefix.ids.length * FEATURE_COUNT, this.allocate);
     store.fill(prefix.ids, prefix.ids.length, rows, undefined, 1);
     return { barEnd, universe, n, ids, coverage, input: this.windows(store, wholeIds, wholeIds.length), step: { prefix, rows, whole: Int32Array.from(whole) } };
   }
 
   /** The whole windows of `ids` in a pooled buffer. */
   private windows(store: SequenceStore, ids: Int32Array, n: number): Float32Array {
-    const input = pooled(this.pool, n * this.meta.T * FEATURE_COUNT);
+    const input = pooled(this.pool, n * this.meta.T * FEATURE_COUNT, this.allocate);
     store.fill(ids, n, input);
     return input;
   }
@@ -192,10 +196,4 @@ export class CrossSectionScorer {
     this.prefixes?.dispose();
     await this.predictor.dispose();
   }
-}
-
-/** A buffer of at least `size` floats from `pool` (grown when the one there is smaller). */
-function pooled(pool: Float32Array[], size: number): Float32Array {
-  const b = pool.pop();
-  return b !== undefined && b.length >= size ? b : new Float32Array(Math.max(size, b?.length ?? 0));
 }

@@ -11,6 +11,7 @@ import { FEATURE_COUNT } from '../features/feature-set.js';
 import type { SequenceStore } from '../features/sequence-store.js';
 import { stopwatch } from '../market/clock.js';
 import type { IncrementalScoring, WindowPrefix } from './predictor.js';
+import { pooled } from '../typed-arrays.js';
 
 /** A captured prefix: which symbols, and their recurrent state once computed. */
 export interface PreparedPrefix {
@@ -35,6 +36,7 @@ export class WindowPrefixes {
     private readonly steps: IncrementalScoring,
     private readonly T: number,
     private readonly minCoverage: number,
+    private readonly allocate: (length: number) => Float32Array,
   ) {}
 
   /** Copies the first T-1 rows of the next close's windows (call right after a close's rows are pushed). */
@@ -57,8 +59,7 @@ export class WindowPrefixes {
     // Nothing to prepare (no symbol yet): engines are not asked for an empty batch.
     if (n === 0) return;
     const ids = candidates.slice(0, n);
-    let rows = this.pool.pop();
-    if (rows === undefined || rows.length < n * P * FEATURE_COUNT) rows = new Float32Array(Math.max(n * P * FEATURE_COUNT, rows?.length ?? 0));
+    const rows = pooled(this.pool, n * P * FEATURE_COUNT, this.allocate);
     store.fill(ids, n, rows, undefined, P);
     this.pending = new Capture(store.pushed, ids, position, universe, rows, this.steps, (buffer) => this.pool.push(buffer));
   }

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ERROR_CODES } from '../errors.js';
 
 /** Latency buckets (seconds) for work that should take milliseconds to a second. */
-const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10];
+const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -35,8 +35,8 @@ export class Metrics {
   readonly partitionEventTime = new Gauge({ name: 'factorstream_partition_event_time_seconds', help: 'Newest event time delivered by an input partition (epoch seconds): the partition with the lowest holds the watermark back.', labelNames: ['topic', 'partition'], registers: [this.registry] });
   readonly partitionIdle = new Gauge({ name: 'factorstream_partition_idle', help: '1 while an input partition is idle (caught up and silent for daemon.idleTimeoutMs) and does not hold the watermark back.', labelNames: ['topic', 'partition'], registers: [this.registry] });
   readonly eventsWaiting = new Gauge({ name: 'factorstream_events_waiting', help: 'Events of an input partition decoded and waiting for a bar close before they are aggregated (the partition is paused meanwhile).', labelNames: ['topic', 'partition'], registers: [this.registry] });
-  readonly checkpoint = new Histogram({ name: 'factorstream_checkpoint_seconds', help: 'Writing one checkpoint (serialise, fsync, rename).', buckets: SECONDS, registers: [this.registry] });
-  readonly checkpointBytes = new Gauge({ name: 'factorstream_checkpoint_bytes', help: 'Size of the last checkpoint.', registers: [this.registry] });
+  readonly checkpoint = new Histogram({ name: 'factorstream_checkpoint_seconds', help: 'Writing one checkpoint, by kind (full: the whole state, serialised, fsynced, renamed; increment: what changed since the last one, appended and fsynced).', labelNames: ['kind'], buckets: SECONDS, registers: [this.registry] });
+  readonly checkpointBytes = new Gauge({ name: 'factorstream_checkpoint_bytes', help: 'Size of the last checkpoint of each kind.', labelNames: ['kind'], registers: [this.registry] });
   readonly transactions = new Counter({ name: 'factorstream_transactions_total', help: 'Kafka transactions, by result (committed, aborted).', labelNames: ['result'], registers: [this.registry] });
   readonly modelInfo = new Gauge({ name: 'factorstream_model_info', help: 'Models being served (value 1), with their identity, engine and backend (fallback: why not the engine or provider asked for, else empty).', labelNames: ['model', 'version', 'arch', 'head', 'freq', 'engine', 'backend', 'role', 'fallback'], registers: [this.registry] });
   readonly backendInfo = new Gauge({ name: 'factorstream_backend_info', help: 'The tfjs backend in use (value 1): name, TensorFlow version, threads.', labelNames: ['backend', 'tensorflow', 'threads'], registers: [this.registry] });

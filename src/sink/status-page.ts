@@ -2,7 +2,9 @@
  * The status page the daemon serves at `/`: one self-contained HTML document (no external
  * scripts, fonts or styles) that polls `/status.json` every two seconds and shows what an
  * operator or a quant looks for first — the current bar, throughput, each model's version,
- * engine, coverage, latency, live IC, and its top and bottom scores. Times are Shanghai's.
+ * engine, coverage, latency, live IC, and its top and bottom scores, and small charts of
+ * the last hour's throughput and close → publish latency (inline SVG). Times are
+ * Shanghai's.
  */
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
@@ -24,6 +26,10 @@ export const STATUS_PAGE = `<!doctype html>
   .pos { color: #1a7f37; } .neg { color: #cf222e; }
   .stale { color: #cf222e; font-weight: bold; }
   .movers { display: flex; gap: 2rem; flex-wrap: wrap; }
+  .charts { display: flex; gap: 1.5rem; flex-wrap: wrap; }
+  figure { margin: 0; background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: .4rem .6rem; }
+  figcaption { font-size: .85rem; color: #57606a; }
+  svg polyline { fill: none; stroke-width: 1.5; }
 </style>
 </head>
 <body>
@@ -39,6 +45,8 @@ export const STATUS_PAGE = `<!doctype html>
   <thead><tr><th>model</th><th>version</th><th>freq</th><th>engine</th><th>role</th><th>last bar</th><th>scored</th><th>coverage</th><th>inference</th><th>close → publish p50 / p99</th><th>live IC 1d (20-day mean)</th><th>live IC 5d (20-day mean)</th></tr></thead>
   <tbody></tbody>
 </table>
+<h2>Last hour</h2>
+<div class="charts"><div id="throughput-chart"></div><div id="latency-chart"></div></div>
 <div id="movers"></div>
 <script>
 "use strict";
@@ -53,6 +61,22 @@ const latency = (x) => (x === null || x === undefined || !Number.isFinite(x) ? "
 const num = (x, d) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
 const signed = (x) => (x === undefined ? "–" : '<span class="' + (x >= 0 ? "pos" : "neg") + '">' + (x >= 0 ? "+" : "") + x.toFixed(3) + "</span>");
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+const COLOURS = ["#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df"];
+/** A line chart of series [{ name, points: [[t, v], ...] }] as inline SVG, the y axis from 0 to the largest value. */
+function chart(title, series, format) {
+  const W = 420, H = 90;
+  const all = series.flatMap((s) => s.points);
+  if (all.length < 2) return "<figure><figcaption>" + esc(title) + ": not enough data yet</figcaption></figure>";
+  const t0 = Math.min(...all.map((p) => p[0])), t1 = Math.max(...all.map((p) => p[0]));
+  const top = Math.max(...all.map((p) => p[1])) || 1;
+  const x = (t) => (t1 > t0 ? ((t - t0) / (t1 - t0)) * W : 0).toFixed(1);
+  const y = (v) => (H - (v / top) * (H - 4)).toFixed(1);
+  const lines = series.map((s, i) => '<polyline stroke="' + COLOURS[i % COLOURS.length] + '" points="' + s.points.map((p) => x(p[0]) + "," + y(p[1])).join(" ") + '"><title>' + esc(s.name) + "</title></polyline>").join("");
+  const legend = series.map((s, i) => '<span style="color:' + COLOURS[i % COLOURS.length] + '">' + esc(s.name) + "</span>").join(" · ");
+  return "<figure><figcaption>" + esc(title) + " · max " + format(top) + " · " + hhmm.format(t0) + "–" + hhmm.format(t1) + (series.length > 1 ? " · " + legend : "") + '</figcaption><svg width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + " " + H + '">' + lines + "</svg></figure>";
+}
+/** Events per second between consecutive samples of the cumulative count. */
+const rates = (points) => points.slice(1).map((p, i) => [p[0], ((p[1] - points[i][1]) * 1000) / Math.max(1, p[0] - points[i][0])]);
 let previous;
 async function refresh() {
   try {
@@ -67,6 +91,10 @@ async function refresh() {
     document.getElementById("events").textContent = num(s.eventsIngested, 0);
     if (previous !== undefined && t > previous.t) document.getElementById("throughput").textContent = num(((s.eventsIngested - previous.events) * 1000) / (t - previous.t), 0) + " /s";
     previous = { t, events: s.eventsIngested };
+    if (s.recent !== undefined) {
+      document.getElementById("throughput-chart").innerHTML = chart("events ingested /s", [{ name: "events", points: rates(s.recent.events) }], (v) => num(v, 0) + " /s");
+      document.getElementById("latency-chart").innerHTML = chart("bar close → publish", Object.entries(s.recent.latency).map(([name, points]) => ({ name, points })), latency);
+    }
     document.querySelector("#models tbody").innerHTML = s.models.map((m) => {
       const cov = m.scored + m.skipped > 0 ? (100 * m.scored) / (m.scored + m.skipped) : null;
       const ic = (h) => (m.liveIc[h] === undefined ? "–" : signed(m.liveIc[h].ic) + " (" + signed(m.liveIc[h].mean) + ")");

@@ -49,10 +49,12 @@ describe('model pipeline', () => {
     const b = (A.tableFromIPC(readFileSync(tfjsScores)).getChild('score') as A.Vector).toArray() as Float64Array;
     expect(b.length).toBe(a.length);
     expect(Math.max(...a.map((v, i) => Math.abs(v - b[i])))).toBeLessThanOrEqual(1e-4);
-    // export rewrites the graph and checks the engines against each other.
+    // export rewrites the graphs and checks the engines against each other ...
     const exported = cli(['export', '--model', model]);
     expect(exported.code, exported.stderr).toBe(0);
-    expect(exported.stdout).toMatch(/wrote .*model\.onnx \(\d+ kB\)\nonnx and tfjs engines on 256 random sequences: max \|difference\| \d\.\d\de-\d+ \(tolerance 0\.0001\)/);
+    expect(exported.stdout).toMatch(/wrote .*model\.onnx \(\d+ kB\)\nwrote .*model\.prefix\.onnx \(\d+ kB\)\nwrote .*model\.step\.onnx \(\d+ kB\)\nonnx and tfjs engines on 256 random sequences: max \|difference\| \d\.\d\de-\d+ \(tolerance 0\.0001\)/);
+    // ... and one recurrent step from the prefix against the whole window, on each engine.
+    for (const engine of ['onnx', 'tfjs']) expect(exported.stdout).toMatch(new RegExp(`${engine}: prefix \\+ step against the whole window on 256 random sequences: max \\|difference\\| \\d\\.\\d\\de[-+]\\d+ \\(tolerance 0\\.000001\\)`));
     expect(cli(['export', '--model', model, '--format', 'pmml']).code).toBe(2);
     expect(t.schema.fields.map((f) => f.name)).toEqual(['symbol', 'barEnd', 'score', 'z', 'rank', 'coverage', 'dayClose']);
     const ranks = (t.getChild('rank') as A.Vector).toArray() as Float64Array;

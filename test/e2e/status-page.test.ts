@@ -3,7 +3,8 @@
  * headless Chromium (Debian's `chromium`) loads `/`, runs the page's script against the
  * live /status.json, and the rendered page shows the current bar, throughput, both demo
  * models with their versions and engine, coverage, latency, the realised 1-day IC once a
- * day has passed, and the top and bottom scores. Skipped, loudly, without Chromium; CI
+ * day has passed, the top and bottom scores, and the last hour's throughput and latency
+ * charts. Skipped, loudly, without Chromium; CI
  * installs it and must run this.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -56,6 +57,10 @@ describe.skipIf(CHROMIUM === undefined)('status page in headless Chromium', () =
         expect(seen).toMatch(row);
         expect(seen).toMatch(new RegExp(`${model}: top and bottom scores at 2026-\\d\\d-\\d\\d \\d\\d:\\d\\d`));
       }
+      // The last hour's charts: throughput, and each model's close → publish latency.
+      expect(seen).toMatch(/events ingested \/s · max [\d,]+ \/s · 2026-\d\d-\d\d \d\d:\d\d–2026-\d\d-\d\d \d\d:\d\d/);
+      expect(seen).toMatch(/bar close → publish · max (\d+ ms|\d+\.\d\d s) · .* · demo-10m · demo-30m/);
+      expect(html.replace(/<script[\s\S]*?<\/script>/g, '').match(/<polyline /g)?.length ?? 0).toBe(3);
       // Five top and five bottom symbols per model, each with its score and z.
       const symbolRows = seen.match(/\d{6}\.(SH|SZ|BJ) -?\d\.\d{4} [+-]\d\.\d{3}/g) ?? [];
       expect(symbolRows.length).toBe(20);

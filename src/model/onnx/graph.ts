@@ -129,54 +129,80 @@ export function recurrentLayer(g: GraphBuilder, spec: ModelSpec, weights: Map<st
   return { states: g.one('Squeeze', [outs[0], g.ints(`${layer}.axes`, [1])]), h: outs[1], c: outs[2] ?? '' };
 }
 
+/** The attention head's weights as graph constants (Wk transposed for the reassociated last-query form). */
+export interface AttentionConstants {
+  wq: string;
+  wk: string;
+  wkT: string;
+  wv: string;
+  /** sqrt(H), the scores' divisor. */
+  scale: string;
+}
+
+export function attentionConstants(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>): AttentionConstants {
+  const H = spec.hidden;
+  const wk = need(weights, 'attention/wk', [H, H]);
+  return {
+    wq: g.constant('attention.wq', [H, H], need(weights, 'attention/wq', [H, H])),
+    wk: spec.pooling === 'last-query' ? '' : g.constant('attention.wk', [H, H], wk),
+    wkT: spec.pooling === 'last-query' ? g.constant('attention.wk_t', [H, H], transpose(wk, H, H)) : '',
+    wv: g.constant('attention.wv', [H, H], need(weights, 'attention/wv', [H, H])),
+    scale: g.constant('attention.scale', [], Float32Array.of(Math.sqrt(H))),
+  };
+}
+
+/** The residual head's LayerNorm(query + attended), epsilon 1e-5, over the last axis; `out` as it is for the other heads. */
+export function residualNorm(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>, query: string, out: string): string {
+  if (spec.head !== 'residual') return out;
+  const H = spec.hidden;
+  const gamma = g.constant('attention.gamma', [H], need(weights, 'attention/gamma', [H]));
+  const beta = g.constant('attention.beta', [H], need(weights, 'attention/beta', [H]));
+  return g.one('LayerNormalization', [g.one('Add', [query, out]), gamma, beta], [intAttr('axis', -1), floatAttr('epsilon', 1e-5)]);
+}
+
+/** Dense(relu) -> (dropout: the identity at inference) -> Dense(1) on the pooled [batch, D]; writes the graph output `output` [batch, 1]. */
+export function nnHead(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>, pooled: string, output: string): void {
+  const pooledDim = spec.head !== 'last' && spec.pooling === 'flatten' ? spec.T * spec.hidden : spec.hidden;
+  const dense = g.one('Relu', [g.one('Gemm', [pooled, g.constant('nn_hidden.kernel', [pooledDim, spec.dense], need(weights, 'nn_hidden/kernel', [pooledDim, spec.dense])), g.constant('nn_hidden.bias', [spec.dense], need(weights, 'nn_hidden/bias', [spec.dense]))])]);
+  g.nodes.push({ name: output, opType: 'Gemm', input: [dense, g.constant('score.kernel', [spec.dense, 1], need(weights, 'score/kernel', [spec.dense, 1])), g.constant('score.bias', [1], need(weights, 'score/bias', [1]))], output: [output], attribute: [] });
+  g.outputs.push({ name: output, type: tensorType(['batch', 1]) });
+}
+
 /**
  * The head and the NN head on the top layer's states `x` ([T, batch, H], time-major) and
  * its last state `lastState` ([1, batch, H]); writes the graph output `output` [batch, 1].
  */
 export function scoreHead(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>, x: string, lastState: string, output: string): void {
-  const { T, hidden: H } = spec;
   let pooled: string;
   if (spec.head === 'last') {
     pooled = g.one('Squeeze', [lastState, g.ints('last.axes', [0])]); // [B, H]
   } else {
-    const lastQuery = spec.pooling === 'last-query';
-    const wq = g.constant('attention.wq', [H, H], need(weights, 'attention/wq', [H, H]));
-    const wkData = need(weights, 'attention/wk', [H, H]);
-    const wv = g.constant('attention.wv', [H, H], need(weights, 'attention/wv', [H, H]));
-    const scale = g.constant('attention.scale', [], Float32Array.of(Math.sqrt(H)));
+    const c = attentionConstants(g, spec, weights);
     let out: string;
     let query: string;
-    if (lastQuery) {
+    if (spec.pooling === 'last-query') {
       // One query per sequence, computed on the time-major states [T, B, H] the recurrent
       // op returns (no [B*T, H] transpose), with the products reassociated so that nothing
       // is projected per time step: (q Wq)(S Wk)^T = ((q Wq) Wk^T) S^T and a (S Wv) =
       // (a S) Wv — two [B*T, H] x [H, H] products become [B, H] ones (equal to rounding).
       query = g.one('Squeeze', [lastState, g.ints('query.axes', [0])]); // [B, H]
-      const qk = g.one('MatMul', [g.one('MatMul', [query, wq]), g.constant('attention.wk_t', [H, H], transpose(wkData, H, H))]); // [B, H]
-      const scores = g.one('Div', [g.one('ReduceSum', [g.one('Mul', [x, qk]), g.ints('scores.axes', [2])], [intAttr('keepdims', 1)]), scale]); // [T, B, 1]
+      const qk = g.one('MatMul', [g.one('MatMul', [query, c.wq]), c.wkT]); // [B, H]
+      const scores = g.one('Div', [g.one('ReduceSum', [g.one('Mul', [x, qk]), g.ints('scores.axes', [2])], [intAttr('keepdims', 1)]), c.scale]); // [T, B, 1]
       const a = g.one('Softmax', [scores], [intAttr('axis', 0)]); // over time
-      out = g.one('MatMul', [g.one('ReduceSum', [g.one('Mul', [x, a]), g.ints('pool.axes0', [0])], [intAttr('keepdims', 0)]), wv]); // [B, H]
+      out = g.one('MatMul', [g.one('ReduceSum', [g.one('Mul', [x, a]), g.ints('pool.axes0', [0])], [intAttr('keepdims', 0)]), c.wv]); // [B, H]
     } else {
       const states = g.one('Transpose', [x], [intsAttr('perm', [1, 0, 2])], 'batch_major'); // [B, T, H]
       query = states;
-      const q = g.one('MatMul', [query, wq]);
-      const k = g.one('MatMul', [states, g.constant('attention.wk', [H, H], wkData)]);
-      const scores = g.one('Div', [g.one('MatMul', [q, g.one('Transpose', [k], [intsAttr('perm', [0, 2, 1])])]), scale]);
+      const q = g.one('MatMul', [query, c.wq]);
+      const k = g.one('MatMul', [states, c.wk]);
+      const scores = g.one('Div', [g.one('MatMul', [q, g.one('Transpose', [k], [intsAttr('perm', [0, 2, 1])])]), c.scale]);
       const a = g.one('Softmax', [scores], [intAttr('axis', -1)]);
-      out = g.one('MatMul', [a, g.one('MatMul', [states, wv])]); // [B, T, H]
+      out = g.one('MatMul', [a, g.one('MatMul', [states, c.wv])]); // [B, T, H]
     }
-    if (spec.head === 'residual') {
-      const gamma = g.constant('attention.gamma', [H], need(weights, 'attention/gamma', [H]));
-      const beta = g.constant('attention.beta', [H], need(weights, 'attention/beta', [H]));
-      out = g.one('LayerNormalization', [g.one('Add', [query, out]), gamma, beta], [intAttr('axis', -1), floatAttr('epsilon', 1e-5)]);
-    }
-    if (lastQuery) pooled = out;
+    out = residualNorm(g, spec, weights, query, out);
+    if (spec.pooling === 'last-query') pooled = out;
     else if (spec.pooling === 'mean') pooled = g.one('ReduceMean', [out], [intsAttr('axes', [1]), intAttr('keepdims', 0)]);
     else pooled = g.one('Flatten', [out], [intAttr('axis', 1)]); // [B, T*H], tfjs flatten's order
   }
-  const pooledDim = spec.head !== 'last' && spec.pooling === 'flatten' ? T * H : H;
-  const dense = g.one('Relu', [g.one('Gemm', [pooled, g.constant('nn_hidden.kernel', [pooledDim, spec.dense], need(weights, 'nn_hidden/kernel', [pooledDim, spec.dense])), g.constant('nn_hidden.bias', [spec.dense], need(weights, 'nn_hidden/bias', [spec.dense]))])]);
-  // Dropout is the identity at inference.
-  g.nodes.push({ name: output, opType: 'Gemm', input: [dense, g.constant('score.kernel', [spec.dense, 1], need(weights, 'score/kernel', [spec.dense, 1])), g.constant('score.bias', [1], need(weights, 'score/bias', [1]))], output: [output], attribute: [] });
-  g.outputs.push({ name: output, type: tensorType(['batch', 1]) });
+  nnHead(g, spec, weights, pooled, output);
 }
