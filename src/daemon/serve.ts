@@ -613,10 +613,10 @@ export class KafkaDaemon {
     const { closes, targets, batches } = await pipeline.takeOutputs();
     const elapsed = stopwatch();
     // A full checkpoint first after a start or a restore; once the increments since the last
-    // one outweigh it, at the next commit without a close (off the close's latency path), or
-    // at any commit once they are four times it.
+    // one are twice its size, at the next commit without a close (off the close's latency
+    // path), or at any commit once they are four times it.
     const store = this.checkpoints;
-    const overdue = store.logBytes >= store.fullBytes;
+    const overdue = store.logBytes >= 2 * store.fullBytes;
     const kind = !this.wroteFull || (overdue && (closes.length === 0 || store.logBytes >= 4 * store.fullBytes)) ? 'full' : 'increment';
     const ckpt: Checkpoint = {
       format: CHECKPOINT_FORMAT,
