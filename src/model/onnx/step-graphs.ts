@@ -8,13 +8,14 @@
  *   step    row [1, batch, F] (the new bar's row) and the prefix's outputs -> score
  *           [batch, 1]: one step of every layer from its state, then the head on the T
  *           states
- * The last-query heads take the states batch-major, [batch, T-1, H], and attend in two
- * parts — the T-1 prefix states by batched products that read them once, the new state
- * beside them — so the step never copies the [T, batch, H] window (at 5,000 x 120 x 64,
- * 150 MB): the whole graph's reassociated form, to float rounding. The full-attention
- * poolings (mean, flatten) attend from every state, so their step joins the states
- * (time-major [T-1, batch, H]) and runs the whole graph's head nodes. The step's score
- * equals the whole graph's on the T rows to float rounding (test/incremental.test.ts).
+ * The states are time-major, [T-1, batch, H], as the recurrent op returns them. The
+ * last-query heads attend in two parts — the prefix states, then the new one — with the
+ * whole graph's nodes, so the step never copies the [T, batch, H] window (at 5,000 x 120
+ * x 64, 150 MB) and computes every value as the whole graph does (an earlier form with
+ * batched products was 1e-7 off, enough to swap the ranks of near-tied scores). The
+ * full-attention poolings (mean, flatten) attend from every state, so their step joins
+ * the states and runs the whole graph's head nodes. The step's score equals the whole
+ * graph's (test/incremental.test.ts, and the parity suites compare ranks).
  */
 import type { ModelSpec } from '../architecture.js';
 import type { ModelProto } from './proto.js';
@@ -51,8 +52,7 @@ export function buildPrefixModel(spec: ModelSpec, weights: Map<string, Weight>, 
     x = r.states;
   }
   if (spec.head === 'last') return g.model(`${spec.arch}_${spec.head}_${spec.pooling}_prefix`, producerVersion, doc);
-  if (batchMajorStates(spec)) g.output(PREFIX_STATES, g.one('Transpose', [x], [intsAttr('perm', [1, 0, 2])], 'batch_major'), ['batch', P, spec.hidden]);
-  else g.output(PREFIX_STATES, x, [P, 'batch', spec.hidden]);
+  g.output(PREFIX_STATES, x, [P, 'batch', spec.hidden]);
   return g.model(`${spec.arch}_${spec.head}_${spec.pooling}_prefix`, producerVersion, doc);
 }
 
@@ -68,8 +68,8 @@ export function buildStepModel(spec: ModelSpec, weights: Map<string, Weight>, pr
     x = r.states; // [1, B, H]
     lastState = r.h;
   }
-  if (batchMajorStates(spec)) {
-    nnHead(g, spec, weights, lastQueryStep(g, spec, weights, g.input(PREFIX_STATES, ['batch', spec.T - 1, H]), lastState), STEP_OUTPUT);
+  if (spec.head !== 'last' && spec.pooling === 'last-query') {
+    nnHead(g, spec, weights, lastQueryStep(g, spec, weights, g.input(PREFIX_STATES, [spec.T - 1, 'batch', H]), x, lastState), STEP_OUTPUT);
   } else {
     // The top layer's T states: the prefix's T-1, then the new one.
     const states = spec.head === 'last' ? x : g.one('Concat', [g.input(PREFIX_STATES, [spec.T - 1, 'batch', H]), x], [intAttr('axis', 0)]);
@@ -78,28 +78,26 @@ export function buildStepModel(spec: ModelSpec, weights: Map<string, Weight>, pr
   return g.model(`${spec.arch}_${spec.head}_${spec.pooling}_step`, producerVersion, doc);
 }
 
-/** Whether the prefix hands its states over batch-major (the last-query attention heads). */
-function batchMajorStates(spec: Pick<ModelSpec, 'head' | 'pooling'>): boolean {
-  return spec.head !== 'last' && spec.pooling === 'last-query';
-}
-
 /**
- * The last-query attention of the new state q over the prefix states S [B, T-1, H] and q
- * itself, pooled (and layer-normalised for the residual head): scores (S qk, q qk) with
- * qk = (q Wq) Wk^T, softmax over the T of them, then (a_S S + a_q q) Wv.
+ * The last-query attention of the new state q ([1, B, H], time-major) over the prefix
+ * states S [T-1, B, H] and q itself, pooled (and layer-normalised for the residual head):
+ * the whole graph's nodes (graph.ts) applied to the two parts — scores per state, softmax
+ * over the T of them, the attended sum over the prefix and then the new state's term —
+ * so that nothing joins a [T, B, H] copy and every value is computed as the whole graph
+ * computes it.
  */
-function lastQueryStep(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>, prefixStates: string, lastState: string): string {
+function lastQueryStep(g: GraphBuilder, spec: ModelSpec, weights: Map<string, Weight>, prefixStates: string, newState: string, lastState: string): string {
   const P = spec.T - 1;
   const c = attentionConstants(g, spec, weights);
   const query = g.one('Squeeze', [lastState, g.ints('query.axes', [0])]); // [B, H]
   const qk = g.one('MatMul', [g.one('MatMul', [query, c.wq]), c.wkT]); // [B, H]
-  const prefixScores = g.one('MatMul', [prefixStates, g.one('Unsqueeze', [qk, g.ints('qk.axes', [2])])]); // [B, T-1, 1]
-  const newScore = g.one('Unsqueeze', [g.one('ReduceSum', [g.one('Mul', [query, qk]), g.ints('new.axes', [1])], [intAttr('keepdims', 1)]), g.ints('new.unsqueeze', [2])]); // [B, 1, 1]
-  const a = g.one('Softmax', [g.one('Div', [g.one('Concat', [prefixScores, newScore], [intAttr('axis', 1)]), c.scale])], [intAttr('axis', 1)]); // [B, T, 1]
-  const axis1 = g.ints('time.axis', [1]);
-  const aPrefix = g.one('Slice', [a, g.ints('prefix.start', [0]), g.ints('prefix.end', [P]), axis1]); // [B, T-1, 1]
-  const aNew = g.one('Squeeze', [g.one('Slice', [a, g.ints('new.start', [P]), g.ints('new.end', [P + 1]), axis1]), g.ints('anew.axes', [2])]); // [B, 1]
-  const fromPrefix = g.one('Squeeze', [g.one('MatMul', [g.one('Transpose', [aPrefix], [intsAttr('perm', [0, 2, 1])]), prefixStates]), g.ints('ctx.axes', [1])]); // [B, H]
-  const out = g.one('MatMul', [g.one('Add', [fromPrefix, g.one('Mul', [query, aNew])]), c.wv]); // [B, H]
+  const hAxis = g.ints('scores.axes', [2]);
+  const score = (states: string): string => g.one('ReduceSum', [g.one('Mul', [states, qk]), hAxis], [intAttr('keepdims', 1)]);
+  const a = g.one('Softmax', [g.one('Div', [g.one('Concat', [score(prefixStates), score(newState)], [intAttr('axis', 0)]), c.scale])], [intAttr('axis', 0)]); // [T, B, 1]
+  const tAxis = g.ints('time.axis', [0]);
+  const aPrefix = g.one('Slice', [a, g.ints('prefix.start', [0]), g.ints('prefix.end', [P]), tAxis]); // [T-1, B, 1]
+  const aNew = g.one('Slice', [a, g.ints('new.start', [P]), g.ints('new.end', [P + 1]), tAxis]); // [1, B, 1]
+  const attended = (states: string, weight: string): string => g.one('ReduceSum', [g.one('Mul', [states, weight]), tAxis], [intAttr('keepdims', 0)]); // [B, H]
+  const out = g.one('MatMul', [g.one('Add', [attended(prefixStates, aPrefix), attended(newState, aNew)]), c.wv]); // [B, H]
   return residualNorm(g, spec, weights, query, out);
 }
