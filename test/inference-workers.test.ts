@@ -15,7 +15,7 @@ import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { createLogger } from '../src/log.js';
 import { readMeta, writeMeta } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
-import { randomSequences, splitWindows } from '../src/model/onnx/compare.js';
+import { randomSequences, wholeAndStepped } from '../src/model/onnx/compare.js';
 import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineOptions, type Predictor } from '../src/model/predictor.js';
 import { Metrics } from '../src/sink/metrics.js';
 import { everyArchitecture, randomModelFolder } from './model-folders.js';
@@ -31,26 +31,12 @@ beforeAll(async () => {
   await selectBackend();
 });
 
-/** Whole windows, and prefix + step, on one predictor. */
-async function scores(p: Predictor, x: Float32Array, n: number): Promise<{ whole: Float32Array; stepped: Float32Array }> {
-  const whole = new Float32Array(n);
-  const stepped = new Float32Array(n);
-  await p.predict(x, n, whole);
-  const { prefix, last } = splitWindows(x, n, T);
-  const steps = p.incremental;
-  if (steps === undefined) throw new Error('no incremental scoring');
-  const state = await steps.prefix(prefix, n);
-  await steps.step(state, last, stepped);
-  state.dispose();
-  return { whole, stepped };
-}
-
 /** The folder's scores on workers and on the main thread: whole windows, prefix + step. */
 async function onBoth(dir: string, x: Float32Array): Promise<void> {
   const worker = await loadPredictor(dir, onWorkers);
   const main = await loadPredictor(dir, onMain);
-  const a = await scores(worker.predictor, x, N);
-  const b = await scores(main.predictor, x, N);
+  const a = await wholeAndStepped(worker.predictor, x, N, T);
+  const b = await wholeAndStepped(main.predictor, x, N, T);
   await worker.predictor.dispose();
   await main.predictor.dispose();
   expect(worker.predictor.engine).toBe('onnx');

@@ -5,7 +5,7 @@
  */
 import { FEATURE_COUNT } from '../../features/feature-set.js';
 import { checkedMeta } from '../artifact.js';
-import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineName } from '../predictor.js';
+import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineName, type Predictor } from '../predictor.js';
 
 /** The largest engine difference accepted (absolute, on raw scores). */
 export const ENGINE_TOLERANCE = 1e-4;
@@ -74,20 +74,26 @@ export function splitWindows(x: Float32Array, n: number, T: number): { prefix: F
   return { prefix, last };
 }
 
+/** n windows [n, T, F] scored whole and by the prefix of their first T-1 rows and one step, on one predictor (which must score incrementally). */
+export async function wholeAndStepped(predictor: Predictor, x: Float32Array, n: number, T: number): Promise<{ whole: Float32Array; stepped: Float32Array }> {
+  const steps = predictor.incremental;
+  if (steps === undefined) throw new Error(`this ${predictor.engine} predictor has no incremental scoring`);
+  const whole = new Float32Array(n);
+  const stepped = new Float32Array(n);
+  await predictor.predict(x, n, whole);
+  const { prefix, last } = splitWindows(x, n, T);
+  const state = await steps.prefix(prefix, n);
+  await steps.step(state, last, stepped);
+  state.dispose();
+  return { whole, stepped };
+}
+
 /** On one engine: n windows scored whole, and by the prefix of their first T-1 rows and one step; undefined where the model has no incremental scoring. */
 export async function compareSteps(dir: string, n: number, engine: EngineName, input?: Float32Array): Promise<{ n: number; maxAbs: number; tolerance: number; whole: Float32Array } | undefined> {
   const { predictor, meta } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine });
   try {
-    const steps = predictor.incremental;
-    if (steps === undefined) return undefined;
-    const x = input ?? randomSequences(n, meta.T, 7);
-    const whole = new Float32Array(n);
-    const stepped = new Float32Array(n);
-    await predictor.predict(x, n, whole);
-    const { prefix, last } = splitWindows(x, n, meta.T);
-    const state = await steps.prefix(prefix, n);
-    await steps.step(state, last, stepped);
-    state.dispose();
+    if (predictor.incremental === undefined) return undefined;
+    const { whole, stepped } = await wholeAndStepped(predictor, input ?? randomSequences(n, meta.T, 7), n, meta.T);
     let maxAbs = 0;
     for (let i = 0; i < n; i++) maxAbs = Math.max(maxAbs, Math.abs(whole[i] - stepped[i]));
     if (!Number.isFinite(maxAbs) || stepped.some((v) => !Number.isFinite(v))) maxAbs = Number.POSITIVE_INFINITY;

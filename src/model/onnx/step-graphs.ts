@@ -51,8 +51,7 @@ export function buildPrefixModel(spec: ModelSpec, weights: Map<string, Weight>, 
     if (spec.arch === 'lstm') g.output(`c_${l}`, r.c, [1, 'batch', spec.hidden]);
     x = r.states;
   }
-  if (spec.head === 'last') return g.model(`${spec.arch}_${spec.head}_${spec.pooling}_prefix`, producerVersion, doc);
-  g.output(PREFIX_STATES, x, [P, 'batch', spec.hidden]);
+  if (spec.head !== 'last') g.output(PREFIX_STATES, x, [P, 'batch', spec.hidden]);
   return g.model(`${spec.arch}_${spec.head}_${spec.pooling}_prefix`, producerVersion, doc);
 }
 
