@@ -152,6 +152,7 @@ export const daemonBenchmark: Benchmark = {
         const inference = recording(daemon.metrics.inference, 'model');
         const prefix = recording(daemon.metrics.windowPrefix, 'model');
         const checkpoints = recording(daemon.metrics.checkpoint, 'kind');
+        const phases = recording(daemon.metrics.closePhase, 'phase');
         await daemon.start();
         // The feed is another process, as in production: the daemon's event loop is its own.
         const feed = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'replay', '--input', join(dir, 'sim-big', 'ticks'), '--format', 'arrow', '--arrow-rows', '5000', '--speed', `${speed}x`], {
@@ -168,14 +169,23 @@ export const daemonBenchmark: Benchmark = {
           const pre = prefix.get(model) ?? [];
           const what = `${engine} engine, ${model === 'bench-10m' ? '10m T=120' : '30m T=40'} (${symbols.toLocaleString('en-US')} symbols)`;
           rows.push({ measure: `bar close → publish, ${what}`, ticks: `${xs.length} closes`, seconds: `p50 ${ms(xs, 50)} / p99 ${ms(xs, 99)} ms`, 'ticks/s': '', target: 'p99 ≤ 250 ms', met: percentile(xs, 99) <= 0.25 ? 'yes' : 'no' });
+          // The first close of a fresh start has no prefix (nothing was prepared): whole windows, by design.
+          const steady = xs.slice(1);
+          rows.push({ measure: `bar close → publish after the first close, ${what}`, ticks: `${steady.length} closes`, seconds: `p50 ${ms(steady, 50)} / p99 ${ms(steady, 99)} ms`, 'ticks/s': '', target: 'p99 ≤ 250 ms', met: percentile(steady, 99) <= 0.25 ? 'yes' : 'no' });
           rows.push({ measure: `inference at the close, ${what}`, ticks: `${inf.length} closes`, seconds: `p50 ${ms(inf, 50)} / p99 ${ms(inf, 99)} ms`, 'ticks/s': '', target: 'p99 ≤ 30 ms', met: percentile(inf, 99) <= 0.03 ? 'yes' : 'no' });
+          const infSteady = inf.slice(1);
+          rows.push({ measure: `inference at the close after the first, ${what}`, ticks: `${infSteady.length} closes`, seconds: `p50 ${ms(infSteady, 50)} / p99 ${ms(infSteady, 99)} ms`, 'ticks/s': '', target: 'p99 ≤ 30 ms', met: percentile(infSteady, 99) <= 0.03 ? 'yes' : 'no' });
           if (pre.length > 0) rows.push({ measure: `prefix between closes, ${what}`, ticks: `${pre.length} closes`, seconds: `p50 ${ms(pre, 50)} / p99 ${ms(pre, 99)} ms`, 'ticks/s': '', target: `≪ the bar (${fmt(600 / speed, 1)} s at ${speed}x)`, met: percentile(pre, 99) < 600 / speed / 4 ? 'yes' : 'no' });
+        }
+        // The profile of close -> publish: each phase of the commits that published closes.
+        for (const [phase, xs] of phases) {
+          rows.push({ measure: `close → publish phase: ${phase}, ${engine} run`, ticks: `${xs.length} commits`, seconds: `p50 ${ms(xs, 50)} / p99 ${ms(xs, 99)} ms`, 'ticks/s': '', target: '', met: '' });
         }
         for (const [kind, xs] of checkpoints) {
           rows.push({ measure: `checkpoint (${kind}), ${engine} run (${symbols.toLocaleString('en-US')} symbols)`, ticks: `${xs.length} written`, seconds: `p50 ${ms(xs, 50)} / p99 ${ms(xs, 99)} ms`, 'ticks/s': '', target: kind === 'increment' ? 'p99 ≤ 100 ms' : '', met: kind === 'increment' ? (percentile(xs, 99) <= 0.1 ? 'yes' : 'no') : '' });
         }
       }
-      notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes (one recurrent step each from the prefix prepared since the last close; the first close of a run on whole windows) + checkpoint (the first of a run full, then increments) + the Kafka transaction.`);
+      notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes (one recurrent step each from the prefix prepared since the last close; the first close of a run on whole windows, since a fresh start has nothing prepared — a restart from a checkpoint prepares at once) + checkpoint (serialised at the commit, fsynced while the transaction sends; the first of a run full, then increments) + the Kafka transaction; the phases are factorstream_close_phase_seconds, per commit that publishes closes.`);
       notes.push(`Engines: ${engines.join(', ')} (onnx: onnxruntime-node, CPU provider; tfjs: ${(await selectBackend()).name} backend). Kafka ${kafka.version} shares the 2 cores.`);
     } finally {
       await kafka.stop();

@@ -62,7 +62,7 @@ describe('checkpoint chain on disk', () => {
       const before = seq === 0 ? undefined : files();
       const checkpoint: Checkpoint = { format: CHECKPOINT_FORMAT, seq: ++seq, kind, writtenAt: new Date(0).toISOString(), models: ['demo-10m'], positions: pipeline.positions(), outputs: batches, state: pipeline.snapshot(kind) };
       const bytes = serialize(checkpoint);
-      store.write(checkpoint);
+      await store.write(checkpoint).durable;
       pipeline.saved();
       expected.set(seq, { state: serialize(pipeline.snapshot('full')), checkpoint });
       const after = files();

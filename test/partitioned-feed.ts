@@ -237,6 +237,7 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     published.scores.push(...pending.scores);
     pending = { closes: [], scores: [] };
     save();
+    pipeline.startPrefixes();
   };
   // A discrete-event loop: Clock alarms fire at their time, before any later fetch; an
   // idle consumer waits for the next message produced or the next alarm, whichever is first.

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as A from 'apache-arrow';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { chunks } from '../src/ingest/kafka-chunks.js';
+import { chunks, REQUEST_MESSAGES, topicRounds } from '../src/ingest/kafka-chunks.js';
 import { scoreBatchMessage, scoreMessages, type ScoreRecord } from '../src/sink/scores.js';
 
 const source = { model: 'demo-10m', modelVersion: '20261126T093028-s7', freq: '10m' as const };
@@ -51,5 +51,17 @@ describe('produce request chunks', () => {
     expect(parts.map((p) => p.length)).toEqual([2, 1, 1, 2]);
     expect([...chunks(msgs, 10_000, 100)]).toHaveLength(1);
     expect([...chunks([], 10, 1)]).toEqual([]);
+  });
+
+  it('a transaction sends each topic once per request: two models to one topic merge, in order, and each request holds one chunk of each topic', () => {
+    const m = (topic: string, n: number): { topic: string; messages: { key: string; value: Buffer }[] } => ({ topic, messages: Array.from({ length: n }, (_, i) => ({ key: `${topic}-${i}`, value: Buffer.alloc(10) })) });
+    const a = m('scores', REQUEST_MESSAGES + 500);
+    const b = m('scores', 700);
+    const batch = m('batch', 2);
+    const rounds = [...topicRounds([a, batch, b])];
+    for (const r of rounds) expect(new Set(r.map((t) => t.topic)).size).toBe(r.length);
+    expect(rounds.map((r) => r.map((t) => `${t.topic}:${t.messages.length}`))).toEqual([[`scores:${REQUEST_MESSAGES}`, 'batch:2'], ['scores:1200']]);
+    expect(rounds.flatMap((r) => r.filter((t) => t.topic === 'scores').flatMap((t) => t.messages))).toEqual([...a.messages, ...b.messages]);
+    expect([...topicRounds([])]).toEqual([]);
   });
 });

@@ -20,8 +20,9 @@
  * did not, and its outputs are published again with its positions, in a new
  * transaction. Either way every output is published exactly once.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 import { partitionKey, type OutputBatch, type PipelineState } from './pipeline.js';
@@ -76,7 +77,7 @@ export class CheckpointStore {
     this.logPath = join(dir, 'checkpoint.log');
   }
 
-  /** The chain on disk: its full checkpoint and the complete increments after it (undefined: none). */
+  /** The chain on disk: its full checkpoint and the complete increments after it (undefined: none); after settled() while writes are in flight. */
   read(): CheckpointChain | undefined {
     if (!existsSync(this.path)) return undefined;
     const full = this.decode(readFileSync(this.path), this.path);
@@ -121,46 +122,75 @@ export class CheckpointStore {
 
   writeMemberId(id: string): void {
     mkdirSync(this.dir, { recursive: true });
-    writeDurably(join(this.dir, 'member-id'), Buffer.from(`${id}\n`), 'w');
+    // Small and rare (a group join): written in place, synchronously.
+    const fd = openSync(join(this.dir, 'member-id'), 'w');
+    try {
+      writeSync(fd, `${id}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
-  /** Writes a checkpoint durably: a full one replaces the chain, an increment extends it. Returns the bytes written. */
-  write(data: Checkpoint): number {
-    mkdirSync(this.dir, { recursive: true });
+  /**
+   * Writes a checkpoint: serialised now (the state may change as soon as this returns),
+   * made durable in the background — a full one replaces the chain, an increment extends
+   * it — so that the disk's fsync overlaps the Kafka transaction that must wait for it
+   * (serve awaits `durable` before committing). Writes reach the disk in call order.
+   */
+  write(data: Checkpoint): { bytes: number; durable: Promise<void> } {
     const bytes = serialize(data);
+    const previous = this.writing;
+    let durable: Promise<void>;
     if (data.kind === 'increment') {
       const header = Buffer.alloc(RECORD_HEADER);
       header.writeUInt32LE(bytes.length, 0);
       header.writeUInt32LE(crc32(bytes), 4);
-      writeDurably(this.logPath, Buffer.concat([header, bytes]), 'a');
       this.logBytes += RECORD_HEADER + bytes.length;
-      return bytes.length;
+      durable = previous.then(() => writeDurably(this.logPath, [header, bytes], 'a'));
+    } else {
+      this.fullBytes = bytes.length;
+      this.logBytes = 0;
+      durable = previous.then(() => this.replaceChain(bytes));
     }
+    // A failed write fails every later one: the chain on disk would have a gap.
+    this.writing = durable;
+    return { bytes: bytes.length, durable };
+  }
+
+  /** The full checkpoint's file, atomically (temporary file, fsync, rename, fsync the folder), then the old chain's increments dropped. */
+  private async replaceChain(bytes: Buffer): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
     const tmp = `${this.path}.tmp`;
-    writeDurably(tmp, bytes, 'w');
-    renameSync(tmp, this.path);
-    const dirFd = openSync(this.dir, 'r');
+    await writeDurably(tmp, [bytes], 'w');
+    await rename(tmp, this.path);
+    const dir = await open(this.dir, 'r');
     try {
-      fsyncSync(dirFd);
+      await dir.sync();
     } finally {
-      closeSync(dirFd);
+      await dir.close();
     }
     // The increments of the old chain are behind the new full checkpoint now.
-    writeDurably(this.logPath, Buffer.alloc(0), 'w');
-    this.fullBytes = bytes.length;
-    this.logBytes = 0;
-    return bytes.length;
+    await writeDurably(this.logPath, [], 'w');
   }
+
+  /** Resolves once every write so far has reached the disk or failed (read it only then). */
+  async settled(): Promise<void> {
+    await this.writing.catch(() => undefined);
+  }
+
+  private writing: Promise<void> = Promise.resolve();
 }
 
 /** Writes (or appends) bytes and fsyncs the file. */
-function writeDurably(path: string, bytes: Uint8Array, flags: 'w' | 'a'): void {
-  const fd = openSync(path, flags);
+async function writeDurably(path: string, parts: readonly Uint8Array[], flags: 'w' | 'a'): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const fd = await open(path, flags);
   try {
-    if (bytes.length > 0) writeSync(fd, bytes);
-    fsyncSync(fd);
+    if (parts.length > 0) await fd.writev(parts);
+    await fd.sync();
   } finally {
-    closeSync(fd);
+    await fd.close();
   }
 }
 

@@ -186,6 +186,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       opts.print(targetsLine(t));
     }
     for (const b of batches) if (b.topic === config.kafka.deadLetterTopic) log.warn({ deadLetters: b.messages.length, codes: [...new Set(b.messages.map((m) => m.headers.error))] }, 'events rejected');
+    pipeline.startPrefixes();
   };
   /** Moves the simulated clock to `to`, publishing what each alarm on the way closes when it closes it. */
   const runClockTo = async (to: number): Promise<void> => {

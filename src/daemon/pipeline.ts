@@ -54,6 +54,8 @@ export interface ScoredClose {
   records: ScoreRecord[];
   skipped: number;
   inferenceSeconds: number;
+  /** How long scoring waited for the close's prepared prefix (0: ready, or none). */
+  prefixWaitSeconds: number;
   /** Wall time (ms) the close was decided: the start of bar-close-to-publish latency. */
   closedAtMs: number;
 }
@@ -464,7 +466,7 @@ export class ScoringPipeline {
 
   /**
    * Runs the queued inferences (in close order) and returns everything to publish since the
-   * last call. The caller must not feed the pipeline until it resolves (serve runs both
+   * last call (then startPrefixes, once published). The caller must not feed the pipeline until it resolves (serve runs both
    * under one lock), so that the state snapshot taken after it matches the outputs.
    */
   async takeOutputs(): Promise<{ closes: ScoredClose[]; targets: TargetWeights[]; batches: OutputBatch[] }> {
@@ -498,7 +500,7 @@ export class ScoringPipeline {
       const order = Int32Array.from(cs.score.keys()).sort((a, b) => cs.score[a] - cs.score[b]);
       for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
       this.board.scored(name, cs, records, order);
-      closes.push({ source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, closedAtMs });
+      closes.push({ source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs });
       if (model.role === 'shadow') {
         batches.push({ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) });
       } else {
@@ -512,9 +514,17 @@ export class ScoringPipeline {
       }
     }
     if (this.deadLetters.length > 0) batches.push({ topic: this.topics.deadLetter, messages: this.deadLetters.splice(0) });
-    // The closes are scored: the next ones' prefixes run now, while the market trades.
-    for (const model of this.models) model.scorer.startPrefix();
     return { closes, targets, batches };
+  }
+
+  /**
+   * Starts the next closes' prefixes (captured at these closes), while the market trades:
+   * the caller does so once the outputs are published, so that the recurrence does not
+   * compete with the checkpoint and the transaction for the CPU. A prefix never started
+   * is computed when its close needs it.
+   */
+  startPrefixes(): void {
+    for (const model of this.models) model.scorer.startPrefix();
   }
 
   /** After the portfolio model's last close of a rebalance day: the target weights, from its scores as published. */

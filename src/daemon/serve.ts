@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { stopwatch, type Clock } from '../market/clock.js';
-import { chunks } from '../ingest/kafka-chunks.js';
+import { topicRounds } from '../ingest/kafka-chunks.js';
 import { kafkaConnection, kafkaFailure } from '../ingest/kafka-client.js';
 import { headerText } from '../ingest/topic-reader.js';
 import { ReferenceFollower } from '../ingest/reference-follower.js';
@@ -342,6 +342,8 @@ export class KafkaDaemon {
         this.log.info({ attempts: attempt, downSeconds: Math.round((this.opts.clock.now() - since) / 1000), checkpoint: this.seq }, 'Kafka reconnected: serving again');
         break;
       } catch (err) {
+        // Not Kafka: the checkpoint and the committed offsets disagree, or the state does not restore; retrying cannot help.
+        if (err instanceof RecoveryError) this.fatal(err, 'reconnected, but the state does not come back');
         this.metrics.kafkaReconnects.inc({ result: 'failed' });
         const failure = kafkaFailure(err, this.cfg.kafka);
         // A broker still down is expected here; credentials or certificates that stopped working need a person.
@@ -408,6 +410,8 @@ export class KafkaDaemon {
     const { cfg, log } = this;
     const pipeline = this.pipeline as ScoringPipeline;
     const committed = await this.committedOffsets();
+    // A transaction that failed while its checkpoint was being written: that write completes first.
+    await this.checkpoints.settled();
     const ckpt = this.checkpoints.read();
     if (ckpt === undefined) {
       if ([...committed.values()].some((o) => o >= 0)) {
@@ -418,13 +422,17 @@ export class KafkaDaemon {
     }
     const served = pipeline.models.map((m) => `${m.meta.name}@${m.meta.version}`);
     if (ckpt.models.join() !== served.join()) {
-      throw new Error(`checkpoint ${this.checkpoints.path} was written for models ${ckpt.models.join(', ')}; this run serves ${served.join(', ')}. Move the checkpoint away (${this.checkpoints.path} and ${this.checkpoints.logPath}) to start fresh (sequences refill), or serve the same models`);
+      throw new RecoveryError(`checkpoint ${this.checkpoints.path} was written for models ${ckpt.models.join(', ')}; this run serves ${served.join(', ')}. Move the checkpoint away (${this.checkpoints.path} and ${this.checkpoints.logPath}) to start fresh (sequences refill), or serve the same models`);
     }
     const relation = positionsCommitted(ckpt.positions, committed);
     if (relation === 'newer') {
-      throw new Error(`the group ${cfg.kafka.groupId} committed offsets past checkpoint #${ckpt.seq} (${this.checkpoints.path}): this checkpoint is older than the published scores; restore the newest checkpoint, or move it away to start with empty state`);
+      throw new RecoveryError(`the group ${cfg.kafka.groupId} committed offsets past checkpoint #${ckpt.seq} (${this.checkpoints.path}): this checkpoint is older than the published scores; restore the newest checkpoint, or move it away to start with empty state`);
     }
-    pipeline.restoreChain(ckpt.states);
+    try {
+      pipeline.restoreChain(ckpt.states);
+    } catch (err) {
+      throw new RecoveryError(`checkpoint #${ckpt.seq} (${this.checkpoints.path}, ${ckpt.increments} increments in ${this.checkpoints.logPath}) does not restore: ${(err as Error).message}`, { cause: err });
+    }
     this.seq = ckpt.seq;
     if (relation === 'older') {
       log.warn({ checkpoint: ckpt.seq, outputs: ckpt.outputs.reduce((n, b) => n + b.messages.length, 0) }, 'the last transaction did not commit: publishing its outputs again');
@@ -600,9 +608,10 @@ export class KafkaDaemon {
 
   /**
    * Publishes what the pipeline produced since the last commit with the positions it
-   * reflects: checkpoint first, then one transaction. Runs as soon as a bar close is
-   * scored; otherwise (dead letters, moving offsets) every commitIntervalMs, since each
-   * commit writes a checkpoint of the whole state.
+   * reflects: the checkpoint is serialised, then one transaction sends the outputs while
+   * the checkpoint reaches the disk, and commits once it has. Runs as soon as a bar close
+   * is scored; otherwise (dead letters, moving offsets) every commitIntervalMs, since each
+   * commit writes a checkpoint. The next closes' prefixes start once it is published.
    */
   private async commit(force: boolean): Promise<void> {
     const pipeline = this.pipeline as ScoringPipeline;
@@ -610,7 +619,10 @@ export class KafkaDaemon {
     const posKey = JSON.stringify(positions);
     const due = force || this.opts.clock.now() - this.lastCommitAt >= this.cfg.daemon.commitIntervalMs;
     if (pipeline.pendingCloses === 0 && !(due && (pipeline.hasOutput || posKey !== this.lastPositions))) return;
+    const scoring = stopwatch();
+    const takenAt = this.opts.clock.now();
     const { closes, targets, batches } = await pipeline.takeOutputs();
+    const scoringSeconds = scoring() / 1000;
     const elapsed = stopwatch();
     // A full checkpoint first after a start or a restore; once the increments since the last
     // one are twice its size, at the next commit without a close (off the close's latency
@@ -628,15 +640,24 @@ export class KafkaDaemon {
       outputs: batches,
       state: pipeline.snapshot(kind),
     };
-    const bytes = store.write(ckpt);
+    // Serialised now, made durable while the transaction's messages are sent: it only has to
+    // be on disk before the commit (a crash before that aborts the transaction with it).
+    const written = store.write(ckpt);
     pipeline.saved();
     this.wroteFull = true;
     this.seq = ckpt.seq;
-    this.metrics.checkpoint.observe({ kind }, elapsed() / 1000);
-    this.metrics.checkpointBytes.set({ kind }, bytes);
+    const serialiseSeconds = elapsed() / 1000;
+    this.metrics.checkpointBytes.set({ kind }, written.bytes);
+    written.durable.then(
+      () => this.metrics.checkpoint.observe({ kind }, elapsed() / 1000),
+      () => undefined,
+    );
+    const transaction = stopwatch();
+    let waited: number;
     try {
-      await this.transaction(batches, positions);
+      waited = await this.transaction(batches, positions, written.durable);
     } catch (err) {
+      if (err instanceof CheckpointWriteError) this.fatal(err.cause, `checkpoint #${ckpt.seq} could not be written to ${this.cfg.daemon.checkpointDir} (its transaction was aborted)`);
       // The checkpoint holds these outputs: the reconnect publishes them again unless the broker committed them.
       this.lost(err, 'transaction failed');
       return;
@@ -644,14 +665,29 @@ export class KafkaDaemon {
     this.lastContact = this.opts.clock.now();
     this.lastPositions = posKey;
     this.lastCommitAt = this.opts.clock.now();
+    if (closes.length > 0) {
+      const phase = this.metrics.closePhase;
+      phase.observe({ phase: 'queued' }, Math.max(0, takenAt - Math.min(...closes.map((c) => c.closedAtMs))) / 1000);
+      phase.observe({ phase: 'prefix' }, Math.max(...closes.map((c) => c.prefixWaitSeconds)));
+      phase.observe({ phase: 'scoring' }, scoringSeconds);
+      // What of the checkpoint the close waits for: serialising it, and its fsync where it outlasts the sends.
+      phase.observe({ phase: 'checkpoint' }, serialiseSeconds + waited);
+      phase.observe({ phase: 'transaction' }, transaction() / 1000 - waited);
+    }
     this.published(closes, targets);
+    pipeline.startPrefixes();
   }
 
-  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions']): Promise<void> {
+  /**
+   * One transaction: the outputs, the input positions, and — before the commit — the
+   * checkpoint that holds them on disk (`durable`, absent when it is there already).
+   * Returns the seconds the commit waited for the checkpoint.
+   */
+  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<void>): Promise<number> {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
     try {
-      for (const b of batches) for (const part of chunks(b.messages)) await txn.send({ topic: b.topic, messages: part.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+      for (const round of topicRounds(batches)) await txn.sendBatch({ topicMessages: round.map((t) => ({ topic: t.topic, messages: t.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) })) });
       const topics = new Map<string, { partition: number; offset: string }[]>();
       for (const p of positions) {
         let list = topics.get(p.topic);
@@ -659,8 +695,14 @@ export class KafkaDaemon {
         list.push({ partition: p.partition, offset: String(p.offset) });
       }
       if (topics.size > 0) await txn.sendOffsets({ consumerGroupId: this.cfg.kafka.groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) });
+      const waiting = stopwatch();
+      await durable?.catch((err: unknown) => {
+        throw new CheckpointWriteError('checkpoint write failed', { cause: err });
+      });
+      const waited = waiting() / 1000;
       await txn.commit();
       this.metrics.transactions.inc({ result: 'committed' });
+      return waited;
     } catch (err) {
       this.metrics.transactions.inc({ result: 'aborted' });
       await txn.abort().catch(() => undefined);
@@ -765,6 +807,7 @@ export class KafkaDaemon {
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     await this.archive?.close();
+    await this.checkpoints.settled();
     await this.http?.close();
     // The models' sessions and inference workers.
     for (const m of this.pipeline?.models ?? this.models) await m.scorer.dispose().catch(() => undefined);
@@ -809,4 +852,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw new Error(`Kafka: ${failure.text}`, { cause: err });
   }
   return stopped;
+}
+
+/** Recovery failed for a reason of the checkpoint, not of Kafka: a person has to decide (the message says what to do). */
+class RecoveryError extends Error {
+  override name = 'RecoveryError';
+}
+
+/** The checkpoint of a transaction did not reach the disk: exactly-once cannot be kept without it. */
+class CheckpointWriteError extends Error {
+  override name = 'CheckpointWriteError';
 }

@@ -268,12 +268,16 @@ export class Aggregator {
     this.capacity = cap;
   }
 
-  /** Symbols known so far; grows as new symbols are interned. */
+  /** Symbols known so far; grows as new symbols are interned (lazily: at the next row or close, see restore). */
   private syncSymbols(): void {
     const n = this.symbols.size;
     if (n > this.capacity) this.ensureCapacity(n);
+    this.syncBoards();
+  }
+
+  private syncBoards(): void {
     const boards = this.boards;
-    for (let s = boards.length; s < n; s++) boards.push(boardOf(this.symbols.names[s]));
+    for (let s = boards.length; s < this.symbols.size; s++) boards.push(boardOf(this.symbols.names[s]));
   }
 
   /**
@@ -743,7 +747,9 @@ export class Aggregator {
       f.out.ensure(this.capacity);
     });
     this.keepFromStamp = this.started ? this.oldestOpenStamp() : -1;
-    this.syncSymbols();
+    // Not grown to the symbol table here: a snapshot may know symbols whose rows were still
+    // waiting for a close, and the increments after it are at the capacity it was written with.
+    this.syncBoards();
   }
 
   /** Closes every bar up to the end of the last trading day seen (end of a file or replay). */

@@ -35,3 +35,27 @@ export function* chunks<T extends SizedMessage>(messages: readonly T[], maxBytes
     from = to;
   }
 }
+
+/**
+ * Produce requests for messages to several topics: each request carries at most one chunk
+ * per topic (kafkajs keys a request's data by topic, so a topic appears once in it), the
+ * r-th of each in the r-th request. Messages of one topic keep their order.
+ */
+export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: string; messages: readonly T[] }[]): Generator<{ topic: string; messages: T[] }[]> {
+  const byTopic = new Map<string, T[]>();
+  for (const b of batches) {
+    const list = byTopic.get(b.topic);
+    if (list === undefined) byTopic.set(b.topic, [...b.messages]);
+    else for (const m of b.messages) list.push(m);
+  }
+  const pending = [...byTopic].map(([topic, messages]) => ({ topic, parts: chunks(messages) }));
+  for (;;) {
+    const round: { topic: string; messages: T[] }[] = [];
+    for (const p of pending) {
+      const next = p.parts.next();
+      if (next.done !== true && next.value.length > 0) round.push({ topic: p.topic, messages: next.value });
+    }
+    if (round.length === 0) return;
+    yield round;
+  }
+}

@@ -57,8 +57,8 @@ export interface ScoredCrossSection {
   rank: Float64Array;
   /** The inference at the close (the step and any whole windows, or the whole batch). */
   inferenceSeconds: number;
-  /** Symbols scored by a recurrent step and on whole windows, and the prefix's own time (0 without one). */
-  path: { step: number; whole: number; prefixSeconds: number };
+  /** Symbols scored by a recurrent step and on whole windows, the prefix's own time and how long the close waited for it (0 without one). */
+  path: { step: number; whole: number; prefixSeconds: number; prefixWaitSeconds: number };
 }
 
 /** Cross-sectional z-scores and percentile ranks (1 = highest score, ties share the average). */
@@ -156,7 +156,7 @@ export class CrossSectionScorer {
         const elapsed = stopwatch();
         await this.predictor.predict(job.input, job.n, score);
         inferenceSeconds = elapsed() / 1000;
-        path = { step: 0, whole: job.n, prefixSeconds: 0 };
+        path = { step: 0, whole: job.n, prefixSeconds: 0, prefixWaitSeconds: 0 };
       } else {
         ({ inferenceSeconds, path } = await this.runStep(job, job.step, score));
       }
@@ -175,7 +175,9 @@ export class CrossSectionScorer {
   /** One recurrent step for the prefix's symbols, whole windows for the rest, into score (job order). */
   private async runStep(job: ScoringJob, step: StepJob, score: Float32Array): Promise<Pick<ScoredCrossSection, 'inferenceSeconds' | 'path'>> {
     const { prefix, rows, whole } = step;
+    const waited = stopwatch();
     const state = await prefix.state();
+    const prefixWaitSeconds = waited() / 1000;
     const elapsed = stopwatch();
     const m = prefix.ids.length;
     if (this.stepOut.length < m) this.stepOut = new Float32Array(m);
@@ -189,7 +191,7 @@ export class CrossSectionScorer {
       await this.predictor.predict(job.input, whole.length, this.wholeOut);
       for (let j = 0; j < whole.length; j++) score[whole[j]] = this.wholeOut[j];
     }
-    return { inferenceSeconds: elapsed() / 1000, path: { step: job.n - whole.length, whole: whole.length, prefixSeconds: prefix.seconds } };
+    return { inferenceSeconds: elapsed() / 1000, path: { step: job.n - whole.length, whole: whole.length, prefixSeconds: prefix.seconds, prefixWaitSeconds } };
   }
 
   async dispose(): Promise<void> {
