@@ -466,8 +466,9 @@ export class ScoringPipeline {
 
   /**
    * Runs the queued inferences (in close order) and returns everything to publish since the
-   * last call (then startPrefixes, once published). The caller must not feed the pipeline until it resolves (serve runs both
-   * under one lock), so that the state snapshot taken after it matches the outputs.
+   * last call (then startPrefixes, once published). The caller must not feed the pipeline
+   * until it resolves (serve runs both under one lock), so that the state snapshot taken
+   * after it matches the outputs.
    */
   async takeOutputs(): Promise<{ closes: ScoredClose[]; targets: TargetWeights[]; batches: OutputBatch[] }> {
     const closes: ScoredClose[] = [];
