@@ -174,9 +174,21 @@ describe('scoring pipeline against the offline engine', () => {
           });
         },
       ),
-      { numRuns: 40 },
+      // A fixed seed: CI runs the same 40 schedules every time. Seed 709366001 (CI, 2026-12-02)
+      // found the case below, an open bug.
+      { numRuns: 40, seed: 20261202 },
     );
   }, 240_000);
+
+  // Open bug, found by the property above and present before 2026-12-02's changes (checked on
+  // f39881a): a live producer at 1,200x into 4 JSON partitions, fetches of up to 533 messages
+  // and restarts from checkpoints, and 14 events of two symbols are rejected E_LATE, so close
+  // 48 lacks them. `it.fails` passes while the bug is there; when it is fixed this fails: make it `it`.
+  it.fails('open bug: a live producer with restarts (4 partitions, JSON, fetches ≤ 533) loses two symbols of close 48 to E_LATE', async () => {
+    const m = market(16, 2, 21, 'ticks', 30);
+    const feed = partitionMessages(m, 4, hashPartitioner(4, 140751), () => 'json', 1, config.features.allowedLatenessMs);
+    await expectOfflineCloses(m, feed, { seed: 627833, maxFetch: 533, maxStep: 500, speed: 1_200, restartRate: 0.01, order: 'random' });
+  }, 60_000);
 });
 
 describe('scoring pipeline: event-time edges', () => {
