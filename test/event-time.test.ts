@@ -1,7 +1,8 @@
 /**
  * The event-time rules (src/daemon/event-time.ts) against their definition: the watermark
  * is the minimum over partitions that are not idle of newest event time minus lateness,
- * never moves back; a partition is idle only when caught up and silent for the timeout;
+ * never moves back; a partition is idle only when caught up and silent for the timeout,
+ * and holds the watermark at what the feed had delivered when its end was last seen;
  * a quiet feed follows the wall clock a grace behind, capped at its day's last close; and
  * the deadlines the daemon arms alarms at are exactly the instants where that changes.
  * A property test drives random interleavings of deliveries, catch-ups and clock steps
@@ -39,6 +40,7 @@ describe('event time', () => {
     et.observe('a', T0, 0);
     et.observe('b', T0 + 600_000, 0);
     et.setCaughtUp('a', true, 100);
+    et.confirmEnd('a', 100);
     expect(et.advance(100)).toBe(T0 - LATE);
     // 4.9 s after catching up: not idle yet.
     expect(et.advance(100 + IDLE - 1)).toBe(T0 - LATE);
@@ -61,6 +63,7 @@ describe('event time', () => {
     et.observe('a', T0, 0);
     et.observe('b', T0 + 600_000, 0);
     et.setCaughtUp('a', true, 0);
+    et.confirmEnd('a', 0);
     expect(et.advance(IDLE)).toBe(T0 + 600_000 - LATE);
     et.setCaughtUp('a', false, IDLE);
     et.observe('a', T0 + 1_000, IDLE + 1);
@@ -93,6 +96,7 @@ describe('event time', () => {
     restored.restore(structuredClone(et.snapshot()), 50_000);
     expect(restored.watermark).toBe(T0 - LATE);
     restored.setCaughtUp('a', true, 50_000);
+    restored.confirmEnd('a', 50_000);
     expect(restored.advance(50_000 + IDLE - 1)).toBe(T0 - LATE);
     expect(restored.advance(50_000 + IDLE)).toBe(T0 + 60_000 - LATE);
   });
@@ -111,6 +115,7 @@ describe('event time', () => {
         const maxTs = Array.from({ length: n }, () => -Infinity);
         const quietSince = Array.from({ length: n }, () => 0);
         const caught = Array.from({ length: n }, () => false);
+        const confirmedAt = Array.from({ length: n }, () => -Infinity);
         let newest = -Infinity;
         let lastArrival = -Infinity;
         let event = T0;
@@ -127,11 +132,17 @@ describe('event time', () => {
             lastArrival = now;
           } else if (o.p < n && o.kind === 'caught') {
             et.setCaughtUp(`p${o.p}`, o.on, now);
+            // The source saying caught up is a look at the end.
+            if (o.on) et.confirmEnd(`p${o.p}`, now);
+            if (o.on) confirmedAt[o.p] = newest;
             if (o.on && !caught[o.p]) quietSince[o.p] = now;
             caught[o.p] = o.on;
           }
-          const active = maxTs.filter((_, p) => !(caught[p] && now - quietSince[p] >= IDLE));
-          const candidate = active.length > 0 ? Math.min(...active) - LATE : newest === -Infinity ? -Infinity : Math.min(newest + Math.max(0, now - lastArrival) - GRACE, DAY_END);
+          const idle = (p: number): boolean => caught[p] && now - quietSince[p] >= IDLE;
+          const active = maxTs.filter((_, p) => !idle(p));
+          // An idle partition lets the watermark go only to what the feed held when its end was last seen.
+          const seen = confirmedAt.filter((_, p) => idle(p));
+          const candidate = active.length > 0 ? Math.min(...active, ...seen) - LATE : newest === -Infinity ? -Infinity : Math.min(newest + Math.max(0, now - lastArrival) - GRACE, DAY_END);
           const expected = Math.max(previous, candidate);
           const w = et.advance(now);
           expect(w).toBe(expected);

@@ -210,8 +210,10 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     if (now - refreshedAt < 1_000) return;
     refreshedAt = now;
     for (let q = 0; q < parts.length; q++) knownEnd[q] = producedOf[q];
+    // serve's housekeeping tells the pipeline every partition's state, changed or not: each is a fresh look at the end.
+    told = [];
   };
-  // The source tells the pipeline when a partition's caught-up state changes.
+  // The source tells the pipeline when a partition's caught-up state changes, and all of them at a refresh.
   let told: boolean[] = [];
   const syncCaughtUp = (pl: ScoringPipeline): void => {
     for (let q = 0; q < parts.length; q++) {
@@ -231,6 +233,7 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
   };
   let restarts = 0;
   let fetches = 0;
+  let fetchedAt = now;
   const commit = async (): Promise<void> => {
     for (const c of (await pipeline.takeOutputs()).closes) for (const r of c.records) pending.scores.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.model}|${r.score}|${r.z}|${r.rank}|${r.coverage}`);
     published.closes.push(...pending.closes);
@@ -270,17 +273,18 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     for (let p = 0; p < parts.length; p++) if (cursor[p] < producedOf[p] && !pipeline.holding(topic, p)) candidates.push(p);
     if (candidates.length === 0) {
       const nextProduced = produced < production.length ? start + Math.ceil((production[produced].at - firstEvent) / schedule.speed) : Infinity;
-      target = Math.min(nextProduced, pipeline.nextAlarm());
-      if (target === Infinity) {
-        const left = parts.reduce((n, msgs, p) => n + msgs.length - cursor[p], 0);
-        if (left > 0) throw new Error(`stalled with ${left} messages undelivered: no alarm due and every partition with messages paused`);
-        break;
-      }
+      const left = parts.reduce((n, msgs, p) => n + msgs.length - cursor[p], 0);
+      // While anything is left to read the source refreshes the ends once a second, as serve's housekeeping does.
+      const alarm = pipeline.nextAlarm();
+      if (left > 0 && nextProduced === Infinity && alarm === Infinity && now - fetchedAt > 60_000) throw new Error(`stalled with ${left} messages undelivered: no alarm due, every partition with messages paused, and a minute of refreshes moved nothing`);
+      target = Math.min(nextProduced, alarm, left > 0 ? refreshedAt + 1_000 : Infinity);
+      if (target === Infinity) break;
       continue;
     }
     const p = schedule.pick(candidates);
     const end = Math.min(producedOf[p], cursor[p] + schedule.fetchSize());
     pipeline.ingestBatch(parts[p].slice(cursor[p], end));
+    fetchedAt = now;
     cursor[p] = end;
     knownEnd[p] = producedOf[p];
     syncCaughtUp(pipeline);

@@ -11,6 +11,13 @@
  *   nothing waiting) and no message arrived for `idleTimeoutMs` of wall time. Being caught
  *   up for an instant between two fetches is not idleness: a backlog of any length is read
  *   exactly as a live feed, whatever the fetch sizes.
+ * - An idle partition stops holding the watermark back only up to what the feed had
+ *   delivered when the source last confirmed its end (`confirmEnd`): whatever is written
+ *   there later is at most the lateness older than that, so it is never judged late because the
+ *   others were read first. What the source knows of an end is a fetch or a refresh old
+ *   (serve: the batch's high watermark, and its housekeeping once a second), and at a
+ *   replay speed a partition coming back after lunch can be many minutes of event time
+ *   behind the others in that time (Kafka Streams waits for known lag the same way).
  * - When every partition is idle the feed is quiet, and the wall clock takes over: event
  *   time is taken to advance at wall-clock pace from the newest event since the last
  *   message arrived, and the watermark follows it `graceMs` behind — but never past the
@@ -43,6 +50,8 @@ interface PartitionClock {
   quietSince: number;
   /** Nothing more to deliver: caught up with the partition's end and nothing waiting. */
   caughtUp: boolean;
+  /** Newest event time over every partition when the source last confirmed this one's end: as far as it lets the watermark go while idle. */
+  confirmedAt: number;
 }
 
 export class EventTime {
@@ -66,7 +75,7 @@ export class EventTime {
 
   /** A partition the source will deliver: it holds the watermark back until it delivers or turns idle. */
   track(key: string, now: number): void {
-    if (!this.partitions.has(key)) this.partitions.set(key, { maxTs: -Infinity, quietSince: now, caughtUp: false });
+    if (!this.partitions.has(key)) this.partitions.set(key, { maxTs: -Infinity, quietSince: now, caughtUp: false, confirmedAt: -Infinity });
   }
 
   /** A message of `key` arrived; `maxTs` is the newest event time among its valid events (-Infinity for none). */
@@ -84,6 +93,11 @@ export class EventTime {
     // The idle timeout runs from the later of its last message and its catching up.
     if (caughtUp && !p.caughtUp) p.quietSince = now;
     p.caughtUp = caughtUp;
+  }
+
+  /** The source has just seen `key`'s end and nothing beyond it: anything written there later is newer than what the feed has delivered so far, less the lateness. */
+  confirmEnd(key: string, now: number): void {
+    this.partition(key, now).confirmedAt = this.newest;
   }
 
   isIdle(key: string, now: number): boolean {
@@ -108,12 +122,17 @@ export class EventTime {
   /** Recomputes the watermark at wall time `now` and returns it. */
   advance(now: number): number {
     let min = Infinity;
+    let confirmed = Infinity;
     let active = 0;
     for (const p of this.partitions.values()) {
-      if (this.idle(p, now)) continue;
+      if (this.idle(p, now)) {
+        if (p.confirmedAt < confirmed) confirmed = p.confirmedAt;
+        continue;
+      }
       active++;
       if (p.maxTs < min) min = p.maxTs;
     }
+    if (active > 0 && confirmed < min) min = confirmed;
     const candidate = active > 0 ? min - this.opts.latenessMs : this.quietWatermark(now);
     if (candidate > this.current) this.current = candidate;
     return this.current;
@@ -158,7 +177,7 @@ export class EventTime {
   restore(state: State, now: number): void {
     this.current = state.watermark as number;
     for (const { key, maxTs } of state.partitions as { key: string; maxTs: number }[]) {
-      this.partitions.set(key, { maxTs, quietSince: now, caughtUp: false });
+      this.partitions.set(key, { maxTs, quietSince: now, caughtUp: false, confirmedAt: -Infinity });
       if (maxTs > this.newest) this.newest = maxTs;
     }
     if (this.newest > -Infinity) this.lastArrival = now;

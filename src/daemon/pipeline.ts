@@ -312,10 +312,15 @@ export class ScoringPipeline {
     return (this.inputs.get(partitionKey(topic, partition))?.waiting ?? 0) > 0;
   }
 
-  /** The source's view of a partition's end: caught up when nothing more is there to read. */
+  /**
+   * The source's view of a partition's end: caught up when nothing more is there to read.
+   * Told again each time the source learns the end anew (a fetch, a refresh of the ends):
+   * an idle partition lets the watermark pass only what the feed held at the last one.
+   */
   setCaughtUp(topic: string, partition: number, caughtUp: boolean): void {
     const input = this.input(topic, partition);
     input.sourceCaughtUp = caughtUp;
+    if (caughtUp) this.eventTime.confirmEnd(partitionKey(topic, partition), this.now());
     this.syncPartition(input);
     this.pump();
   }
