@@ -2,7 +2,8 @@
  * The event-time rules (src/daemon/event-time.ts) against their definition: the watermark
  * is the minimum over partitions that are not idle of newest event time minus lateness,
  * never moves back; a partition is idle only when caught up and silent for the timeout,
- * and holds the watermark at what the feed had delivered when its end was last seen;
+ * and holds the watermark at what the feed had delivered when its end was last seen (the
+ * source is asked to look again when that alone holds a close back);
  * a quiet feed follows the wall clock a grace behind, capped at its day's last close; and
  * the deadlines the daemon arms alarms at are exactly the instants where that changes.
  * A property test drives random interleavings of deliveries, catch-ups and clock steps
@@ -149,6 +150,9 @@ describe('event time', () => {
           previous = w;
           // The deadline is never in the past unless due now, and nothing changes before it without input.
           const close = w + 1;
+          // The source is asked to look at the ends exactly when the idle ones' confirmations alone keep the watermark from the close.
+          const awaits = active.length > 0 && Math.min(...active) - LATE >= close && Math.min(...seen) - LATE < close;
+          expect(et.awaitsEnds(now, close)).toBe(awaits);
           const at = et.nextDeadline(now, close);
           if (at < Infinity && at > now) expect(et.advance(Math.max(now, at - 1))).toBe(w);
         }

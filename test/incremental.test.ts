@@ -204,7 +204,7 @@ describe('the daemon scores each close in one step, exactly', () => {
       return { models, counters };
     };
     const market = churningMarket();
-    const feed = partitionMessages(market, 3, (s) => s.charCodeAt(s.length - 1) % 3, (p) => (p === 1 ? 'json' : 'arrow'), 300);
+    const feed = partitionMessages(market, 3, (s) => s.charCodeAt(5) % 3, (p) => (p === 1 ? 'json' : 'arrow'), 300);
     const schedule = (seed: number, restartRate: number) => {
       const r = rng(seed);
       let restarts = 0;

@@ -202,13 +202,16 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
   let pipeline = make();
   const cursor = parts.map(() => 0);
   // What the source knows of each partition's end: learnt with each fetch of it (the
-  // batch's high watermark) and from a refresh of all ends once a second, as serve does.
+  // batch's high watermark) and from a refresh of all ends once a second, as serve does,
+  // and at once when a close waits only for that look (after a fetch or an alarm).
   // Between the two a partition can look caught up while its producer has written more.
   const knownEnd = parts.map(() => 0);
   let refreshedAt = -Infinity;
-  const refresh = (): void => {
-    if (now - refreshedAt < 1_000) return;
-    refreshedAt = now;
+  const refresh = (force: boolean): void => {
+    if (!force) {
+      if (now - refreshedAt < 1_000) return;
+      refreshedAt = now;
+    }
     for (let q = 0; q < parts.length; q++) knownEnd[q] = producedOf[q];
     // serve's housekeeping tells the pipeline every partition's state, changed or not: each is a fresh look at the end.
     told = [];
@@ -222,6 +225,12 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
       told[q] = caughtUp;
     }
   };
+  // serve looks at the ends at once when a close waits only for that (after a fetch, an alarm).
+  const lookIfAwaited = (): void => {
+    if (!pipeline.awaitingEnds()) return;
+    refresh(true);
+    syncCaughtUp(pipeline);
+  };
   for (let p = 0; p < parts.length; p++) pipeline.assign(topic, p, 0, false);
   // The checkpoint chain as serve writes it: a full state, then increments (a full one again every 8, and first after a restart).
   let checkpoint: Buffer[] = [serialize(pipeline.snapshot())];
@@ -233,7 +242,9 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
   };
   let restarts = 0;
   let fetches = 0;
-  let fetchedAt = now;
+  // Fetches and closes so far, and when they last moved: a stall guard.
+  let progress = 0;
+  let progressAt = now;
   const commit = async (): Promise<void> => {
     for (const c of (await pipeline.takeOutputs()).closes) for (const r of c.records) pending.scores.push(`${r.symbol}|${r.barEnd}|${r.freq}|${r.model}|${r.score}|${r.z}|${r.rank}|${r.coverage}`);
     published.closes.push(...pending.closes);
@@ -250,12 +261,13 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     if (at <= target) {
       now = Math.max(now, at);
       pipeline.advanceTime();
+      lookIfAwaited();
       await commit();
       continue;
     }
     now = target;
     produce();
-    refresh();
+    refresh(false);
     if (schedule.restart()) {
       restarts++;
       pending = { closes: [], scores: [] };
@@ -274,20 +286,23 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     if (candidates.length === 0) {
       const nextProduced = produced < production.length ? start + Math.ceil((production[produced].at - firstEvent) / schedule.speed) : Infinity;
       const left = parts.reduce((n, msgs, p) => n + msgs.length - cursor[p], 0);
-      // While anything is left to read the source refreshes the ends once a second, as serve's housekeeping does.
+      const held = parts.reduce((n, _, p) => n + (pipeline.holding(topic, p) ? 1 : 0), 0);
+      // While anything is left to read or waits for a close, the source refreshes the ends once a second, as serve's housekeeping does.
       const alarm = pipeline.nextAlarm();
-      if (left > 0 && nextProduced === Infinity && alarm === Infinity && now - fetchedAt > 60_000) throw new Error(`stalled with ${left} messages undelivered: no alarm due, every partition with messages paused, and a minute of refreshes moved nothing`);
-      target = Math.min(nextProduced, alarm, left > 0 ? refreshedAt + 1_000 : Infinity);
+      const moved = fetches + published.closes.length + pending.closes.length;
+      if (moved !== progress) [progress, progressAt] = [moved, now];
+      if (left + held > 0 && nextProduced === Infinity && alarm === Infinity && now - progressAt > 60_000) throw new Error(`stalled with ${left} messages undelivered and ${held} partitions holding rows: no alarm due, and a minute of refreshes moved nothing`);
+      target = Math.min(nextProduced, alarm, left + held > 0 ? refreshedAt + 1_000 : Infinity);
       if (target === Infinity) break;
       continue;
     }
     const p = schedule.pick(candidates);
     const end = Math.min(producedOf[p], cursor[p] + schedule.fetchSize());
     pipeline.ingestBatch(parts[p].slice(cursor[p], end));
-    fetchedAt = now;
     cursor[p] = end;
     knownEnd[p] = producedOf[p];
     syncCaughtUp(pipeline);
+    lookIfAwaited();
     // serve commits at every close and every commitIntervalMs between closes.
     if (pending.closes.length > 0 || ++fetches % 50 === 0) await commit();
     target = now + schedule.step();

@@ -249,12 +249,15 @@ describe('scoring pipeline: event-time edges', () => {
     p.ingest(message(1, 2, tick(sh('2026-11-24T13:14:00'), '000001.SZ')));
     expect(p.currentWatermark).toBeLessThan(sh('2026-11-24T11:30:00'));
     expect(closes).not.toContain(sh('2026-11-24T13:10:00'));
+    // Only partition 0's last look keeps the 11:30 close back: the source is asked to look at the ends now.
+    expect(p.awaitingEnds()).toBe(true);
     // Partition 0's afternoon, written while partition 1 was read: on time.
     p.setCaughtUp(TOPICS.ticks, 0, false);
     p.ingest(message(0, 1, tick(sh('2026-11-24T13:00:22'))));
     p.ingest(message(0, 2, tick(sh('2026-11-24T13:20:00'))));
     p.setCaughtUp(TOPICS.ticks, 0, true);
     expect(p.currentWatermark).toBe(sh('2026-11-24T13:14:00') - 2_000);
+    expect(p.awaitingEnds()).toBe(false);
     expect(closes).toContain(sh('2026-11-24T13:10:00'));
     const { batches } = await p.takeOutputs();
     expect(batches.find((b) => b.topic === TOPICS.deadLetter)).toBeUndefined();
@@ -264,8 +267,10 @@ describe('scoring pipeline: event-time edges', () => {
     now += IDLE;
     p.ingest(message(0, 3, tick(sh('2026-11-24T13:25:00'))));
     expect(p.currentWatermark).toBe(sh('2026-11-24T13:20:00') - 2_000);
+    expect(p.awaitingEnds()).toBe(true);
     p.setCaughtUp(TOPICS.ticks, 1, true);
     expect(p.currentWatermark).toBe(sh('2026-11-24T13:25:00') - 2_000);
+    expect(p.awaitingEnds()).toBe(false);
   });
 
   it('a quiet feed closes its bars by a Clock alarm a grace period after their end, and the last bar of the day without further input', async () => {

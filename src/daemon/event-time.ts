@@ -17,7 +17,9 @@
  *   others were read first. What the source knows of an end is a fetch or a refresh old
  *   (serve: the batch's high watermark, and its housekeeping once a second), and at a
  *   replay speed a partition coming back after lunch can be many minutes of event time
- *   behind the others in that time (Kafka Streams waits for known lag the same way).
+ *   behind the others in that time (Kafka Streams waits for known lag the same way). When
+ *   that confirmation is all that keeps the next close back (`awaitsEnds`), the source
+ *   looks at the ends at once instead of at its next periodic look.
  * - When every partition is idle the feed is quiet, and the wall clock takes over: event
  *   time is taken to advance at wall-clock pace from the newest event since the last
  *   message arrived, and the watermark follows it `graceMs` behind — but never past the
@@ -62,6 +64,9 @@ export class EventTime {
   private newest = -Infinity;
   /** Wall time the last message arrived (any partition): the quiet clock extrapolates from it. */
   private lastArrival = -Infinity;
+  /** What measure() found (fields, not a returned object: it runs with every batch). */
+  private activeMin = Infinity;
+  private confirmedMin = Infinity;
 
   constructor(opts: EventTimeOptions) {
     if (!(opts.idleTimeoutMs >= 0 && opts.graceMs >= 0 && opts.latenessMs >= 0)) throw new RangeError('lateness, idle timeout and grace must be >= 0');
@@ -121,21 +126,39 @@ export class EventTime {
 
   /** Recomputes the watermark at wall time `now` and returns it. */
   advance(now: number): number {
-    let min = Infinity;
-    let confirmed = Infinity;
-    let active = 0;
-    for (const p of this.partitions.values()) {
-      if (this.idle(p, now)) {
-        if (p.confirmedAt < confirmed) confirmed = p.confirmedAt;
-        continue;
-      }
-      active++;
-      if (p.maxTs < min) min = p.maxTs;
-    }
-    if (active > 0 && confirmed < min) min = confirmed;
-    const candidate = active > 0 ? min - this.opts.latenessMs : this.quietWatermark(now);
+    const candidate = this.measure(now) > 0 ? Math.min(this.activeMin, this.confirmedMin) - this.opts.latenessMs : this.quietWatermark(now);
     if (candidate > this.current) this.current = candidate;
     return this.current;
+  }
+
+  /**
+   * Whether only the idle partitions' last confirmed ends keep the watermark from `close`:
+   * the source should look at the ends now rather than at its next periodic look, or a
+   * backlog closes one bar per look.
+   */
+  awaitsEnds(now: number, close: number): boolean {
+    if (this.measure(now) === 0 || close <= this.current) return false;
+    return this.activeMin - this.opts.latenessMs >= close && this.confirmedMin - this.opts.latenessMs < close;
+  }
+
+  /**
+   * Counts the partitions that are not idle (0: a quiet feed) and sets `activeMin` (the
+   * newest event time of the least advanced of them) and `confirmedMin` (the oldest
+   * confirmation among the idle ones).
+   */
+  private measure(now: number): number {
+    let active = 0;
+    this.activeMin = Infinity;
+    this.confirmedMin = Infinity;
+    for (const p of this.partitions.values()) {
+      if (this.idle(p, now)) {
+        if (p.confirmedAt < this.confirmedMin) this.confirmedMin = p.confirmedAt;
+      } else {
+        active++;
+        if (p.maxTs < this.activeMin) this.activeMin = p.maxTs;
+      }
+    }
+    return active;
   }
 
   /** Every partition idle: the wall clock extrapolates event time from the newest event. */

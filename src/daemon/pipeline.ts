@@ -364,6 +364,12 @@ export class ScoringPipeline {
     this.pump();
   }
 
+  /** Whether the next close waits only for the source to look at the idle partitions' ends again (setCaughtUp for each): it should look now. */
+  awaitingEnds(): boolean {
+    const agg = this.engine.aggregator;
+    return agg.started && this.eventTime.awaitsEnds(this.now(), agg.nextClose);
+  }
+
   /** Wall time at which advanceTime is next due (Infinity: only new input moves anything). */
   nextAlarm(): number {
     const agg = this.engine.aggregator;

@@ -534,6 +534,9 @@ export class KafkaDaemon {
     // Rows waiting for a bar close: read no further until it comes (bounded memory).
     if (pipeline.holding(topic, partition)) consumer.pause([{ topic, partitions: [partition] }]);
     pipeline.setCaughtUp(topic, partition, next >= Number(batch.highWatermark));
+    // A close that waits only for a fresh look at the idle partitions' ends gets it now,
+    // before the next fetch (which, with every busy partition paused, would wait its maxWaitTime).
+    if (pipeline.awaitingEnds()) await this.refreshPartitions(false);
     await this.commit(false);
     this.resumeReleased();
     this.armDeadline();
@@ -582,6 +585,7 @@ export class KafkaDaemon {
       void this.exclusive(async () => {
         if (this.stopping || this.kafkaLost || pipeline !== this.pipeline) return;
         pipeline.advanceTime();
+        if (pipeline.awaitingEnds()) await this.refreshPartitions(false);
         await this.commit(false);
         this.resumeReleased();
         this.armDeadline();
