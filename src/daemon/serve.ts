@@ -479,13 +479,11 @@ export class KafkaDaemon {
     const pipeline = this.pipeline as ScoringPipeline;
     const committed = assignment ? await this.committedOffsets() : undefined;
     let total = 0;
-    for (const topic of this.inputTopics) {
-      let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
-      try {
-        offsets = await admin.fetchTopicOffsets(topic);
-      } catch {
-        continue; // not created yet
-      }
+    // The topics at once: a look made for a close waits for the slowest, not for their sum.
+    const answers = await Promise.all(this.inputTopics.map((topic) => admin.fetchTopicOffsets(topic).then((offsets) => ({ topic, offsets }), () => undefined)));
+    for (const answer of answers) {
+      if (answer === undefined) continue; // not created yet
+      const { topic, offsets } = answer;
       total += offsets.length;
       for (const o of offsets) {
         const key = partitionKey(topic, o.partition);
@@ -534,13 +532,20 @@ export class KafkaDaemon {
     // Rows waiting for a bar close: read no further until it comes (bounded memory).
     if (pipeline.holding(topic, partition)) consumer.pause([{ topic, partitions: [partition] }]);
     pipeline.setCaughtUp(topic, partition, next >= Number(batch.highWatermark));
-    // A close that waits only for a fresh look at the idle partitions' ends gets it now,
-    // before the next fetch (which, with every busy partition paused, would wait its maxWaitTime).
-    if (pipeline.awaitingEnds()) await this.refreshPartitions(false);
+    // Before the next fetch, which with every busy partition paused would wait its maxWaitTime.
+    await this.lookAtEndsIfAwaited(pipeline, 'fetch');
     await this.commit(false);
     this.resumeReleased();
     this.armDeadline();
     await heartbeat();
+  }
+
+  /** A close that waits only for a fresh look at the idle partitions' ends gets it now, not at the next housekeeping. */
+  private async lookAtEndsIfAwaited(pipeline: ScoringPipeline, trigger: 'fetch' | 'alarm'): Promise<void> {
+    if (!pipeline.awaitingEnds()) return;
+    const elapsed = stopwatch();
+    await this.refreshPartitions(false);
+    this.metrics.endsLookup.observe({ trigger }, elapsed() / 1000);
   }
 
   /** Resumes partitions whose held messages the watermark has released. */
@@ -585,7 +590,7 @@ export class KafkaDaemon {
       void this.exclusive(async () => {
         if (this.stopping || this.kafkaLost || pipeline !== this.pipeline) return;
         pipeline.advanceTime();
-        if (pipeline.awaitingEnds()) await this.refreshPartitions(false);
+        await this.lookAtEndsIfAwaited(pipeline, 'alarm');
         await this.commit(false);
         this.resumeReleased();
         this.armDeadline();

@@ -74,6 +74,8 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expect(metrics).toMatch(/factorstream_model_info\{model="demo-10m",[^}]*engine="onnx",backend="cpu",role="live",fallback=""/);
     expect(metrics).toMatch(/factorstream_bar_close_to_publish_seconds_count\{model="demo-10m",freq="10m"\} [1-9]/);
     expect(metrics).toMatch(/factorstream_consumer_lag\{topic="[^"]+",partition="0"\} 0/);
+    // The bars partitions are empty (idle): closes of the backlog waited only for a look at their ends, and got it at once.
+    expect(metrics).toMatch(/factorstream_ends_lookup_seconds_count\{trigger="fetch"\} [1-9]/);
     expect(metrics).toMatch(/^process_cpu_seconds_total /m);
 
     const { code, ms } = await stop(referenceDaemon);
