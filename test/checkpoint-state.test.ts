@@ -59,6 +59,27 @@ function wholeRun(sim: MarketSimulator, minutes: { ticks: TickBatch }[]): string
   return whole.closes;
 }
 
+/**
+ * Restores `chain` into a new engine, checks its whole state equals `first`'s, then feeds
+ * both the rest of the minutes: returns the restored engine's closes (and checks neither
+ * rejects anything).
+ */
+function restoreAndGoOn(sim: MarketSimulator, first: ReturnType<typeof makeEngine>, chain: readonly Buffer[], rest: readonly { ticks: TickBatch }[]): string[] {
+  const second = makeEngine(sim);
+  for (const b of chain) second.engine.restore(deserialize(b) as EngineState | EngineIncrement);
+  expect(serialize(second.engine.snapshot()).equals(serialize(first.engine.snapshot()))).toBe(true);
+  const c1 = first.engine.context('sim');
+  const c2 = second.engine.context('sim');
+  for (const m of rest) {
+    feedTicks(m.ticks, c1, (b, f, t) => first.engine.ingestTicks(b, f, t, 'sim'));
+    feedTicks(m.ticks, c2, (b, f, t) => second.engine.ingestTicks(b, f, t, 'sim'));
+  }
+  first.engine.flush();
+  second.engine.flush();
+  expect([...first.rejects, ...second.rejects]).toEqual([]);
+  return second.closes;
+}
+
 describe('feature engine checkpoints', () => {
   it('restored mid-day from a serialised snapshot, closes the same bars as an uninterrupted run', () => {
     const { sim, minutes } = twoDays();
@@ -113,6 +134,36 @@ describe('feature engine checkpoints', () => {
     }
   });
 
+  it('keeps increments small when the stores grow between two checkpoints (new symbols), and the chain restores the grown state exactly', () => {
+    const { sim, minutes } = twoDays();
+    const first = makeEngine(sim);
+    const c1 = first.engine.context('sim');
+    for (const m of minutes.slice(0, 50)) feedTicks(m.ticks, c1, (b, f, t) => first.engine.ingestTicks(b, f, t, 'sim'));
+    const full = serialize(first.engine.snapshot());
+    const chain = [full];
+    first.engine.saved();
+    // Twenty symbols new to the table (listed today, no trades yet): every store grows past its 16 at the next row or close.
+    for (let k = 0; k < 20; k++) first.engine.symbols.intern(`6889${String(k).padStart(2, '0')}.SH`);
+    for (const [i, m] of minutes.slice(50, 140).entries()) {
+      feedTicks(m.ticks, c1, (b, f, t) => first.engine.ingestTicks(b, f, t, 'sim'));
+      if (i % 3 !== 2) continue;
+      const increment = first.engine.increment();
+      // What changed, gathered over the grown capacity, not the grown stores whole.
+      expect('seqWrites' in increment.aggregator && 'columns' in increment.aggregator.minutes && increment.aggregator.freqs.every((f) => 'slots' in f.reducer), `increment ${i}`).toBe(true);
+      expect(Object.values(increment.sequences).every((s) => 'rows' in s), `increment ${i}`).toBe(true);
+      chain.push(serialize(increment));
+      first.engine.saved();
+    }
+    expect(first.engine.snapshot().aggregator.capacity).toBeGreaterThanOrEqual(36);
+    expect(first.engine.sequences('10m')?.capacity).toBeGreaterThanOrEqual(36);
+    // Each increment is a fraction of a full state at the grown size.
+    const grownFull = serialize(first.engine.snapshot()).length;
+    expect(Math.max(...chain.slice(1).map((b) => b.length))).toBeLessThan(grownFull / 4);
+    const closes = restoreAndGoOn(sim, first, chain, minutes.slice(140));
+    expect(closes.length).toBeGreaterThan(20);
+    expect(closes).toEqual(first.closes.slice(-closes.length));
+  });
+
   it('restores a chain whose full snapshot was taken with symbols known but not yet aggregated (rows waiting for a close), at the capacity it was written with', () => {
     const { sim, minutes } = twoDays();
     const first = makeEngine(sim);
@@ -128,18 +179,7 @@ describe('feature engine checkpoints', () => {
     expect('seqWrites' in increment.aggregator).toBe(true);
     chain.push(serialize(increment));
     first.engine.saved();
-    const second = makeEngine(sim);
-    for (const b of chain) second.engine.restore(deserialize(b) as EngineState | EngineIncrement);
-    expect(serialize(second.engine.snapshot()).equals(serialize(first.engine.snapshot()))).toBe(true);
     // And it goes on as the uninterrupted one does.
-    const c2 = second.engine.context('sim');
-    for (const m of minutes.slice(50)) {
-      feedTicks(m.ticks, c1, (b, f, t) => first.engine.ingestTicks(b, f, t, 'sim'));
-      feedTicks(m.ticks, c2, (b, f, t) => second.engine.ingestTicks(b, f, t, 'sim'));
-    }
-    first.engine.flush();
-    second.engine.flush();
-    expect(second.closes.slice(-40)).toEqual(first.closes.slice(-40));
-    expect([...first.rejects, ...second.rejects]).toEqual([]);
+    expect(restoreAndGoOn(sim, first, chain, minutes.slice(50)).slice(-40)).toEqual(first.closes.slice(-40));
   });
 });

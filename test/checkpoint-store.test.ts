@@ -6,7 +6,8 @@
  * short) or with its bytes never written (zeros); a full one's temporary file
  * written but not renamed; renamed but the old increments not yet truncated — read back
  * to the newest complete checkpoint, whose restored pipeline state is byte for byte the
- * state the daemon had when it wrote it (and whose positions and outputs are its).
+ * state the daemon had when it wrote it (and whose positions and outputs are its). The
+ * writer thread (durable-writer.ts) keeps call order and fails every write after a failed one.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import { serialize } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, type Checkpoint } from '../src/daemon/checkpoint.js';
+import { DurableWriter } from '../src/daemon/durable-writer.js';
+import { threadTime } from '../src/market/clock.js';
 import { loadServedModels } from '../src/daemon/models.js';
 import { ScoringPipeline } from '../src/daemon/pipeline.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
@@ -101,4 +104,27 @@ describe('checkpoint chain on disk', () => {
     }
     for (const m of models) await m.scorer.dispose();
   }, 120_000);
+
+  it('the writer thread writes in call order, says when the bytes were on disk, and fails every write after a failed one', async () => {
+    const writer = new DurableWriter();
+    const path = join(work, 'writer', 'log');
+    const before = threadTime();
+    const parts = (text: string): Uint8Array[] => [Buffer.from(text)];
+    const done = await Promise.all(['a', 'b', 'c'].map((t) => writer.write({ kind: 'append', path, parts: parts(t) })));
+    expect(readFileSync(path, 'utf8')).toBe('abc');
+    expect(done[0]).toBeGreaterThanOrEqual(before);
+    expect(done[2]).toBeGreaterThanOrEqual(done[0]);
+    await writer.write({ kind: 'replace', path: join(work, 'writer', 'full'), parts: parts('whole'), truncate: path });
+    expect(readFileSync(join(work, 'writer', 'full'), 'utf8')).toBe('whole');
+    expect(readFileSync(path, 'utf8')).toBe('');
+    // A file where a folder should be: the append fails, and so does the good one after it (the chain would have a gap).
+    writeFileSync(join(work, 'writer', 'blocker'), '');
+    const failing = writer.write({ kind: 'append', path: join(work, 'writer', 'blocker', 'log'), parts: parts('x') });
+    const after = writer.write({ kind: 'append', path, parts: parts('d') });
+    await expect(failing).rejects.toThrow();
+    await expect(after).rejects.toThrow();
+    await expect(writer.write({ kind: 'append', path, parts: parts('e') })).rejects.toThrow();
+    expect(readFileSync(path, 'utf8')).toBe('');
+    await writer.close();
+  });
 });

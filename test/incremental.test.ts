@@ -238,3 +238,34 @@ describe('the daemon scores each close in one step, exactly', () => {
     }
   }, 300_000);
 });
+
+describe('a fresh start prepares its first close', () => {
+  it('once the symbols have come and stayed for a housekeeping round, the first close is one step too (minCoverage 0), equal to the whole window', async () => {
+    const config = loadConfig({ flags: { features: { freqs: ['10m'] } } });
+    const dir = await randomModelFolder(work, 'fresh-start', { arch: 'gru', head: 'attention', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 16, layers: 1, dense: 8, dropout: 0, seed: 63 });
+    const served = async (incremental: boolean): Promise<{ counting: Counting; models: ServedModel[] }> => {
+      const { predictor, meta } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' });
+      const counting = new Counting(predictor, incremental);
+      // minCoverage 0: every symbol is scored from the first close, whose window is one row and T-1 missing ones.
+      return { counting, models: [{ dir, meta, scorer: new CrossSectionScorer(counting, meta, 0), role: 'live', fallback: '' }] };
+    };
+    const market = simulatedMarket({ symbols: 24, days: 1, seed: 43 });
+    // Messages of at most a minute of events, so that every symbol has come some seconds before 09:40.
+    const feed = partitionMessages(market, 2, (s) => s.charCodeAt(5) % 2, () => 'arrow', 300, 60_000);
+    // A live feed at 60x: ten seconds of housekeeping rounds before the first close.
+    const live = (): Parameters<typeof deliver>[3] => {
+      const r = rng(11);
+      return { pick: (c: number[]) => c[Math.floor(r() * c.length)], fetchSize: () => 1 + Math.floor(r() * 40), step: () => 0, restart: () => false, speed: 60 };
+    };
+    const whole = await served(false);
+    const reference = await deliver(feed, config, whole.models, live());
+    const stepped = await served(true);
+    const got = await deliver(feed, config, stepped.models, live());
+    expect(reference.scores.length).toBeGreaterThan(20 * 24);
+    expect(got.scores).toEqual(reference.scores);
+    // Every symbol-close a step, the first close's included: nothing scored on a whole window.
+    expect(stepped.counting.wholeSymbols).toBe(0);
+    expect(stepped.counting.stepSymbols).toBe(reference.scores.length);
+    await whole.counting.dispose();
+  }, 120_000);
+});

@@ -211,6 +211,8 @@ export async function deliver(feed: Partitioned, config: Readonly<Config>, model
     if (!force) {
       if (now - refreshedAt < 1_000) return;
       refreshedAt = now;
+      // The rest of serve's housekeeping round that reaches the pipeline.
+      pipeline.prepareForNewSymbols();
     }
     for (let q = 0; q < parts.length; q++) knownEnd[q] = producedOf[q];
     // serve's housekeeping tells the pipeline every partition's state, changed or not: each is a fresh look at the end.

@@ -5,7 +5,8 @@
  *
  * A chain: a full checkpoint (checkpoint.v8, replaced atomically: a temporary file,
  * fsync, rename, fsync the folder) and the increments written after it, appended to
- * checkpoint.log, each record framed by its length and CRC-32 and fsynced. An increment
+ * checkpoint.log, each record framed by its length and CRC-32 and fsynced (on a thread of
+ * their own: durable-writer.ts). An increment
  * holds what changed since the checkpoint before it (features/state.ts: the minutes, bar
  * slots and sequence rows written since, the small state whole), so a commit writes
  * hundreds of kilobytes instead of the whole state. A torn last record (a crash while
@@ -21,10 +22,10 @@
  * transaction. Either way every output is published exactly once.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
+import { DurableWriter } from './durable-writer.js';
 import { partitionKey, type OutputBatch, type PipelineState } from './pipeline.js';
 
 /**
@@ -134,44 +135,29 @@ export class CheckpointStore {
 
   /**
    * Writes a checkpoint: serialised now (the state may change as soon as this returns),
-   * made durable in the background — a full one replaces the chain, an increment extends
+   * made durable on the writer thread — a full one replaces the chain, an increment extends
    * it — so that the disk's fsync overlaps the Kafka transaction that must wait for it
-   * (serve awaits `durable` before committing). Writes reach the disk in call order.
+   * (serve awaits `durable` before committing). Writes reach the disk in call order, and
+   * `durable` resolves with the threadTime() (market/clock.ts) they were there at.
    */
-  write(data: Checkpoint): { bytes: number; durable: Promise<void> } {
+  write(data: Checkpoint): { bytes: number; durable: Promise<number> } {
     const bytes = serialize(data);
-    const previous = this.writing;
-    let durable: Promise<void>;
+    const length = bytes.length;
+    let durable: Promise<number>;
     if (data.kind === 'increment') {
       const header = Buffer.alloc(RECORD_HEADER);
-      header.writeUInt32LE(bytes.length, 0);
+      header.writeUInt32LE(length, 0);
       header.writeUInt32LE(crc32(bytes), 4);
-      this.logBytes += RECORD_HEADER + bytes.length;
-      durable = previous.then(() => writeDurably(this.logPath, [header, bytes], 'a'));
+      this.logBytes += RECORD_HEADER + length;
+      durable = this.writer.write({ kind: 'append', path: this.logPath, parts: [header, bytes] });
     } else {
-      this.fullBytes = bytes.length;
+      this.fullBytes = length;
       this.logBytes = 0;
-      durable = previous.then(() => this.replaceChain(bytes));
+      // The increments of the old chain are behind the new full checkpoint once it is renamed.
+      durable = this.writer.write({ kind: 'replace', path: this.path, parts: [bytes], truncate: this.logPath });
     }
-    // A failed write fails every later one: the chain on disk would have a gap.
     this.writing = durable;
-    return { bytes: bytes.length, durable };
-  }
-
-  /** The full checkpoint's file, atomically (temporary file, fsync, rename, fsync the folder), then the old chain's increments dropped. */
-  private async replaceChain(bytes: Buffer): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const tmp = `${this.path}.tmp`;
-    await writeDurably(tmp, [bytes], 'w');
-    await rename(tmp, this.path);
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-    // The increments of the old chain are behind the new full checkpoint now.
-    await writeDurably(this.logPath, [], 'w');
+    return { bytes: length, durable };
   }
 
   /** Resolves once every write so far has reached the disk or failed (read it only then). */
@@ -179,19 +165,14 @@ export class CheckpointStore {
     await this.writing.catch(() => undefined);
   }
 
-  private writing: Promise<void> = Promise.resolve();
-}
-
-/** Writes (or appends) bytes and fsyncs the file. */
-async function writeDurably(path: string, parts: readonly Uint8Array[], flags: 'w' | 'a'): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const fd = await open(path, flags);
-  try {
-    if (parts.length > 0) await fd.writev(parts);
-    await fd.sync();
-  } finally {
-    await fd.close();
+  /** Stops the writer thread (after settled()). */
+  async close(): Promise<void> {
+    await this.settled();
+    await this.writer.close();
   }
+
+  private writing: Promise<unknown> = Promise.resolve();
+  private readonly writer = new DurableWriter();
 }
 
 /** Whether committed offsets (topic/partition -> next offset, -1 when none) equal a checkpoint's positions. */

@@ -224,6 +224,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         rearm();
         pipeline.refreshGauges();
         await publish();
+        pipeline.prepareForNewSymbols();
         if (msPerMinute > 0) {
           const wait = msPerMinute - minute();
           if (wait > 0) await sleep(wait);

@@ -283,6 +283,38 @@ export class ScoringPipeline {
     model.scorer.startPrefix();
   }
 
+  /**
+   * Between closes (serve's housekeeping): a model whose next close was prepared for fewer
+   * than nine tenths of the symbols known now — a fresh start knows none until the feed
+   * comes — is prepared again once the symbols have stayed put for a round, so that they
+   * are not scored on whole windows at the close (a fresh start's first close: every
+   * symbol, seconds of inference). A few listings do not restart the prefix: they are
+   * scored on their own whole windows at the close; nor does a round while the prefix
+   * before still runs.
+   */
+  prepareForNewSymbols(): void {
+    const known = this.engine.symbols.size;
+    const settled = known === this.symbolsAtLastLook;
+    this.symbolsAtLastLook = known;
+    if (!settled || known === 0) return;
+    for (const model of this.models) {
+      const store = this.engine.sequences(model.meta.freq);
+      // A prefix still running is left to finish (the next one would queue behind it on the engine): the next round looks again.
+      if (store === undefined || !model.scorer.incremental || model.scorer.preparedUniverse >= 0.9 * known || model.scorer.preparing) continue;
+      // Once per store and universe: where no symbol can reach the coverage yet, nothing is prepared and trying again changes nothing.
+      const at = `${store.pushed}/${known}`;
+      if (this.preparedAt.get(model) === at) continue;
+      this.preparedAt.set(model, at);
+      // Room for every symbol known (the new ones' rows missing, as a push would leave them), so that the prefix covers them.
+      store.ensure(known);
+      this.preparePrefix(model);
+    }
+  }
+
+  /** The symbols known at the last prepareForNewSymbols, and the store and universe each model was last prepared for there. */
+  private symbolsAtLastLook = -1;
+  private readonly preparedAt = new Map<ServedModel, string>();
+
   private input(topic: string, partition: number): PartitionInput {
     const key = partitionKey(topic, partition);
     let input = this.inputs.get(key);

@@ -18,7 +18,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
-import { stopwatch, type Clock } from '../market/clock.js';
+import { stopwatch, threadTime, type Clock } from '../market/clock.js';
 import { topicRounds } from '../ingest/kafka-chunks.js';
 import { kafkaConnection, kafkaFailure } from '../ingest/kafka-client.js';
 import { headerText } from '../ingest/topic-reader.js';
@@ -610,6 +610,7 @@ export class KafkaDaemon {
     if (Number.isFinite(wm)) this.metrics.watermarkDelay.set((now - wm) / 1000);
     this.pipeline.refreshGauges();
     await this.commit(false);
+    this.pipeline.prepareForNewSymbols();
     this.resumeReleased();
     this.armDeadline();
     this.metrics.ready.set(this.readiness().ready ? 1 : 0);
@@ -633,6 +634,7 @@ export class KafkaDaemon {
     const { closes, targets, batches } = await pipeline.takeOutputs();
     const scoringSeconds = scoring() / 1000;
     const elapsed = stopwatch();
+    const startedAt = threadTime();
     // A full checkpoint first after a start or a restore; once the increments since the last
     // one are twice its size, at the next commit without a close (off the close's latency
     // path), or at any commit once they are four times it.
@@ -657,8 +659,13 @@ export class KafkaDaemon {
     this.seq = ckpt.seq;
     const serialiseSeconds = elapsed() / 1000;
     this.metrics.checkpointBytes.set({ kind }, written.bytes);
+    // From the snapshot to the bytes on disk, as the writer thread saw it (not when this busy thread next looked).
     written.durable.then(
-      () => this.metrics.checkpoint.observe({ kind }, elapsed() / 1000),
+      (doneAt) => {
+        const seconds = Math.max(0, doneAt - startedAt) / 1000;
+        this.metrics.checkpoint.observe({ kind }, seconds);
+        this.log.debug({ checkpoint: ckpt.seq, kind, bytes: written.bytes, closes: closes.length, serialiseMs: Math.round(serialiseSeconds * 1000), durableMs: Math.round(seconds * 1000) }, 'checkpoint written');
+      },
       () => undefined,
     );
     const transaction = stopwatch();
@@ -692,7 +699,7 @@ export class KafkaDaemon {
    * checkpoint that holds them on disk (`durable`, absent when it is there already).
    * Returns the seconds the commit waited for the checkpoint.
    */
-  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<void>): Promise<number> {
+  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<unknown>): Promise<number> {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
     try {
@@ -816,7 +823,7 @@ export class KafkaDaemon {
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
     await this.archive?.close();
-    await this.checkpoints.settled();
+    await this.checkpoints.close();
     await this.http?.close();
     // The models' sessions and inference workers.
     for (const m of this.pipeline?.models ?? this.models) await m.scorer.dispose().catch(() => undefined);

@@ -199,7 +199,7 @@ export class Aggregator {
   /** The amount (CNY) of the last snapshot increment snapshotIncrement returned. */
   private amountIncrement = 0;
   private seqRing: Float64Array = new Float64Array(0);
-  /** Per symbol, dedup ring entries written since the last saved checkpoint (at most the window); everything after a resize or restore. */
+  /** Per symbol, dedup ring entries written since the last saved checkpoint (at most the window); everything after a restore. */
   private seqWrites: Int32Array = new Int32Array(0);
   private seqEverything = true;
   /** Last trade price (or snapshot price, or 1-minute bar close) per symbol: the fallback reference of its next day. */
@@ -252,8 +252,8 @@ export class Aggregator {
     this.feed = grown(this.feed, cap * S_FIELDS);
     for (let s = oldCapacity; s < cap; s++) this.feed[s * S_FIELDS + S_DAY] = -1;
     this.seqRing = grown(this.seqRing, cap * this.dedupWindow, -1);
+    // A growth keeps increments small: new symbols' ring entries are empty (-1) on both sides of a restore.
     this.seqWrites = grown(this.seqWrites, cap);
-    this.seqEverything = true;
     this.lastPrice = grown(this.lastPrice, cap, Number.NaN);
     this.rejectBelow = grown(this.rejectBelow, cap, Number.NaN);
     this.reference.prevClose = grown(this.reference.prevClose, cap, Number.NaN);
@@ -654,7 +654,7 @@ export class Aggregator {
     };
   }
 
-  /** What changed since the last saved checkpoint (see AggregatorIncrement); the whole state after a resize or restore. */
+  /** What changed since the last saved checkpoint (see AggregatorIncrement); the whole state after a restore. */
   increment(): AggregatorState | AggregatorIncrement {
     if (this.seqEverything) return this.snapshot();
     const w = this.dedupWindow;
@@ -705,7 +705,9 @@ export class Aggregator {
       throw new Error(`checkpoint aggregates ${freqs.map((f) => f.freq).join(', ')}; this run aggregates ${this.freqs.map((f) => f.freq).join(', ')}`);
     }
     if ('seqWrites' in state) {
-      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of the aggregator is for ${state.capacity} symbols; it holds ${this.capacity}`);
+      if (state.capacity < this.capacity) throw new Error(`a checkpoint increment of the aggregator is for ${state.capacity} symbols; it holds ${this.capacity}`);
+      // The daemon grew between the two checkpoints: the ring entries of the new symbols start empty, as they did there.
+      if (state.capacity > this.capacity) this.seqRing = grown(this.seqRing, state.capacity * this.dedupWindow, -1);
     } else {
       this.seqRing = state.seqRing;
     }
@@ -748,7 +750,7 @@ export class Aggregator {
     });
     this.keepFromStamp = this.started ? this.oldestOpenStamp() : -1;
     // Not grown to the symbol table here: a snapshot may know symbols whose rows were still
-    // waiting for a close, and the increments after it are at the capacity it was written with.
+    // waiting for a close, and an increment after it grows the stores to the capacity it was written with.
     this.syncBoards();
   }
 

@@ -131,7 +131,8 @@ export class BarReducer {
 
   restore(state: BarReducerState | BarReducerIncrement): void {
     if ('slots' in state) {
-      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of the ${this.schedule.freq} bar reducer is for ${state.capacity} symbols; it holds ${this.capacity}`);
+      if (state.capacity < this.capacity) throw new Error(`a checkpoint increment of the ${this.schedule.freq} bar reducer is for ${state.capacity} symbols; it holds ${this.capacity}`);
+      this.resize(state.capacity);
       const K = this.params.volumeLookbackDays;
       scatterColumns(this.volumeHistory, this.layout(K), state.slots, state.volumeHistory);
       scatterColumns(this.volumeHistoryCount, this.layout(1), state.slots, state.volumeHistoryCount);
@@ -157,8 +158,8 @@ export class BarReducer {
     this.volumeHistory = grown(this.volumeHistory, capacity * slots * k);
     this.volumeHistoryCount = grown(this.volumeHistoryCount, capacity * slots);
     this.volumeHistoryHead = grown(this.volumeHistoryHead, capacity * slots);
+    // No whole history in the next increment: it gathers its slots over every symbol of the new capacity.
     this.capacity = capacity;
-    this.dirty.markAll();
   }
 
   /**

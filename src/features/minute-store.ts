@@ -79,7 +79,11 @@ export class MinuteStore {
     this.resize(Math.max(1, capacity));
   }
 
-  /** Grows to hold `capacity` symbols, keeping existing data. */
+  /**
+   * Grows to hold `capacity` symbols, keeping existing data where it was (symbol-major) and
+   * the new entries empty: an increment gathers its ring minutes over every symbol of the
+   * new capacity, so a growth needs no whole store in the next increment.
+   */
   resize(capacity: number): void {
     if (capacity <= this.capacity) return;
     const n = capacity * RING_SLOTS;
@@ -87,14 +91,13 @@ export class MinuteStore {
     this.flags = grown(this.flags, n);
     this.data = grown(this.data, n * MINUTE_FIELDS);
     this.capacity = capacity;
-    this.dirty.markAll();
   }
 
   snapshot(): MinuteStoreState {
     return { capacity: this.capacity, stamp: this.stamp, flags: this.flags, data: this.data };
   }
 
-  /** What changed since the last saved checkpoint (the whole store after a resize or restore). */
+  /** What changed since the last saved checkpoint (the whole store after a restore). */
   increment(): MinuteStoreState | MinuteStoreIncrement {
     if (this.dirty.all) return this.snapshot();
     const columns = this.dirty.list();
@@ -109,7 +112,8 @@ export class MinuteStore {
 
   restore(state: MinuteStoreState | MinuteStoreIncrement): void {
     if ('columns' in state) {
-      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of the minute store is for ${state.capacity} symbols; the store holds ${this.capacity}`);
+      if (state.capacity < this.capacity) throw new Error(`a checkpoint increment of the minute store is for ${state.capacity} symbols; the store holds ${this.capacity}`);
+      this.resize(state.capacity);
       scatterColumns(this.stamp, this.layout(1), state.columns, state.stamp);
       scatterColumns(this.flags, this.layout(1), state.columns, state.flags);
       scatterColumns(this.data, this.layout(MINUTE_FIELDS), state.columns, state.data);

@@ -52,13 +52,19 @@ export class SequenceStore {
   }
 
   ensure(capacity: number): void {
-    if (capacity <= this.capacity) return;
-    const cap = Math.max(capacity, this.capacity * 2);
-    this.values = grown(this.values, cap * this.T * this.F);
-    this.mask = grown(this.mask, cap * this.T * this.F);
-    this.present = grown(this.present, cap * this.T);
-    this.capacity = cap;
-    this.dirty.markAll();
+    if (capacity > this.capacity) this.growTo(Math.max(capacity, this.capacity * 2));
+  }
+
+  /**
+   * Room for `capacity` symbols, the old rows where they were ([symbol][T][F]) and the new
+   * ones zero: an increment gathers its ring rows over every symbol of the new capacity, so
+   * a growth needs no whole store in the next increment.
+   */
+  private growTo(capacity: number): void {
+    this.values = grown(this.values, capacity * this.T * this.F);
+    this.mask = grown(this.mask, capacity * this.T * this.F);
+    this.present = grown(this.present, capacity * this.T);
+    this.capacity = capacity;
   }
 
   /**
@@ -91,7 +97,7 @@ export class SequenceStore {
     return { T, F, capacity, pushed, head, values, mask, present };
   }
 
-  /** What changed since the last saved checkpoint (the whole store after a growth or restore). */
+  /** What changed since the last saved checkpoint (the whole store after a restore). */
   increment(): SequenceStoreState | SequenceStoreIncrement {
     if (this.dirty.all) return this.snapshot();
     const rows = this.dirty.list();
@@ -107,7 +113,8 @@ export class SequenceStore {
   restore(state: SequenceStoreState | SequenceStoreIncrement): void {
     if (state.T !== this.T || state.F !== this.F) throw new Error(`checkpoint holds sequences of T=${String(state.T)}, F=${String(state.F)}; this run needs T=${this.T}, F=${this.F}`);
     if ('rows' in state) {
-      if (state.capacity !== this.capacity) throw new Error(`a checkpoint increment of a sequence store is for ${state.capacity} symbols; the store holds ${this.capacity}`);
+      if (state.capacity < this.capacity) throw new Error(`a checkpoint increment of a sequence store is for ${state.capacity} symbols; the store holds ${this.capacity}`);
+      if (state.capacity > this.capacity) this.growTo(state.capacity);
       scatterColumns(this.values, this.layout(this.F), state.rows, state.values);
       scatterColumns(this.mask, this.layout(this.F), state.rows, state.mask);
       scatterColumns(this.present, this.layout(1), state.rows, state.present);

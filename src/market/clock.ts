@@ -86,6 +86,11 @@ export class SimulatedClock implements Clock {
 export const systemClock: Clock = new LiveClock();
 
 /** Starts a monotonic stopwatch: the returned function gives the milliseconds elapsed since. */
+/** Now in milliseconds, comparable between threads (each thread's performance clock from its own origin, in wall time). */
+export function threadTime(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export function stopwatch(): () => number {
   const t0 = performance.now();
   return () => performance.now() - t0;

@@ -101,6 +101,15 @@ export class CrossSectionScorer {
     this.prefixes?.capture(store, universe);
   }
 
+  /** The universe the next close's pending prefix covers (ids below it; 0: none pending), and whether its recurrence is running. */
+  get preparedUniverse(): number {
+    return this.prefixes?.preparedUniverse ?? 0;
+  }
+
+  get preparing(): boolean {
+    return this.prefixes?.computing ?? false;
+  }
+
   /** Starts the captured prefix's recurrence (off the close's latency path). */
   startPrefix(): void {
     this.prefixes?.start();

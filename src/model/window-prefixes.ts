@@ -64,6 +64,16 @@ export class WindowPrefixes {
     this.pending = new Capture(store.pushed, ids, position, universe, rows, this.steps, (buffer) => this.pool.push(buffer));
   }
 
+  /** The symbols (ids below this) the pending capture was taken for; 0 when none is pending. */
+  get preparedUniverse(): number {
+    return this.pending?.universe ?? 0;
+  }
+
+  /** Whether the pending capture's recurrence is running: a new capture would queue behind it on the engine. */
+  get computing(): boolean {
+    return this.pending?.running === true;
+  }
+
   /** Starts the captured recurrence, if any (idempotent). */
   start(): void {
     void this.pending?.state().catch(() => undefined);
@@ -87,6 +97,8 @@ export class WindowPrefixes {
 
 class Capture implements PreparedPrefix {
   seconds = 0;
+  /** Started and not yet done. */
+  running = false;
   private computed: Promise<WindowPrefix> | undefined;
   private disposed = false;
 
@@ -108,11 +120,13 @@ class Capture implements PreparedPrefix {
   private async compute(): Promise<WindowPrefix> {
     const rows = this.rows as Float32Array;
     const elapsed = stopwatch();
+    this.running = true;
     try {
       const state = await this.steps.prefix(rows, this.ids.length);
       this.seconds = elapsed() / 1000;
       return state;
     } finally {
+      this.running = false;
       this.rows = undefined;
       this.release(rows);
     }

@@ -1,0 +1,128 @@
+/**
+ * Makes checkpoint bytes durable on a thread of their own. Each write is a few file-system
+ * calls (open, write, fsync, close; for a full checkpoint also the rename and the folder's
+ * fsync); with node:fs/promises each call's continuation waits for the main thread, which
+ * during a commit is encoding the transaction's records, so a 1 ms fsync took hundreds of
+ * milliseconds to complete. Here the calls run back to back, synchronously, in one worker
+ * thread, in the order they were asked for; a failed write fails every later one (a chain
+ * with a gap must not be extended). The worker is plain JavaScript evaluated from this
+ * file's function, so it runs from the sources (tests) and the build alike.
+ */
+import { Worker } from 'node:worker_threads';
+
+/** Appends `parts` to `path` and fsyncs it ('append'), or replaces `path` atomically by them through `path`.tmp, then truncates `truncate` ('replace'). */
+export type DurableWrite = { kind: 'append'; path: string; parts: Uint8Array[] } | { kind: 'replace'; path: string; parts: Uint8Array[]; truncate: string };
+
+interface Reply {
+  id: number;
+  /** threadTime() (market/clock.ts) in the worker when the bytes were on disk. */
+  doneAt: number;
+  error?: string;
+}
+
+/** The worker's body: no imports or closures, it is evaluated as the text of this function. */
+function writerThread(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('node:fs') as typeof import('node:fs');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { dirname } = require('node:path') as typeof import('node:path');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const port = parentPort as NonNullable<typeof parentPort>;
+  let failed: string | undefined;
+  const durably = (path: string, parts: readonly Uint8Array[], flags: 'a' | 'w'): void => {
+    fs.mkdirSync(dirname(path), { recursive: true });
+    const fd = fs.openSync(path, flags);
+    try {
+      if (parts.length > 0) fs.writevSync(fd, parts);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  port.on('message', (m: { id: number; write: DurableWrite }) => {
+    if (failed === undefined) {
+      try {
+        const w = m.write;
+        if (w.kind === 'append') durably(w.path, w.parts, 'a');
+        else {
+          const tmp = `${w.path}.tmp`;
+          durably(tmp, w.parts, 'w');
+          fs.renameSync(tmp, w.path);
+          const dir = fs.openSync(dirname(w.path), 'r');
+          try {
+            fs.fsyncSync(dir);
+          } finally {
+            fs.closeSync(dir);
+          }
+          durably(w.truncate, [], 'w');
+        }
+      } catch (err) {
+        failed = (err as Error).message;
+      }
+    }
+    // market/clock.ts's threadTime(), which this thread cannot import.
+    // eslint-disable-next-line no-restricted-properties
+    const reply: Reply = { id: m.id, doneAt: performance.timeOrigin + performance.now(), ...(failed === undefined ? {} : { error: failed }) };
+    port.postMessage(reply);
+  });
+}
+
+export class DurableWriter {
+  private worker: Worker | undefined;
+  private nextId = 0;
+  /** The first failure: every write after it fails too. */
+  private failure: Error | undefined;
+  private readonly waiting = new Map<number, { resolve(doneAt: number): void; reject(err: Error): void }>();
+
+  /**
+   * Hands `write` to the writer thread (its parts are transferred where they own their
+   * memory, so do not use them afterwards); resolves with the threadTime() (market/clock.ts)
+   * at which they were on disk.
+   */
+  write(write: DurableWrite): Promise<number> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const worker = this.started();
+    const id = this.nextId++;
+    const done = new Promise<number>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    // Whole-buffer parts move to the thread without a copy; pooled slices are copied.
+    const transfer = write.parts.filter((p) => p.byteOffset === 0 && p.byteLength === p.buffer.byteLength).map((p) => p.buffer as ArrayBuffer);
+    worker.postMessage({ id, write }, [...new Set(transfer)]);
+    worker.ref();
+    return done;
+  }
+
+  private started(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    // The function's text as compiled (tsc, or esbuild under tsx, whose keepNames wraps functions in __name).
+    const worker = new Worker(`const __name = (f) => f;\n(${writerThread.toString()})()`, { eval: true });
+    worker.on('message', (r: Reply) => {
+      const w = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      if (r.error === undefined) w?.resolve(r.doneAt);
+      else w?.reject((this.failure ??= new Error(r.error)));
+      // Idle, it does not keep the process alive.
+      if (this.waiting.size === 0) worker.unref();
+    });
+    worker.on('error', (err) => this.failAll(err));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      if (this.waiting.size > 0) this.failAll(new Error(`the checkpoint writer thread exited (code ${code})`));
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private failAll(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+  }
+
+  /** Stops the thread (after the writes asked for have completed, if the caller awaited them). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker !== undefined) await worker.terminate();
+  }
+}
