@@ -1,0 +1,124 @@
+/**
+ * The kafkajs factorstream installs (vendor/kafkajs) is npm's kafkajs 2.2.4 with the
+ * patches of vendor/kafkajs/patches, which make its producer cheaper per message. Checked
+ * here against upstream 2.2.4 itself (the dev dependency kafkajs-upstream), which this
+ * project did not write: the package differs from it by exactly those patches, and what
+ * the patched code encodes — records, the grouping of messages by partition, whole
+ * produce requests with their CRCs — is upstream's, byte for byte. The Kafka suites then
+ * read what the daemon produces with kcat (test/integration).
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+
+const require = createRequire(import.meta.url);
+const patchedDir = dirname(require.resolve('kafkajs/package.json'));
+const upstreamDir = dirname(require.resolve('kafkajs-upstream/package.json'));
+const patchesDir = join(import.meta.dirname, '..', 'vendor', 'kafkajs', 'patches');
+
+interface RecordArgs {
+  offsetDelta?: number;
+  timestampDelta?: number;
+  key?: Buffer | string | null;
+  value?: Buffer | string | null;
+  headers?: Record<string, Buffer | string | (Buffer | string)[]>;
+}
+type RecordEncoder = (args: RecordArgs) => { buffer: Buffer };
+type Grouper = (args: { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: (a: { message: unknown }) => number }) => Record<string, unknown[]>;
+type ProduceRequest = (args: Record<string, unknown>) => { encode: () => Promise<{ buffer: Buffer }> };
+
+const internal = <T>(dir: string, path: string): T => require(join(dir, 'src', path)) as T;
+const both = <T>(path: string): [upstream: T, patched: T] => [internal<T>(upstreamDir, path), internal<T>(patchedDir, path)];
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => statSync(join(dir, f)).isFile())
+    .sort();
+}
+
+describe('vendored kafkajs', () => {
+  const work = mkdtempSync(join(tmpdir(), 'kafkajs-patch-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('is npm kafkajs 2.2.4 with exactly the patches of vendor/kafkajs/patches', () => {
+    const expected = join(work, 'package');
+    cpSync(upstreamDir, expected, { recursive: true });
+    const patches = readdirSync(patchesDir).filter((f) => f.endsWith('.patch')).sort();
+    expect(patches.length).toBeGreaterThan(0);
+    for (const p of patches) {
+      const r = spawnSync('git', ['apply', '--whitespace=nowarn', join(patchesDir, p)], { cwd: expected, encoding: 'utf8' });
+      expect(r.status, `${p}: ${r.stderr}`).toBe(0);
+    }
+    expect(files(patchedDir)).toEqual(files(expected));
+    for (const f of files(expected)) {
+      const want = readFileSync(join(expected, f), 'utf8');
+      const have = readFileSync(join(patchedDir, f), 'utf8');
+      if (f === 'package.json') {
+        expect({ ...JSON.parse(have), version: '' }, f).toEqual({ ...JSON.parse(want), version: '' });
+        expect(JSON.parse(have).version).toMatch(/^2\.2\.4-factorstream\.\d+$/);
+      } else {
+        expect(have, relative(patchedDir, join(patchedDir, f))).toBe(want);
+      }
+    }
+  });
+
+  const bytes = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)));
+  const record = fc.record(
+    {
+      offsetDelta: fc.oneof(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 2 ** 31 - 1 })),
+      timestampDelta: fc.oneof(fc.integer({ min: -100, max: 100 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 }), fc.integer({ min: 2 ** 40, max: 2 ** 41 })),
+      key: fc.option(bytes, { nil: null }),
+      value: fc.option(bytes, { nil: null }),
+      headers: fc.dictionary(fc.string({ maxLength: 12 }), fc.oneof(bytes, fc.array(bytes, { minLength: 1, maxLength: 3 })), { maxKeys: 6 }),
+    },
+    { requiredKeys: [] },
+  );
+
+  it("encodes every record to upstream's bytes", () => {
+    const [upstream, patched] = both<RecordEncoder>('protocol/recordBatch/record/v0/index.js');
+    fc.assert(
+      fc.property(record, (r) => {
+        expect(patched(r).buffer.equals(upstream(r).buffer)).toBe(true);
+      }),
+      { numRuns: 2_000 },
+    );
+    // The daemon's score message: a symbol key, JSON, five headers.
+    const score = { key: Buffer.from('600000.SH'), value: Buffer.from('{"symbol":"600000.SH","score":0.1}'), headers: { 'content-type': 'application/json', 'model-version': 'v1', 'bar-end': '1767580200000', freq: '10m', model: 'demo-10m' } };
+    expect(patched(score).buffer).toEqual(upstream(score).buffer);
+  });
+
+  it("groups messages by partition as upstream does, in their order", () => {
+    const [upstream, patched] = both<Grouper>('producer/groupMessagesPerPartition.js');
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 200 }), (parts) => {
+        const messages = parts.map((partition, i) => ({ partition, i }));
+        const args = { topic: 't', partitionMetadata: [{}], messages, partitioner: ({ message }: { message: unknown }) => (message as { partition: number }).partition };
+        expect(patched(args)).toEqual(upstream(args));
+      }),
+    );
+    expect(patched({ topic: 't', partitionMetadata: [], messages: [{}], partitioner: () => 0 })).toEqual({});
+  });
+
+  it("encodes a transactional produce request to upstream's bytes, CRCs included", async () => {
+    const [upstream, patched] = both<ProduceRequest>('protocol/requests/produce/v3/request.js');
+    // Both stamp the batch with Date.now(); one instant for both.
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_767_580_200_123);
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 40 }), fc.option(fc.array(fc.integer({ min: 1_767_580_000_000, max: 1_767_590_000_000 }), { minLength: 40, maxLength: 40 }), { nil: undefined }), async (records, stamps) => {
+          const messages = records.map((r, i) => ({ key: r.key, value: r.value, headers: r.headers, ...(stamps === undefined ? {} : { timestamp: String(stamps[i]) }) }));
+          const args = { acks: -1, timeout: 30_000, transactionalId: 'factorstream-test', producerId: 7, producerEpoch: 2, topicData: [{ topic: 'factor.scores', partitions: [{ partition: 1, firstSequence: 10, messages }] }] };
+          const [a, b] = await Promise.all([upstream(args).encode(), patched(args).encode()]);
+          expect(b.buffer.equals(a.buffer)).toBe(true);
+        }),
+        { numRuns: 200 },
+      );
+    } finally {
+      now.mockRestore();
+    }
+  });
+});
