@@ -24,7 +24,7 @@ import { copyTickRow, TickBatch } from '../src/ingest/events.js';
 import type { ModelSpec } from '../src/model/architecture.js';
 import { readMeta, writeMeta } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
-import { compareSteps, randomSequences, STEP_TOLERANCE } from '../src/model/onnx/compare.js';
+import { compareEngines, compareSteps, randomSequences, STEP_TOLERANCE, wholeAndStepped } from '../src/model/onnx/compare.js';
 import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineName, type IncrementalScoring, type Predictor, type WindowPrefix } from '../src/model/predictor.js';
 import { CrossSectionScorer, type ScoringJob } from '../src/model/scorer.js';
 import { SequenceStore } from '../src/features/sequence-store.js';
@@ -74,7 +74,27 @@ describe('prefix + step = the whole window', () => {
     for (const engine of ['onnx', 'tfjs'] as const) expect((await maxStepDifference(dir, engine)).max).toBeLessThanOrEqual(TOLERANCE);
   }, 60_000);
 
-  it('a window of one row has nothing to prepare: no incremental scoring, whole windows as before', async () => {
+  it.each(cases.filter((spec) => spec.head !== 'last').map((spec) => ({ spec, label: `${spec.arch} ${spec.layers}-layer / ${spec.head} / ${spec.pooling}` })))(
+    '$label on onnx: a window scores the same whole in a batch of any size as stepped in the close\'s batch (the daemon mixes the two)',
+    async ({ spec }) => {
+      const dir = await randomModelFolder(work, `batches-${spec.arch}-${spec.layers}-${spec.head}-${spec.pooling}`, spec);
+      const { predictor } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' });
+      try {
+        const x = randomSequences(N, T, 11);
+        const { stepped } = await wholeAndStepped(predictor, x, N, T);
+        for (const [from, n] of [[0, 1], [500, 7], [17, 333]]) {
+          const whole = new Float32Array(n);
+          await predictor.predict(x.subarray(from * T * FEATURE_COUNT, (from + n) * T * FEATURE_COUNT), n, whole);
+          expect(Array.from(whole), `windows ${from}..${from + n - 1}`).toEqual(Array.from(stepped.subarray(from, from + n)));
+        }
+      } finally {
+        await predictor.dispose();
+      }
+    },
+    60_000,
+  );
+
+  it('a window of one row has nothing to prepare: no incremental scoring, whole windows as before (and the engines agree on them)', async () => {
     const dir = await randomModelFolder(work, 't1', { arch: 'gru', head: 'attention', pooling: 'last-query', T: 1, F: FEATURE_COUNT, hidden: 8, layers: 1, dense: 4, dropout: 0, seed: 2 });
     expect(readMeta(dir).onnx?.prefixFile).toBeUndefined();
     for (const engine of ['onnx', 'tfjs'] as const) {
@@ -82,6 +102,8 @@ describe('prefix + step = the whole window', () => {
       expect(predictor.incremental).toBeUndefined();
       await predictor.dispose();
     }
+    const c = await compareEngines(dir, 200);
+    expect(c.maxAbs).toBeLessThanOrEqual(c.tolerance);
   });
 });
 

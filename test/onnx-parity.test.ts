@@ -19,7 +19,7 @@ import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import type { ModelSpec } from '../src/model/architecture.js';
 import { readMeta, writeMeta } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
-import { compareEngines, ENGINE_TOLERANCE, randomSequences } from '../src/model/onnx/compare.js';
+import { compareEngines, compareSteps, ENGINE_TOLERANCE, randomSequences } from '../src/model/onnx/compare.js';
 import { ONNX_FILE } from '../src/model/onnx/export.js';
 import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type Predictor } from '../src/model/predictor.js';
 import { CrossSectionScorer } from '../src/model/scorer.js';
@@ -131,6 +131,28 @@ describe('onnx and tfjs engines agree', () => {
     const { predictor } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx', log });
     await predictor.dispose();
     expect(warnings).toEqual(['model.onnx was not exported from these weights']);
+    expect((await compareEngines(dir, N, simulated)).maxAbs).toBeLessThanOrEqual(ENGINE_TOLERANCE);
+  }, 60_000);
+
+  it('a folder exported before the step graphs existed is served on graphs all built from its weights: the step equals the whole window', async () => {
+    const spec: ModelSpec = { arch: 'gru', head: 'attention', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 16, layers: 1, dense: 8, dropout: 0.1, seed: 42 };
+    const dir = await randomModelFolder('before-steps', spec);
+    // What such a folder holds: model.onnx only, of another form than today's step graphs
+    // (here another model's graph: served from the disk beside built step graphs, the step
+    // would not equal it).
+    const other = await randomModelFolder('before-steps-other', { ...spec, seed: 43 });
+    cpSync(join(other, ONNX_FILE), join(dir, ONNX_FILE));
+    rmSync(join(dir, 'model.prefix.onnx'));
+    rmSync(join(dir, 'model.step.onnx'));
+    const meta = readMeta(dir);
+    writeMeta(dir, { ...meta, onnx: { file: ONNX_FILE, input: 'features', output: 'score', source: 'export', opset: meta.onnx?.opset ?? 17, weightsSha256: meta.onnx?.weightsSha256 ?? '' } });
+    const warnings: string[] = [];
+    const log = { warn: (o: { reason: string }) => warnings.push(o.reason), info: () => undefined } as unknown as Logger;
+    const { predictor } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx', log });
+    await predictor.dispose();
+    expect(warnings).toEqual(['the prefix graph is missing']);
+    const stepped = await compareSteps(dir, N, 'onnx', simulated);
+    expect(stepped?.maxAbs).toBe(0);
     expect((await compareEngines(dir, N, simulated)).maxAbs).toBeLessThanOrEqual(ENGINE_TOLERANCE);
   }, 60_000);
 

@@ -205,20 +205,27 @@ async function resolveEngine(dir: string, meta: ServingMeta, opts: EngineOptions
 }
 
 /**
- * One ONNX graph of a folder: the file export wrote, or, for a native folder whose file is
- * missing or older than its weights, the graph built from the weights in memory (warned
- * for the whole graph: `factorstream export` stores it; its prefix and step graphs, from
- * the same weights, are rebuilt with it, and quietly for a folder exported before they
- * existed).
+ * One ONNX graph of a folder: the file export wrote, or, for a native folder whose graphs
+ * are not all there or are older than its weights, the graph built from the weights in
+ * memory (warned for the whole graph: `factorstream export` stores them). The whole graph
+ * and the step graphs come from one place, all stored or all built, because a step equals
+ * the whole window bit for bit only against the whole graph of its own export (a folder
+ * exported before the step graphs existed has a whole graph of an older form).
  */
 function graphOf(dir: string, meta: ServingMeta, kind: GraphKind, log?: Logger): string | Uint8Array {
-  const name = kind === 'whole' ? (meta.onnx?.file ?? ONNX_FILE) : kind === 'prefix' ? meta.onnx?.prefixFile : meta.onnx?.stepFile;
+  const fileOf = (k: GraphKind): string | undefined => (k === 'whole' ? (meta.onnx?.file ?? ONNX_FILE) : k === 'prefix' ? meta.onnx?.prefixFile : meta.onnx?.stepFile);
+  const name = fileOf(kind);
   const file = name === undefined ? '' : join(dir, name);
   if (meta.onnx?.source === 'external') {
     if (!existsSync(file)) throw new Error(`${dir}: meta.json names ${meta.onnx.file}, which is not there`);
     return file;
   }
-  const stale = file === '' || !existsSync(file) ? `${name ?? `the ${kind} graph`} is missing` : meta.onnx?.weightsSha256 !== weightsDigest(dir) ? `${name} was not exported from these weights` : '';
+  const kinds: GraphKind[] = meta.architecture !== undefined && hasPrefix(meta.architecture) ? ['whole', 'prefix', 'step'] : ['whole'];
+  const missing = kinds.find((k) => {
+    const f = fileOf(k);
+    return f === undefined || !existsSync(join(dir, f));
+  });
+  const stale = missing !== undefined ? `${fileOf(missing) ?? `the ${missing} graph`} is missing` : meta.onnx?.weightsSha256 !== weightsDigest(dir) ? `${name} was not exported from these weights` : '';
   if (stale === '') return file;
   if (kind === 'whole') log?.warn({ dir, reason: stale }, 'ONNX graph built from the tfjs weights in memory; run `factorstream export --model` to store it');
   return onnxBytesOf(dir, meta, kind);

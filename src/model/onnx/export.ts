@@ -14,7 +14,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../architecture.js';
 import { factorstreamVersion, readMeta, writeMeta, type ServingMeta } from '../artifact.js';
 import { encodeModel, ONNX_OPSET, type ModelProto } from './proto.js';
-import { GraphBuilder, intsAttr, recurrentLayer, scoreHead, type Weight } from './graph.js';
+import { GraphBuilder, intsAttr, recurrentLayer, scoreHead, splitStates, type Weight } from './graph.js';
 import { buildPrefixModel, buildStepModel, hasPrefix, PREFIX_FILE, STEP_FILE } from './step-graphs.js';
 
 export const ONNX_FILE = 'model.onnx';
@@ -63,7 +63,7 @@ export function buildOnnxModel(spec: ModelSpec, weights: Map<string, Weight>, pr
     x = r.states; // [T, B, H]
     lastState = r.h;
   }
-  scoreHead(g, spec, weights, x, lastState, ONNX_OUTPUT);
+  scoreHead(g, spec, weights, splitStates(g, spec, x, lastState), ONNX_OUTPUT);
   return g.model(`${spec.arch}_${spec.head}_${spec.pooling}`, producerVersion, doc);
 }
 
