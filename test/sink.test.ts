@@ -5,9 +5,11 @@
 import { readFileSync } from 'node:fs';
 import * as A from 'apache-arrow';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunks, REQUEST_MESSAGES, topicRounds } from '../src/ingest/kafka-chunks.js';
+import { chunks, producerPartitions, REQUEST_BYTES, REQUEST_MESSAGES, REQUEST_TOTAL_BYTES, topicRounds, type PartitionOf } from '../src/ingest/kafka-chunks.js';
 import { scoreBatchMessage, scoreMessages, type ScoreRecord } from '../src/sink/scores.js';
+import { javaMurmur2 } from './helpers.js';
 
 const source = { model: 'demo-10m', modelVersion: '20261126T093028-s7', freq: '10m' as const };
 const records: ScoreRecord[] = Array.from({ length: 300 }, (_, i) => ({
@@ -30,6 +32,32 @@ describe('score messages', () => {
     for (const m of msgs) expect(validate(JSON.parse(m.value.toString())), JSON.stringify(validate.errors)).toBe(true);
     expect(msgs[7].key?.toString()).toBe('600007.SH');
     expect(msgs[7].headers).toEqual({ 'content-type': 'application/json', 'model-version': source.modelVersion, 'bar-end': String(records[0].barEnd), freq: '10m', model: 'demo-10m' });
+  });
+  it("each message is its record's JSON keyed by its symbol, with its bar end's headers, one object per bar end", () => {
+    const name = fc.string({ unit: 'grapheme', maxLength: 12 });
+    const num = fc.double({ noNaN: true, noDefaultInfinity: true });
+    const record = fc.record({
+      symbol: fc.oneof(fc.constantFrom('600000.SH', '000001.SZ', '430047.BJ'), name),
+      barEnd: fc.constantFrom(1_795_417_800_000, 1_795_418_400_000),
+      freq: fc.constantFrom('10m' as const, '30m' as const),
+      model: name,
+      modelVersion: name,
+      score: num,
+      z: num,
+      rank: num,
+      universe: fc.integer({ min: 0, max: 6_000 }),
+      coverage: num,
+      limit: fc.constantFrom(-1, 0, 1),
+    });
+    fc.assert(
+      fc.property(fc.array(record, { maxLength: 40 }), (recs) => {
+        const msgs = scoreMessages(recs, source);
+        expect(msgs.map((m) => JSON.parse(m.value.toString()) as unknown)).toEqual(recs.map((r) => ({ ...r, z: r.z === 0 ? 0 : r.z, score: r.score === 0 ? 0 : r.score, rank: r.rank === 0 ? 0 : r.rank, coverage: r.coverage === 0 ? 0 : r.coverage })));
+        expect(msgs.map((m) => m.key?.toString())).toEqual(recs.map((r) => r.symbol));
+        expect(msgs.map((m) => m.headers)).toEqual(recs.map((r) => ({ 'content-type': 'application/json', 'model-version': source.modelVersion, 'bar-end': String(r.barEnd), freq: source.freq, model: source.model })));
+        for (let i = 1; i < msgs.length; i++) if (recs[i].barEnd === recs[i - 1].barEnd) expect(msgs[i].headers).toBe(msgs[i - 1].headers);
+      }),
+    );
   });
   it('the Arrow cross-section has the layout of schemas/score-batch.arrow.json and the same rows', () => {
     const layout = JSON.parse(readFileSync('schemas/score-batch.arrow.json', 'utf8')) as { fields: { name: string }[] };
@@ -63,5 +91,56 @@ describe('produce request chunks', () => {
     expect(rounds.map((r) => r.map((t) => `${t.topic}:${t.messages.length}`))).toEqual([[`scores:${REQUEST_MESSAGES}`, 'batch:2'], ['scores:1200']]);
     expect(rounds.flatMap((r) => r.filter((t) => t.topic === 'scores').flatMap((t) => t.messages))).toEqual([...a.messages, ...b.messages]);
     expect([...topicRounds([])]).toEqual([]);
+  });
+
+  it("the daemon's partition of a keyed message is Java's default partitioner's (murmur2 of the key)", () => {
+    // Kafka's own test vectors for Utils.murmur2 check the reference first.
+    expect(['21', 'foobar', 'a-little-bit-long-string', 'abc'].map(javaMurmur2)).toEqual([-973932308, -790332482, -985981536, 479470107]);
+    const metadata = new Map([['scores', [0, 1, 2, 3, 4, 5].map((partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 1, replicas: [1], isr: [1] }))]]);
+    const partitionOf = producerPartitions(metadata);
+    for (const r of records) {
+      expect(partitionOf('scores', Buffer.from(r.symbol))).toBe((javaMurmur2(r.symbol) & 0x7fffffff) % 6);
+      expect(partitionOf('scores', r.symbol)).toBe((javaMurmur2(r.symbol) & 0x7fffffff) % 6);
+    }
+    expect(partitionOf('unknown', 'x')).toBeUndefined();
+  });
+
+  it('with the partitions known, a close goes in one request bounded per partition, each message to its partition, in order', () => {
+    const partitions = 4;
+    const partitionOf: PartitionOf = (topic, key) => (topic === 'scores' ? (javaMurmur2(key.toString()) & 0x7fffffff) % partitions : undefined);
+    // One model's close at 5,000 symbols: about 2.2 MB, three requests bounded as a whole.
+    const close = scoreMessages(Array.from({ length: 5_000 }, (_, i) => ({ ...records[0], symbol: `${String(i).padStart(6, '0')}.SZ` })), source);
+    const batch = { topic: 'batch', messages: [{ key: Buffer.from('demo-10m/10m'), value: Buffer.alloc(300_000), headers: {} }] };
+    expect([...topicRounds([{ topic: 'scores', messages: close }, batch])]).toHaveLength(3);
+    const rounds = [...topicRounds([{ topic: 'scores', messages: close }, batch], partitionOf)];
+    expect(rounds).toHaveLength(1);
+    const sent = rounds[0].find((t) => t.topic === 'scores')?.messages ?? [];
+    expect(sent.map((m) => m.partition)).toEqual(sent.map((m) => partitionOf('scores', m.key as Buffer)));
+    for (let p = 0; p < partitions; p++) {
+      const mine = sent.filter((m) => m.partition === p);
+      expect(mine.map((m) => m.key?.toString())).toEqual(close.filter((m) => partitionOf('scores', m.key as Buffer) === p).map((m) => m.key?.toString()));
+      expect(mine.reduce((n, m) => n + m.value.length, 0)).toBeLessThanOrEqual(REQUEST_BYTES);
+    }
+    // The batch topic's partitions are not known here: sent as before, no partition set.
+    expect(rounds[0].find((t) => t.topic === 'batch')?.messages[0]).not.toHaveProperty('partition');
+  });
+
+  it('partitioned requests still bound each partition, and the request, and a topic with an unkeyed message is bounded as a whole', () => {
+    const partitionOf: PartitionOf = (_topic, key) => Number(key.toString().split('-')[0]);
+    // Partition 0 alone holds more than one request's bytes; twenty partitions of 900 kB exceed the request's total.
+    const big = Array.from({ length: 30 }, (_, i) => ({ key: `0-${i}`, value: Buffer.alloc(100_000), headers: {} }));
+    const wide = Array.from({ length: 20 }, (_, p) => ({ key: `${p + 1}-x`, value: Buffer.alloc(850_000), headers: {} }));
+    const rounds = [...topicRounds([{ topic: 't', messages: [...big, ...wide] }], partitionOf)];
+    const sent = rounds.flatMap((r) => r[0].messages);
+    expect(sent.map((m) => m.key).sort()).toEqual([...big, ...wide].map((m) => m.key).sort());
+    expect(sent.filter((m) => m.partition === 0).map((m) => m.key)).toEqual(big.map((m) => m.key));
+    for (const r of rounds) {
+      const perPartition = new Map<number, number>();
+      for (const m of r[0].messages) perPartition.set(m.partition as number, (perPartition.get(m.partition as number) ?? 0) + m.value.length);
+      for (const bytes of perPartition.values()) expect(bytes).toBeLessThanOrEqual(REQUEST_BYTES);
+      expect(r[0].messages.reduce((n, m) => n + m.value.length, 0)).toBeLessThanOrEqual(REQUEST_TOTAL_BYTES);
+    }
+    const unkeyed = [...big.slice(0, 3), { key: null, value: Buffer.alloc(10), headers: {} }];
+    expect([...topicRounds([{ topic: 't', messages: unkeyed }], partitionOf)]).toEqual([...topicRounds([{ topic: 't', messages: unkeyed }])]);
   });
 });

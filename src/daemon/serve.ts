@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { stopwatch, threadTime, type Clock } from '../market/clock.js';
-import { topicRounds } from '../ingest/kafka-chunks.js';
+import { producerPartitions, topicRounds, type PartitionOf } from '../ingest/kafka-chunks.js';
 import { kafkaConnection, kafkaFailure } from '../ingest/kafka-client.js';
 import { headerText } from '../ingest/topic-reader.js';
 import { ReferenceFollower } from '../ingest/reference-follower.js';
@@ -92,6 +92,8 @@ export class KafkaDaemon {
   private memberId = '';
   private readonly assigned = new Set<string>();
   private readonly ends = new Map<string, number>();
+  /** Where the producer sends each keyed output message (read at each connect): a transaction's requests are bounded per partition. */
+  private outputPartitionOf: PartitionOf | undefined;
   /** Clock alarms: the periodic Kafka housekeeping, and the pipeline's next wall-clock deadline. */
   private housekeeping = -1;
   private deadline = -1;
@@ -197,7 +199,7 @@ export class KafkaDaemon {
     await this.admin.connect();
     this.checkStopping();
     if (cfg.kafka.createTopics) {
-      const topics = [...this.inputTopics, cfg.kafka.scoresTopic, cfg.kafka.scoresBatchTopic, cfg.kafka.deadLetterTopic, ...(cfg.daemon.shadowModels.length > 0 ? [cfg.kafka.shadowScoresTopic] : []), ...(cfg.portfolio.model !== '' ? [cfg.kafka.targetsTopic] : [])];
+      const topics = [...this.inputTopics, ...this.outputTopics];
       const existing = new Set(await this.admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
       if (missing.length > 0) {
@@ -211,6 +213,7 @@ export class KafkaDaemon {
       }
     }
 
+    this.outputPartitionOf = await this.readOutputPartitions();
     await this.awaitGroupFree();
     // Connecting the transactional producer fences a predecessor with the same id and
     // completes or aborts its open transaction: only then are committed offsets final.
@@ -694,6 +697,26 @@ export class KafkaDaemon {
     pipeline.startPrefixes();
   }
 
+  /** The topics serve writes: scores, the batch, dead letters, shadow scores and target weights where configured. */
+  private get outputTopics(): string[] {
+    const k = this.cfg.kafka;
+    return [k.scoresTopic, k.scoresBatchTopic, k.deadLetterTopic, ...(this.cfg.daemon.shadowModels.length > 0 ? [k.shadowScoresTopic] : []), ...(this.cfg.portfolio.model !== '' ? [k.targetsTopic] : [])];
+  }
+
+  /**
+   * The output topics' partitions, for the producer's own choice of partition per key
+   * (kafka-chunks.ts producerPartitions): a topic not there yet (created by its first
+   * write, where the broker allows it) is left to the producer, in requests bounded as a
+   * whole. Partitions added to a topic while serving are seen at the next connect.
+   */
+  private async readOutputPartitions(): Promise<PartitionOf> {
+    const admin = this.admin as Admin;
+    const existing = new Set(await admin.listTopics());
+    const topics = this.outputTopics.filter((t) => existing.has(t));
+    const metadata = new Map((topics.length === 0 ? [] : (await admin.fetchTopicMetadata({ topics })).topics).map((t) => [t.name, t.partitions]));
+    return producerPartitions(metadata);
+  }
+
   /**
    * One transaction: the outputs, the input positions, and — before the commit — the
    * checkpoint that holds them on disk (`durable`, absent when it is there already).
@@ -703,7 +726,7 @@ export class KafkaDaemon {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
     try {
-      for (const round of topicRounds(batches)) await txn.sendBatch({ topicMessages: round.map((t) => ({ topic: t.topic, messages: t.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) })) });
+      for (const round of topicRounds(batches, this.outputPartitionOf)) await txn.sendBatch({ topicMessages: round });
       const topics = new Map<string, { partition: number; offset: string }[]>();
       for (const p of positions) {
         let list = topics.get(p.topic);

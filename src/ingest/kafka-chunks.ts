@@ -2,10 +2,17 @@
  * Produce requests of bounded size. kafkajs puts every message of one send for a
  * partition into one record batch, and a broker refuses a batch above its
  * message.max.bytes (1 MB by default): replay and the daemon's transactions send in
- * chunks of at most `maxBytes` (value + key + headers) and `maxCount` messages.
+ * chunks of at most `maxBytes` (value + key + headers) and `maxCount` messages — per
+ * partition where the partition of every message is known (the daemon's keyed outputs:
+ * a close's 5,000 score messages over 4 partitions go in one request, not three), per
+ * request otherwise.
  */
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+
 export const REQUEST_BYTES = 900_000;
 export const REQUEST_MESSAGES = 2_000;
+/** What one request carries at most when its chunks are per partition (many partitions' chunks of a topic go together). */
+export const REQUEST_TOTAL_BYTES = 16_000_000;
 
 export interface SizedMessage {
   key: Buffer | string | null;
@@ -36,21 +43,42 @@ export function* chunks<T extends SizedMessage>(messages: readonly T[], maxBytes
   }
 }
 
+/** The partition a producer sends a keyed message of `topic` to; undefined where not known here (the producer decides). */
+export type PartitionOf = (topic: string, key: Buffer | string) => number | undefined;
+
 /**
- * Produce requests for messages to several topics: each request carries at most one chunk
- * per topic (kafkajs keys a request's data by topic, so a topic appears once in it), the
- * r-th of each in the r-th request. Messages of one topic keep their order.
+ * The producers' own choice (kafkajs's DefaultPartitioner, Java's murmur2 partitioner) over
+ * each topic's partitions as `metadata` lists them; undefined for a topic it does not list.
  */
-export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: string; messages: readonly T[] }[]): Generator<{ topic: string; messages: T[] }[]> {
+export function producerPartitions(metadata: ReadonlyMap<string, PartitionMetadata[]>): PartitionOf {
+  const partitioner = Partitioners.DefaultPartitioner();
+  return (topic, key) => {
+    const partitionMetadata = metadata.get(topic);
+    if (partitionMetadata === undefined || partitionMetadata.length === 0) return undefined;
+    return partitioner({ topic, partitionMetadata, message: { key, value: null } });
+  };
+}
+
+/** A message with the partition it is sent to, where that is known. */
+export type Partitioned<T> = T & { partition?: number };
+
+/**
+ * Produce requests for messages to several topics: each request carries at most one part
+ * per topic (kafkajs keys a request's data by topic, so a topic appears once in it), the
+ * r-th of each in the r-th request. Messages of one topic keep their order within each
+ * partition. With `partitionOf`, a topic whose every message has a key of a known
+ * partition is sent with those partitions set, bounded per partition (topicParts).
+ */
+export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: string; messages: readonly T[] }[], partitionOf?: PartitionOf): Generator<{ topic: string; messages: Partitioned<T>[] }[]> {
   const byTopic = new Map<string, T[]>();
   for (const b of batches) {
     const list = byTopic.get(b.topic);
     if (list === undefined) byTopic.set(b.topic, [...b.messages]);
     else for (const m of b.messages) list.push(m);
   }
-  const pending = [...byTopic].map(([topic, messages]) => ({ topic, parts: chunks(messages) }));
+  const pending = [...byTopic].map(([topic, messages]) => ({ topic, parts: topicParts(topic, messages, partitionOf) }));
   for (;;) {
-    const round: { topic: string; messages: T[] }[] = [];
+    const round: { topic: string; messages: Partitioned<T>[] }[] = [];
     for (const p of pending) {
       const next = p.parts.next();
       if (next.done !== true && next.value.length > 0) round.push({ topic: p.topic, messages: next.value });
@@ -58,4 +86,48 @@ export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: 
     if (round.length === 0) return;
     yield round;
   }
+}
+
+/**
+ * One topic's messages in the parts of successive requests. Where every message's partition
+ * is known, each partition's messages are chunked within REQUEST_BYTES (the broker's limit
+ * is per partition's record batch) and a part takes the next chunk of every partition, up to
+ * REQUEST_TOTAL_BYTES; otherwise (a message without a key, a topic whose partitions are not
+ * known) the part is bounded as a whole, as if all of it went to one partition.
+ */
+function* topicParts<T extends SizedMessage>(topic: string, messages: T[], partitionOf: PartitionOf | undefined): Generator<Partitioned<T>[]> {
+  const byPartition = partitionOf === undefined ? undefined : partitionsOf(topic, messages, partitionOf);
+  if (byPartition === undefined) {
+    yield* chunks(messages);
+    return;
+  }
+  const queues = [...byPartition].map(([partition, list]) => ({ partition, chunks: [...chunks(list, REQUEST_BYTES, Infinity)], next: 0 }));
+  for (;;) {
+    const part: Partitioned<T>[] = [];
+    let bytes = 0;
+    for (const q of queues) {
+      if (q.next === q.chunks.length) continue;
+      const chunk = q.chunks[q.next];
+      const size = chunk.reduce((n, m) => n + sizeOf(m), 0);
+      if (part.length > 0 && bytes + size > REQUEST_TOTAL_BYTES) break;
+      bytes += size;
+      q.next++;
+      for (const m of chunk) part.push({ ...m, partition: q.partition });
+    }
+    if (part.length === 0) return;
+    yield part;
+  }
+}
+
+/** The messages by partition, in order, or undefined when one of them has no known partition. */
+function partitionsOf<T extends SizedMessage>(topic: string, messages: readonly T[], partitionOf: PartitionOf): Map<number, T[]> | undefined {
+  const out = new Map<number, T[]>();
+  for (const m of messages) {
+    const partition = m.key === null ? undefined : partitionOf(topic, m.key);
+    if (partition === undefined) return undefined;
+    const list = out.get(partition);
+    if (list === undefined) out.set(partition, [m]);
+    else list.push(m);
+  }
+  return out;
 }

@@ -17,7 +17,7 @@ import { CONTENT_TYPE_ARROW, CONTENT_TYPE_JSON, type DecodeContext } from './dec
 import { BarBatch, barRecordAt, copyBarRow, copyTickRow, SymbolTable, TickBatch, tickRecordAt } from './events.js';
 import { FileSource, mergeByTime } from './file-source.js';
 import { encodeTickJson } from './json-codec.js';
-import { chunks, REQUEST_MESSAGES } from './kafka-chunks.js';
+import { chunks, producerPartitions, REQUEST_MESSAGES } from './kafka-chunks.js';
 import type { KafkaConnection } from './kafka-client.js';
 import type { ReferenceRecord } from '../market/reference.js';
 import { referenceMessages } from './reference-codec.js';
@@ -85,13 +85,13 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   // The producer's own partitioner, asked once per symbol: Arrow rows go where that symbol's JSON messages would.
-  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionOfKey = producerPartitions(metadata);
   const partitionCache = new Map<string, number>();
   const partitionOf = (topic: string, symbol: string): number => {
     const k = `${topic}/${symbol}`;
     let p = partitionCache.get(k);
     if (p === undefined) {
-      p = partitioner({ topic, partitionMetadata: metadata.get(topic) ?? [], message: { key: symbol, value: null } });
+      p = partitionOfKey(topic, symbol) ?? 0;
       partitionCache.set(k, p);
     }
     return p;

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import * as A from 'apache-arrow';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokers, cli, daemonConfig, expectParity, kafkaSkipReason, offlineReference, parity, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
+import { javaMurmur2 } from '../helpers.js';
+import { brokers, cli, daemonConfig, expectParity, kafkaSkipReason, kcatKeyPartitions, kcatSkipReason, offlineReference, parity, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
 
 const DAY = '2026-11-23';
 /** 15:00 Shanghai on DAY: the last close of both models. */
@@ -101,6 +102,14 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
       byClose.set(k, [...(byClose.get(k) ?? []), m.value.z as number]);
     }
     for (const zs of byClose.values()) expect(Math.abs(zs.reduce((a, b) => a + b, 0) / zs.length)).toBeLessThan(1e-5);
+    // Each score is in its symbol's partition as Java's default partitioner places a key
+    // (serve sets the partitions itself to bound its requests per partition), read by kcat.
+    if (kcatSkipReason === '') {
+      const placed = await kcatKeyPartitions(outputs.scores);
+      expect(placed.partitions).toBeGreaterThan(1);
+      expect(placed.messages).toHaveLength(reference.messages.length);
+      for (const m of placed.messages) expect(m.partition, m.key).toBe((javaMurmur2(m.key) & 0x7fffffff) % placed.partitions);
+    }
 
     // The batch topic carries the same cross-sections as Arrow.
     const batch = new Subscriber();

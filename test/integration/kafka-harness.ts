@@ -218,6 +218,20 @@ export async function kcatValues(topic: string, at: string = brokers): Promise<B
   return out;
 }
 
+/** Each message's key and partition as kcat (librdkafka) reads them, and the topic's partition count from its metadata. */
+export async function kcatKeyPartitions(topic: string, at: string = brokers): Promise<{ partitions: number; messages: { key: string; partition: number }[] }> {
+  const meta = await run('kcat', ['-L', '-b', at, '-t', topic]);
+  if (meta.code !== 0) throw new Error(`kcat -L failed (${meta.code}): ${meta.stderr}`);
+  const partitions = Number(/topic "[^"]+" with (\d+) partitions/.exec(meta.stdout)?.[1] ?? NaN);
+  const read = await run('kcat', ['-C', '-b', at, '-t', topic, '-o', 'beginning', '-e', '-q', '-X', 'isolation.level=read_committed', '-f', '%k\t%p\n']);
+  if (read.code !== 0) throw new Error(`kcat failed (${read.code}): ${read.stderr}`);
+  const messages = read.stdout.split('\n').filter((l) => l !== '').map((l) => {
+    const [key, partition] = l.split('\t');
+    return { key, partition: Number(partition) };
+  });
+  return { partitions, messages };
+}
+
 /** A published score's fields that must equal the offline path's. */
 export interface ScoreValues {
   score: number;
