@@ -20,9 +20,20 @@ export interface SizedMessage {
   headers?: Record<string, string>;
 }
 
+// A headers object's bytes, once per object: a close's messages share one (sink/scores.ts).
+const headerBytes = new WeakMap<Record<string, string>, number>();
+
 function sizeOf(m: SizedMessage): number {
   let n = (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
-  if (m.headers !== undefined) for (const [k, v] of Object.entries(m.headers)) n += k.length + v.length + 8;
+  if (m.headers !== undefined) {
+    let h = headerBytes.get(m.headers);
+    if (h === undefined) {
+      h = 0;
+      for (const [k, v] of Object.entries(m.headers)) h += k.length + v.length + 8;
+      headerBytes.set(m.headers, h);
+    }
+    n += h;
+  }
   return n;
 }
 
@@ -49,18 +60,33 @@ export type PartitionOf = (topic: string, key: Buffer | string) => number | unde
 /**
  * The producers' own choice (kafkajs's DefaultPartitioner, Java's murmur2 partitioner) over
  * each topic's partitions as `metadata` lists them; undefined for a topic it does not list.
+ * Remembered per topic and key (the same symbols every close; the partitioner costs about
+ * 1 us a call), up to PARTITION_CACHE keys.
  */
 export function producerPartitions(metadata: ReadonlyMap<string, PartitionMetadata[]>): PartitionOf {
   const partitioner = Partitioners.DefaultPartitioner();
+  const cache = new Map<string, number>();
   return (topic, key) => {
     const partitionMetadata = metadata.get(topic);
     if (partitionMetadata === undefined || partitionMetadata.length === 0) return undefined;
-    return partitioner({ topic, partitionMetadata, message: { key, value: null } });
+    // latin1: one character per byte, so distinct keys stay distinct.
+    const k = `${topic}\u0000${typeof key === 'string' ? key : key.toString('latin1')}`;
+    let partition = cache.get(k);
+    if (partition === undefined) {
+      partition = partitioner({ topic, partitionMetadata, message: { key, value: null } });
+      if (cache.size >= PARTITION_CACHE) cache.clear();
+      cache.set(k, partition);
+    }
+    return partition;
   };
 }
 
-/** A message with the partition it is sent to, where that is known. */
-export type Partitioned<T> = T & { partition?: number };
+const PARTITION_CACHE = 100_000;
+
+/** What a request carries of a message: its partition where serve sets it. */
+export interface OutgoingMessage extends SizedMessage {
+  partition?: number;
+}
 
 /**
  * Produce requests for messages to several topics: each request carries at most one part
@@ -69,7 +95,7 @@ export type Partitioned<T> = T & { partition?: number };
  * partition. With `partitionOf`, a topic whose every message has a key of a known
  * partition is sent with those partitions set, bounded per partition (topicParts).
  */
-export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: string; messages: readonly T[] }[], partitionOf?: PartitionOf): Generator<{ topic: string; messages: Partitioned<T>[] }[]> {
+export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: string; messages: readonly T[] }[], partitionOf?: PartitionOf): Generator<{ topic: string; messages: OutgoingMessage[] }[]> {
   const byTopic = new Map<string, T[]>();
   for (const b of batches) {
     const list = byTopic.get(b.topic);
@@ -78,7 +104,7 @@ export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: 
   }
   const pending = [...byTopic].map(([topic, messages]) => ({ topic, parts: topicParts(topic, messages, partitionOf) }));
   for (;;) {
-    const round: { topic: string; messages: Partitioned<T>[] }[] = [];
+    const round: { topic: string; messages: OutgoingMessage[] }[] = [];
     for (const p of pending) {
       const next = p.parts.next();
       if (next.done !== true && next.value.length > 0) round.push({ topic: p.topic, messages: next.value });
@@ -95,7 +121,7 @@ export function* topicRounds<T extends SizedMessage>(batches: readonly { topic: 
  * REQUEST_TOTAL_BYTES; otherwise (a message without a key, a topic whose partitions are not
  * known) the part is bounded as a whole, as if all of it went to one partition.
  */
-function* topicParts<T extends SizedMessage>(topic: string, messages: T[], partitionOf: PartitionOf | undefined): Generator<Partitioned<T>[]> {
+function* topicParts<T extends SizedMessage>(topic: string, messages: T[], partitionOf: PartitionOf | undefined): Generator<OutgoingMessage[]> {
   const byPartition = partitionOf === undefined ? undefined : partitionsOf(topic, messages, partitionOf);
   if (byPartition === undefined) {
     yield* chunks(messages);
@@ -103,7 +129,7 @@ function* topicParts<T extends SizedMessage>(topic: string, messages: T[], parti
   }
   const queues = [...byPartition].map(([partition, list]) => ({ partition, chunks: [...chunks(list, REQUEST_BYTES, Infinity)], next: 0 }));
   for (;;) {
-    const part: Partitioned<T>[] = [];
+    const part: OutgoingMessage[] = [];
     let bytes = 0;
     for (const q of queues) {
       if (q.next === q.chunks.length) continue;
@@ -112,7 +138,7 @@ function* topicParts<T extends SizedMessage>(topic: string, messages: T[], parti
       if (part.length > 0 && bytes + size > REQUEST_TOTAL_BYTES) break;
       bytes += size;
       q.next++;
-      for (const m of chunk) part.push({ ...m, partition: q.partition });
+      for (const m of chunk) part.push({ key: m.key, value: m.value, headers: m.headers, partition: q.partition });
     }
     if (part.length === 0) return;
     yield part;
