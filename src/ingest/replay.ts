@@ -84,18 +84,9 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
 
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  // The producer's own partitioner, asked once per symbol: Arrow rows go where that symbol's JSON messages would.
+  // The producer's own partitioner (remembered per symbol): Arrow rows go where that symbol's JSON messages would.
   const partitionOfKey = producerPartitions(metadata);
-  const partitionCache = new Map<string, number>();
-  const partitionOf = (topic: string, symbol: string): number => {
-    const k = `${topic}/${symbol}`;
-    let p = partitionCache.get(k);
-    if (p === undefined) {
-      p = partitionOfKey(topic, symbol) ?? 0;
-      partitionCache.set(k, p);
-    }
-    return p;
-  };
+  const partitionOf = (topic: string, symbol: string): number => partitionOfKey(topic, symbol) ?? 0;
 
   const symbols = new SymbolTable();
   let rejected = 0;

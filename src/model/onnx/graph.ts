@@ -180,8 +180,9 @@ export interface HeadStates {
   lastState: string;
 }
 
-/** The whole window's top-layer states ([T, batch, H], time-major) split as the heads take them. */
+/** The whole window's top-layer states ([T, batch, H], time-major) split as the heads take them (the last-state head takes none). */
 export function splitStates(g: GraphBuilder, spec: ModelSpec, states: string, lastState: string): HeadStates {
+  if (spec.head === 'last') return { prefix: '', last: '', lastState };
   const P = spec.T - 1;
   const axis = g.ints('split.axis', [0]);
   const last = g.one('Slice', [states, g.ints('split.last.start', [P]), g.ints('split.last.end', [P + 1]), axis]);
