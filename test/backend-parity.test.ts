@@ -3,6 +3,8 @@
  * within 1e-4. Skipped, loudly, where the native addon is not installed (npm run native);
  * CI installs it.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildModel, HEADS } from '../src/model/architecture.js';
 import { selectBackend, tf } from '../src/model/backend.js';
@@ -30,6 +32,20 @@ async function scoreOn(backend: string, artifacts: tf.io.ModelArtifacts, x: Floa
   model.dispose();
   return Float32Array.from(out);
 }
+
+describe.skipIf(!native)('the native backend on this Node', () => {
+  it('runs kernels that type their inputs without a warning (tfjs-node calls util.isArray, deprecated at run time since Node 22)', () => {
+    // A process of its own: Node warns once per process, and only where the call is made.
+    const script = `import { selectBackend, tf } from './src/model/backend.ts';
+await selectBackend('tensorflow');
+const a = tf.tensor([1, 2, 3]);
+process.stdout.write(tf.getBackend() + ' ' + Array.from(tf.concat([tf.sub(a, a), tf.mul(a, a)]).dataSync()).join(','));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('tensorflow 0,0,0,1,4,9');
+    expect(r.stderr).toBe('');
+  });
+});
 
 describe.skipIf(!native)('native and wasm backends agree', () => {
   it.each(HEADS.flatMap((head) => (['gru', 'lstm'] as const).map((arch) => ({ arch, head }))))('$arch / $head: max |native - wasm| <= 1e-4', async ({ arch, head }) => {

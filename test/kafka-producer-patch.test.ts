@@ -4,8 +4,9 @@
  * here against upstream 2.2.4 itself (the dev dependency kafkajs-upstream), which this
  * project did not write: the package differs from it by exactly those patches, and what
  * the patched code encodes — records, the grouping of messages by partition, whole
- * produce requests with their CRCs — is upstream's, byte for byte. The Kafka suites then
- * read what the daemon produces with kcat (test/integration).
+ * produce requests with their CRCs — is upstream's, byte for byte; a connection's request
+ * queue sends what upstream's sends, when upstream's would, without upstream's idle timer.
+ * The Kafka suites then read what the daemon produces with kcat (test/integration).
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -30,6 +31,14 @@ interface RecordArgs {
 type RecordEncoder = (args: RecordArgs) => { buffer: Buffer };
 type Grouper = (args: { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: (a: { message: unknown }) => number }) => Record<string, unknown[]>;
 type ProduceRequest = (args: Record<string, unknown>) => { encode: () => Promise<{ buffer: Buffer }> };
+interface RequestQueue {
+  push(request: { entry: Record<string, unknown>; expectResponse: boolean; sendRequest: () => void }): void;
+  fulfillRequest(response: { correlationId: number; payload: Buffer; size: number }): void;
+  maybeThrottle(ms: number): void;
+  checkPendingRequests(): void;
+  destroy(): void;
+}
+type RequestQueueClass = new (args: Record<string, unknown>) => RequestQueue;
 
 const internal = <T>(dir: string, path: string): T => require(join(dir, 'src', path)) as T;
 const both = <T>(path: string): [upstream: T, patched: T] => [internal<T>(upstreamDir, path), internal<T>(patchedDir, path)];
@@ -120,5 +129,73 @@ describe('vendored kafkajs', () => {
     } finally {
       now.mockRestore();
     }
+  });
+
+  describe('a connection request queue', () => {
+    const [Upstream, Patched] = both<RequestQueueClass>('network/requestQueue/index.js');
+    const logger = { debug: () => undefined, warn: () => undefined, error: () => undefined, info: () => undefined };
+
+    /** A queue of one of the two, the requests it sent (by correlation id), and how often it checked its pending list. */
+    function queueOf(Queue: RequestQueueClass, maxInFlightRequests: number | null) {
+      const queue = new Queue({ maxInFlightRequests, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'test', broker: 'b:9092', logger });
+      const sent: number[] = [];
+      const checks = vi.spyOn(queue, 'checkPendingRequests');
+      let next = 0;
+      const push = () => {
+        const correlationId = next++;
+        queue.push({ entry: { correlationId, apiName: 'Produce', apiKey: 0, apiVersion: 3, resolve: () => undefined, reject: () => undefined }, expectResponse: true, sendRequest: () => sent.push(correlationId) });
+        return correlationId;
+      };
+      const fulfil = (correlationId: number) => queue.fulfillRequest({ correlationId, payload: Buffer.alloc(0), size: 0 });
+      return { queue, sent, checks, push, fulfil };
+    }
+
+    /** The same steps on upstream's queue and the patched one: what each sent after each step, and how often each checked. */
+    function script(maxInFlightRequests: number | null, steps: ((q: ReturnType<typeof queueOf>) => void)[]) {
+      vi.useFakeTimers({ now: 1_767_580_200_000 });
+      try {
+        return [Upstream, Patched].map((Queue) => {
+          const q = queueOf(Queue, maxInFlightRequests);
+          const sentAfter = steps.map((step) => {
+            step(q);
+            return [...q.sent];
+          });
+          const result = { sentAfter, checks: q.checks.mock.calls.length, timers: vi.getTimerCount() };
+          q.queue.destroy();
+          vi.clearAllTimers();
+          return result;
+        });
+      } finally {
+        vi.useRealTimers();
+      }
+    }
+
+    it('sends what upstream sends when it sends it: at once, after an in-flight request, after a throttle', () => {
+      const [upstream, patched] = script(1, [
+        (q) => q.push(), // sent at once
+        (q) => q.push(), // waits: one in flight
+        (q) => q.fulfil(0), // the second goes
+        (q) => q.fulfil(1),
+        (q) => q.queue.maybeThrottle(50), // the broker asks for 50 ms
+        (q) => q.push(), // waits for the throttle
+        () => vi.advanceTimersByTime(40),
+        () => vi.advanceTimersByTime(20), // sent once the throttle is over
+        (q) => q.fulfil(2),
+      ]);
+      expect(patched?.sentAfter).toEqual(upstream?.sentAfter);
+      expect(patched?.sentAfter).toEqual([[0], [0], [0, 1], [0, 1], [0, 1], [0, 1], [0, 1], [0, 1, 2], [0, 1, 2]]);
+    });
+
+    it('keeps no timer while nothing is pending (upstream checks every millisecond, forever)', () => {
+      const idle = (q: ReturnType<typeof queueOf>) => {
+        q.fulfil(q.push());
+        vi.advanceTimersByTime(1_000);
+      };
+      const [upstream, patched] = script(null, [idle]);
+      expect(upstream?.checks).toBeGreaterThan(900);
+      expect(upstream?.timers).toBe(1);
+      expect(patched?.checks).toBe(1);
+      expect(patched?.timers).toBe(0);
+    });
   });
 });

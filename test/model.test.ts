@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { attentionLayer, buildModel, HEADS, POOLINGS, type ModelSpec } from '../src/model/architecture.js';
 import { selectBackend, tf, type BackendInfo } from '../src/model/backend.js';
 
@@ -48,6 +48,26 @@ describe('model heads', () => {
       expect(Array.from((a as tf.Tensor).dataSync()).every((w) => w >= 0)).toBe(true);
       tf.dispose([x, h, a as tf.Tensor]);
       model.dispose();
+    }
+  });
+
+  it.each(['gru', 'lstm'] as const)('%s: the recurrent kernel starts orthogonal (orthonormal rows), and building it writes nothing to stderr', (arch) => {
+    const warn = vi.spyOn(console, 'warn');
+    try {
+      const hidden = 48; // 48 × 144 (GRU) and 48 × 192 (LSTM): over tfjs's 2,000-element warning
+      const model = buildModel({ ...base, arch, hidden });
+      expect(warn).not.toHaveBeenCalled();
+      const layer = model.getLayer(`${arch}_0`);
+      const recurrent = layer.weights.find((w) => w.name.includes('recurrent_kernel'))?.read() as tf.Tensor2D;
+      expect(recurrent.shape).toEqual([hidden, (arch === 'gru' ? 3 : 4) * hidden]);
+      // hidden × gates·hidden with orthonormal rows: W Wᵀ = I.
+      const gram = tf.matMul(recurrent, recurrent, false, true);
+      const error = tf.sub(gram, tf.eye(hidden)).abs().max().dataSync()[0] as number;
+      expect(error).toBeLessThan(1e-4);
+      tf.dispose(gram);
+      model.dispose();
+    } finally {
+      warn.mockRestore();
     }
   });
 

@@ -29,15 +29,17 @@ export interface BackendInfo {
 const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /**
- * tfjs-node 4.22.0 (the latest release) calls util.isNullOrUndefined and util.isArray,
- * which Node 23 removed; the upstream fix (tensorflow/tfjs#8425) is merged but has not
- * been released (tensorflow/tfjs#8609). Put back exactly those two functions, only where
- * they are missing, before the addon loads: the same build then runs on Node 20 and 24.
+ * tfjs-node 4.22.0 (the latest release) calls util.isNullOrUndefined, which Node 23
+ * removed, and util.isArray, deprecated at run time since Node 22 (DEP0044: a warning on
+ * stderr at its first call, in every kernel that types its inputs); the upstream fix
+ * (tensorflow/tfjs#8425) is merged but has not been released (tensorflow/tfjs#8609).
+ * Before the addon loads, put back the first where it is missing and give the second
+ * what it is without the warning, Array.isArray: the same build runs quietly on Node 20 and 24.
  */
 function restoreRemovedUtilFunctions(): void {
   const u = util as unknown as Record<string, unknown>;
   if (typeof u.isNullOrUndefined !== 'function') u.isNullOrUndefined = (v: unknown): boolean => v === null || v === undefined;
-  if (typeof u.isArray !== 'function') u.isArray = Array.isArray;
+  u.isArray = Array.isArray;
 }
 
 type NativePackage = '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node';

@@ -63,6 +63,25 @@ export interface DaemonProcess {
   exited: Promise<number | null>;
 }
 
+/**
+ * The daemon's log for a failure message: one short line per record (seconds since the
+ * first, level, message, the other fields cut to `width`), the last `n` records that match
+ * `keep` — by default all but the per-close "scores published" lines.
+ */
+export function logDigest(d: DaemonProcess, n = 40, keep: (line: string) => boolean = (l) => !l.includes('scores published'), width = 240): string {
+  let first: number | undefined;
+  const lines = d.logs.map((line) => {
+    try {
+      const { time, level, msg, pid: _pid, hostname: _host, name: _name, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      first ??= Number(time);
+      return `+${((Number(time) - first) / 1000).toFixed(1)}s ${String(level)} ${String(msg)} ${JSON.stringify(rest).slice(0, width)}`;
+    } catch {
+      return line.slice(0, width);
+    }
+  });
+  return lines.filter((_, i) => keep(d.logs[i] ?? '')).slice(-n).join('\n');
+}
+
 export function startDaemon(configPath: string): DaemonProcess {
   const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
@@ -91,7 +110,7 @@ export async function waitForLog(d: DaemonProcess, pattern: RegExp, timeoutMs = 
   for (;;) {
     const line = d.logs.find((l) => pattern.test(l));
     if (line !== undefined) return line;
-    if (Date.now() > deadline || d.proc.exitCode !== null) throw new Error(`daemon never logged ${String(pattern)}:\n${d.logs.slice(-20).join('\n')}`);
+    if (Date.now() > deadline || d.proc.exitCode !== null) throw new Error(`daemon never logged ${String(pattern)}:\n${logDigest(d, 30)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
