@@ -20,7 +20,7 @@ import { kafkaLogCreator } from '../ingest/kafka-log.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { stopwatch, threadTime, type Clock } from '../market/clock.js';
 import { producerPartitions, topicRounds, type PartitionOf } from '../ingest/kafka-chunks.js';
-import { kafkaConnection, kafkaFailure } from '../ingest/kafka-client.js';
+import { kafkaConnection, kafkaFailure, restartOnlyWhile } from '../ingest/kafka-client.js';
 import { headerText } from '../ingest/topic-reader.js';
 import { ReferenceFollower } from '../ingest/reference-follower.js';
 import { ReferenceBook } from '../market/reference.js';
@@ -214,7 +214,7 @@ export class KafkaDaemon {
     }
 
     this.outputPartitionOf = await this.readOutputPartitions();
-    await this.awaitGroupFree();
+    await this.removeOwnStaleMember(await this.awaitGroupFree());
     // Connecting the transactional producer fences a predecessor with the same id and
     // completes or aborts its open transaction: only then are committed offsets final.
     this.producer = this.kafka.producer({
@@ -230,8 +230,8 @@ export class KafkaDaemon {
     await this.followReference();
     this.checkStopping();
 
-    this.consumer = this.kafka.consumer({ groupId: cfg.kafka.groupId, readUncommitted: false, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: cfg.kafka.maxBytesPerPartition });
     const current = (): boolean => generation === this.generation && !this.kafkaLost;
+    this.consumer = this.kafka.consumer({ groupId: cfg.kafka.groupId, readUncommitted: false, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: cfg.kafka.maxBytesPerPartition, retry: restartOnlyWhile(() => current() && !this.stopping) });
     this.consumer.on(this.consumer.events.FETCH, () => {
       if (current()) this.lastContact = this.opts.clock.now();
     });
@@ -277,9 +277,9 @@ export class KafkaDaemon {
    * checkpoint, not ours, matches the committed offsets. So a newcomer waits, unready,
    * saying so once a minute (factorstream_group_conflict 1), until the group has no other
    * member, and only then connects its transactional producer (which fences whatever of the
-   * old one is left).
+   * old one is left). Returns whether our own member from before is still in the group.
    */
-  private async awaitGroupFree(): Promise<void> {
+  private async awaitGroupFree(): Promise<boolean> {
     const admin = this.admin as Admin;
     const group = this.cfg.kafka.groupId;
     if (this.memberId === '') this.memberId = this.checkpoints.readMemberId();
@@ -288,10 +288,11 @@ export class KafkaDaemon {
       this.checkStopping();
       const { groups } = await this.whileRetriable('consumer group', () => admin.describeGroups([group]));
       const g = groups[0];
-      const others = g === undefined || g.state === 'Empty' || g.state === 'Dead' ? [] : g.members.filter((m) => m.memberId !== this.memberId);
+      const members = g === undefined || g.state === 'Empty' || g.state === 'Dead' ? [] : g.members;
+      const others = members.filter((m) => m.memberId !== this.memberId);
       if (others.length === 0) {
         this.metrics.groupConflict.set(0);
-        return;
+        return members.length > 0;
       }
       this.metrics.groupConflict.set(1);
       const now = this.opts.clock.now();
@@ -301,6 +302,23 @@ export class KafkaDaemon {
       }
       await this.pause(2_000);
     }
+  }
+
+  /**
+   * This daemon's own member from before — the previous connection's, after Kafka was lost,
+   * or the previous process's, after a crash (the id is kept beside the checkpoint) — is
+   * still in the group when it could not leave: the brokers were down, or the process died.
+   * The new consumer's join would wait out that member's session (30 s) before any partition
+   * is assigned, so it is removed first, as its own LeaveGroup would have (vendor/kafkajs
+   * patch 0005). Only our own id: another instance's member is awaitGroupFree's to wait for.
+   */
+  private async removeOwnStaleMember(present: boolean): Promise<void> {
+    if (!present || this.memberId === '') return;
+    const admin = this.admin as Admin;
+    const groupId = this.cfg.kafka.groupId;
+    const memberId = this.memberId;
+    const removed = await this.whileRetriable('consumer group', () => admin.removeGroupMember({ groupId, memberId }));
+    if (removed) this.log.info({ group: groupId, memberId }, "removed this daemon's member from before (it could not leave): the new consumer joins without waiting out its session");
   }
 
   /** Waits `ms`, or less when the daemon stops meanwhile. */

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import type { ConsumerConfig, KafkaConfig, SASLOptions } from 'kafkajs';
 import type { Config } from '../config.js';
 
 type KafkaSection = Config['kafka'];
@@ -97,4 +97,17 @@ export function kafkaFailure(err: unknown, k: KafkaSection): { kind: KafkaFailur
     return { kind: 'unreachable', text: `not reachable: ${last} (brokers ${brokers})` };
   }
   return { kind: 'other', text: last };
+}
+
+/**
+ * A consumer's retry settings (kafkajs's default five retries) that restart it after a
+ * retriable crash only while `current()` holds. kafkajs restarts a crashed consumer on a
+ * timer it sets after the crash, so a crash that comes after `disconnect()` — the brokers
+ * gone, the consumer still in its retries — brought a disconnected consumer back: serve's
+ * previous connection rejoined its group beside the new one and took half the partitions,
+ * and no close could be scored (seen after a broker restart: "assigned only part of the
+ * input partitions").
+ */
+export function restartOnlyWhile(current: () => boolean): NonNullable<ConsumerConfig['retry']> {
+  return { retries: 5, restartOnFailure: async () => current() };
 }

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import { FactorstreamError } from '../errors.js';
 import type { ReferenceRecord } from '../market/reference.js';
+import { restartOnlyWhile } from './kafka-client.js';
 import { decodeReferenceMessage } from './reference-codec.js';
 import { headerText } from './topic-reader.js';
 
@@ -21,6 +22,8 @@ export interface ReferenceFollowerHandlers {
 
 export class ReferenceFollower {
   private consumer: Consumer | undefined;
+  /** Once stopped, a crash of the consumer does not bring it back. */
+  private stopped = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -50,7 +53,7 @@ export class ReferenceFollower {
     };
     check();
     // A short long-poll: the topic is quiet, and a stop (which waits for the fetch in flight) should not wait 5 s for it.
-    const consumer = this.kafka.consumer({ groupId: `factorstream-reference-${randomUUID()}`, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
+    const consumer = this.kafka.consumer({ groupId: `factorstream-reference-${randomUUID()}`, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 500, retry: restartOnlyWhile(() => !this.stopped) });
     this.consumer = consumer;
     // Compaction leaves offset gaps: the batch events say how far a partition has been read.
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
@@ -89,6 +92,7 @@ export class ReferenceFollower {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.consumer?.disconnect().catch(() => undefined);
   }
 }

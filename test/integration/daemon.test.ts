@@ -12,7 +12,7 @@ import * as A from 'apache-arrow';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { javaMurmur2 } from '../helpers.js';
-import { brokers, cli, daemonConfig, expectParity, kafkaSkipReason, kcatKeyPartitions, kcatSkipReason, offlineReference, parity, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
+import { brokers, cli, daemonConfig, expectParity, kafkaSkipReason, kcatKeyPartitions, kcatSkipReason, logDigest, offlineReference, parity, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
 
 const DAY = '2026-11-23';
 /** 15:00 Shanghai on DAY: the last close of both models. */
@@ -147,8 +147,10 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     let seed = 20_261_126;
     const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
     const kills: string[] = [];
+    const runs: DaemonProcess[] = [];
     for (const fraction of [0, 0.2, 0.45, 0.7]) {
       const d = startDaemon(config);
+      runs.push(d);
       await d.port;
       const target = Math.floor(fraction * expected.size);
       await sub.until(() => sub.messages.length >= target, 90_000, `${target} scores before kill`);
@@ -159,6 +161,7 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
       kills.push(`after ${sub.messages.length} scores + ${jitter} ms`);
     }
     const last = startDaemon(config);
+    runs.push(last);
     await waitForLog(last, /"msg":"serving"/);
     await sub.until(() => lastCloseSeen(sub) && sub.messages.length >= expected.size, 120_000, `all ${expected.size} scores after ${kills.join('; ')}`);
     // Anything duplicated would arrive with or right after the rest: wait a little.
@@ -171,5 +174,10 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expectParity(parity(sub.messages, expected), `SIGKILL ${kills.join('; ')}`);
     // The last run resumed from a checkpoint rather than from scratch.
     expect(last.logs.some((l) => l.includes('state restored from checkpoint'))).toBe(true);
+    // A killed daemon's consumer stays in the group for its session (30 s): a restart removes
+    // its own member from before instead of waiting that out (the kills after the first
+    // scores came after the group join, and each restart follows at once).
+    const removals = runs.slice(1).filter((d) => d.logs.some((l) => l.includes("removed this daemon's member from before")));
+    expect(removals.length, runs.map((d, i) => `run ${i}:\n${logDigest(d, 12)}`).join('\n')).toBeGreaterThanOrEqual(3);
   }, 400_000);
 });
