@@ -198,9 +198,10 @@ export class KafkaDaemon {
     this.admin = this.kafka.admin();
     await this.admin.connect();
     this.checkStopping();
+    // Listed once: for the topics to create, and for the output topics whose partitions are read.
+    const existing = new Set(await this.admin.listTopics());
     if (cfg.kafka.createTopics) {
       const topics = [...this.inputTopics, ...this.outputTopics];
-      const existing = new Set(await this.admin.listTopics());
       const missing = topics.filter((t) => !existing.has(t));
       if (missing.length > 0) {
         // A dead letter carries an input message whole (up to daemon.maxMessageBytes) plus headers.
@@ -210,10 +211,11 @@ export class KafkaDaemon {
           waitForLeaders: true,
         });
         log.info({ topics: missing }, 'topics created');
+        for (const t of missing) existing.add(t);
       }
     }
 
-    this.outputPartitionOf = await this.readOutputPartitions();
+    this.outputPartitionOf = await this.readOutputPartitions(existing);
     await this.removeOwnStaleMember(await this.awaitGroupFree());
     // Connecting the transactional producer fences a predecessor with the same id and
     // completes or aborts its open transaction: only then are committed offsets final.
@@ -727,9 +729,8 @@ export class KafkaDaemon {
    * write, where the broker allows it) is left to the producer, in requests bounded as a
    * whole. Partitions added to a topic while serving are seen at the next connect.
    */
-  private async readOutputPartitions(): Promise<PartitionOf> {
+  private async readOutputPartitions(existing: ReadonlySet<string>): Promise<PartitionOf> {
     const admin = this.admin as Admin;
-    const existing = new Set(await admin.listTopics());
     const topics = this.outputTopics.filter((t) => existing.has(t));
     const metadata = new Map((topics.length === 0 ? [] : (await admin.fetchTopicMetadata({ topics })).topics).map((t) => [t.name, t.partitions]));
     return producerPartitions(metadata);

@@ -84,8 +84,8 @@ describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('a broker resta
     expect(disconnected).toBe(true);
     await kafka.resume();
     await waitForLog(a, /Kafka reconnected: serving again/, 120_000);
-    // The rest of the backlog: the consumer's first join after the restart waits out the
-    // member the broker remembers from before (its 30 s session), so wait for progress, not for a fixed time.
+    // The rest of the backlog, as long as it keeps coming: how long the reconnect and the
+    // catch-up take depends on the load beside this test, so wait for progress, not for a fixed time.
     let committed = 0;
     for (let lastProgress = Date.now(); committed < offline.size && Date.now() - lastProgress < 90_000; ) {
       await new Promise((res) => setTimeout(res, 2_000));
