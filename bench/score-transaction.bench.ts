@@ -76,6 +76,8 @@ export const scoreTransactionBenchmark: Benchmark = {
           { model: 'bench-30m', modelVersion: '20261205T000000-s2', freq: '30m' },
         ].slice(0, models) as ScoreSource[];
         const seconds = clients.map(() => [] as number[]);
+        // Where a transaction's time goes: its produce requests (AddPartitionsToTxn first), the offsets (AddOffsetsToTxn, TxnOffsetCommit), the commit (EndTxn).
+        const parts = clients.map(() => ({ send: [] as number[], offsets: [] as number[], commit: [] as number[] }));
         for (let r = -3; r < rounds; r++) {
           for (const [i, producer] of producers.entries()) {
             // Built per close as the pipeline builds them (the building is not timed: it is the scoring phase's).
@@ -89,15 +91,24 @@ export const scoreTransactionBenchmark: Benchmark = {
             const t0 = now();
             const txn = await producer.transaction();
             for (const round of topicRounds(batches, clients[i].partitioned ? partitionOf : undefined)) await txn.sendBatch({ topicMessages: round });
+            const t1 = now();
             await txn.sendOffsets({ consumerGroupId: `bench-txn-${run}`, topics: [{ topic: topics.batch, partitions: [{ partition: 0, offset: '0' }] }] });
+            const t2 = now();
             await txn.commit();
-            if (r >= 0) seconds[i].push((now() - t0) / 1000);
+            const t3 = now();
+            if (r >= 0) {
+              seconds[i].push((t3 - t0) / 1000);
+              parts[i].send.push((t1 - t0) / 1000);
+              parts[i].offsets.push((t2 - t1) / 1000);
+              parts[i].commit.push((t3 - t2) / 1000);
+            }
           }
         }
         const p50 = seconds.map((s) => percentile(s, 50) * 1000);
         for (const [i, c] of clients.entries()) {
           const s = seconds[i];
-          rows.push({ client: c.name, close: models === 1 ? `one model, ${fmt(n)} symbols` : `two models, ${fmt(models * n)} messages`, transactions: String(s.length), 'p50, ms': fmt(percentile(s, 50) * 1000, 1), 'p99, ms': fmt(percentile(s, 99) * 1000, 1), 'p50 / npm kafkajs': fmt(p50[i] / p50[0], 2) });
+          const ms = (xs: number[]): string => fmt(percentile(xs, 50) * 1000, 1);
+          rows.push({ client: c.name, close: models === 1 ? `one model, ${fmt(n)} symbols` : `two models, ${fmt(models * n)} messages`, transactions: String(s.length), 'p50, ms': ms(s), 'p99, ms': fmt(percentile(s, 99) * 1000, 1), 'p50 / npm kafkajs': fmt(p50[i] / p50[0], 2), 'p50 send / offsets / commit, ms': `${ms(parts[i].send)} / ${ms(parts[i].offsets)} / ${ms(parts[i].commit)}` });
         }
       }
       await Promise.all(producers.map((p) => p.disconnect()));
@@ -108,6 +119,7 @@ export const scoreTransactionBenchmark: Benchmark = {
       rows,
       notes: [
         `${rounds} transactions per client and close after 3 warm-up ones, the clients alternating; Kafka ${kafka.version} on the same machine; ${topics.scores.split('.').slice(0, 2).join('.')} with 4 partitions, the batch topic with 1.`,
+        'send / offsets / commit: the parts of one transaction — the produce requests (with AddPartitionsToTxn before the first), sendOffsets (AddOffsetsToTxn, then TxnOffsetCommit to the group coordinator), commit (EndTxn, which writes the markers). kafkajs sends them one after another; sending the offsets while the produce request is out was tried: the broker answers CONCURRENT_TRANSACTIONS and kafkajs retries, 3 ms saved of 80 idle, not kept.',
         'A transaction as serve sends it (src/daemon/serve.ts transaction()): the requests of topicRounds (bounded as a whole: at most 2,000 messages or 900 kB a request; per partition: 900 kB of each partition, up to 16 MB a request), sendOffsets, commit. vendor/kafkajs/README.md says what the patches change; test/kafka-producer-patch.test.ts that the bytes are the same.',
       ],
     };

@@ -19,7 +19,7 @@ import { CHECKPOINT_FORMAT, CheckpointStore, type Checkpoint } from '../src/daem
 import { DurableWriter } from '../src/daemon/durable-writer.js';
 import { threadTime } from '../src/market/clock.js';
 import { loadServedModels } from '../src/daemon/models.js';
-import { ScoringPipeline } from '../src/daemon/pipeline.js';
+import { ScoringPipeline, type OutputBatch } from '../src/daemon/pipeline.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import { createLogger } from '../src/log.js';
@@ -27,6 +27,11 @@ import { DEFAULT_ENGINE_OPTIONS } from '../src/model/predictor.js';
 import { Metrics } from '../src/sink/metrics.js';
 import { calendar } from './helpers.js';
 import { TOPICS } from './partitioned-feed.js';
+
+/** Outputs as comparable values: each message's bytes as text, its headers. */
+function plainOutputs(batches: readonly OutputBatch[]): unknown {
+  return batches.map((b) => ({ topic: b.topic, messages: b.messages.map((m) => ({ key: m.key === null ? null : Buffer.from(m.key).toString('base64'), value: Buffer.from(m.value).toString('base64'), headers: m.headers })) }));
+}
 
 const work = mkdtempSync(join(tmpdir(), 'fs-checkpoint-store-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -83,6 +88,8 @@ describe('checkpoint chain on disk', () => {
       }
     }
     expect(seq).toBeGreaterThan(30);
+    // Scores among the outputs (and their recovery below), not only empty commits.
+    expect([...expected.values()].filter((e) => e.checkpoint.outputs.some((b) => b.topic === TOPICS.scores && b.messages.length > 0)).length).toBeGreaterThan(3);
     // Increments are what changed, a small part of a full checkpoint.
     expect(store.logBytes).toBeGreaterThan(0);
     let k = 0;
@@ -97,13 +104,31 @@ describe('checkpoint chain on disk', () => {
       expect(chain?.seq, disk.label).toBe(disk.seq);
       const want = expected.get(disk.seq) as { state: Buffer; checkpoint: Checkpoint };
       expect(chain?.positions, disk.label).toEqual(want.checkpoint.positions);
-      expect(chain?.outputs.map((b) => b.messages.length), disk.label).toEqual(want.checkpoint.outputs.map((b) => b.messages.length));
+      expect(plainOutputs(chain?.outputs ?? []), disk.label).toEqual(plainOutputs(want.checkpoint.outputs));
+      for (const m of chain?.outputs.flatMap((b) => b.messages) ?? []) expect(Buffer.isBuffer(m.value) && (m.key === null || Buffer.isBuffer(m.key))).toBe(true);
       const restored = make();
       restored.restoreChain(chain?.states ?? []);
       expect(serialize(restored.snapshot('full')).equals(want.state), disk.label).toBe(true);
     }
     for (const m of models) await m.scorer.dispose();
   }, 120_000);
+
+  it('a checkpoint of format 4 (outputs as whole messages) is still read, its outputs as the producer sends them', async () => {
+    const at = join(work, 'format-4');
+    mkdirSync(at);
+    const store = new CheckpointStore(at);
+    const headers = { 'content-type': 'application/json', model: 'demo-10m' };
+    const outputs: OutputBatch[] = [
+      { topic: TOPICS.scores, messages: [{ key: Buffer.from('600000.SH'), value: Buffer.from('{"score":1}'), headers }, { key: Buffer.from('600001.SH'), value: Buffer.from('{"score":2}'), headers }] },
+      { topic: TOPICS.deadLetter, messages: [{ key: null, value: Buffer.alloc(0), headers: { error: 'E_TEST' } }] },
+    ];
+    writeFileSync(store.path, serialize({ format: 4, seq: 7, kind: 'full', writtenAt: new Date(0).toISOString(), models: ['demo-10m'], positions: [], outputs, state: {} }));
+    const chain = store.read();
+    expect(chain?.seq).toBe(7);
+    expect(plainOutputs(chain?.outputs ?? [])).toEqual(plainOutputs(outputs));
+    for (const m of chain?.outputs.flatMap((b) => b.messages) ?? []) expect(Buffer.isBuffer(m.value) && (m.key === null || Buffer.isBuffer(m.key))).toBe(true);
+    await store.close();
+  });
 
   it('the writer thread writes in call order, says when the bytes were on disk, and fails every write after a failed one', async () => {
     const writer = new DurableWriter();

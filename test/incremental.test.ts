@@ -108,7 +108,7 @@ describe('prefix + step = the whole window', () => {
 });
 
 describe('the scorer uses a prefix only for the close it was prepared for', () => {
-  it('one push after the capture: a step; no capture, or two pushes since: whole windows, the same scores', async () => {
+  it('one push after the capture (its rows copied at the start, or from behind the push): a step; no capture, or two pushes since: whole windows, the same scores', async () => {
     const dir = await randomModelFolder(work, 'scorer', { arch: 'gru', head: 'residual', pooling: 'last-query', T, F: FEATURE_COUNT, hidden: 8, layers: 1, dense: 4, dropout: 0, seed: 71 });
     const { predictor, meta } = await loadPredictor(dir, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' });
     const scorer = new CrossSectionScorer(predictor, meta, 0.5);
@@ -131,11 +131,22 @@ describe('the scorer uses a prefix only for the close it was prepared for', () =
       return { step, max: Math.max(...a.score.map((v, i) => Math.abs(v - b.score[i]))) };
     };
     for (let i = 0; i < T + 2; i++) push();
+    // Never started: take() copies the rows from behind the close's push.
     scorer.capturePrefix(store, n);
     push();
     expect(await scoreBoth()).toEqual({ step: true, max: 0 });
     push();
     expect(await scoreBoth()).toEqual({ step: false, max: 0 });
+    // Started before the push (as serve does once the close is published): copied then.
+    for (const startAfterPush of [false, true]) {
+      for (let i = 0; i < 3; i++) {
+        scorer.capturePrefix(store, n);
+        if (!startAfterPush) scorer.startPrefix();
+        push();
+        if (startAfterPush) scorer.startPrefix();
+        expect(await scoreBoth()).toEqual({ step: true, max: 0 });
+      }
+    }
     scorer.capturePrefix(store, n);
     scorer.startPrefix();
     push();

@@ -8,7 +8,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chunks, producerPartitions, REQUEST_BYTES, REQUEST_MESSAGES, REQUEST_TOTAL_BYTES, topicRounds, type PartitionOf } from '../src/ingest/kafka-chunks.js';
-import { scoreBatchMessage, scoreMessages, type ScoreRecord } from '../src/sink/scores.js';
+import { roundScore, scoreBatchMessage, scoreMessages, scoreTable, type ScoreRecord } from '../src/sink/scores.js';
+import { utf8Vector } from '../src/ingest/arrow-columns.js';
 import { javaMurmur2 } from './helpers.js';
 
 const source = { model: 'demo-10m', modelVersion: '20261126T093028-s7', freq: '10m' as const };
@@ -68,6 +69,47 @@ describe('score messages', () => {
     expect(t.get(7)?.toJSON()).toMatchObject({ symbol: '600007.SH', freq: '10m', model: 'demo-10m', modelVersion: source.modelVersion, rank: 7 / 299 });
     expect(Number((t.getChild('barEnd') as A.Vector).get(0))).toBe(records[0].barEnd);
     expect(m.headers['content-type']).toBe('application/vnd.apache.arrow.stream');
+  });
+});
+
+describe('the parts of a score message, against the plain way to build them', () => {
+  const reference = (x: number): number => Number(x.toPrecision(9));
+
+  it('roundScore is Number(x.toPrecision(9)) for every double, float32 and decimal tie', () => {
+    const same = (x: number): void => {
+      expect(Object.is(roundScore(x), reference(x)), `${x}: ${roundScore(x)} against ${reference(x)}`).toBe(true);
+    };
+    fc.assert(fc.property(fc.double(), (x) => same(x)), { numRuns: 20_000 });
+    fc.assert(fc.property(fc.float(), (x) => same(x)), { numRuns: 20_000 });
+    // Nine digits and a half at the tenth, where the product's rounding could decide the digit.
+    const tie = fc.tuple(fc.integer({ min: 100_000_000, max: 999_999_999 }), fc.integer({ min: -6, max: 20 }), fc.boolean());
+    fc.assert(fc.property(tie, ([digits, p, negative]) => same(((negative ? -1 : 1) * (digits + 0.5)) / 10 ** p)), { numRuns: 20_000 });
+    for (let e = -16; e <= 16; e++) {
+      for (const d of [1, 9.999999995, 9.9999999949, 1.000000005, 2.5, 5]) {
+        const x = d * 10 ** e;
+        for (const y of [x, -x, x * (1 + 2 ** -52), x * (1 - 2 ** -52)]) same(y);
+      }
+    }
+    for (const x of [0, -0, Number.NaN, Infinity, -Infinity, Number.MIN_VALUE, Number.MAX_VALUE, 1e-13, 1e14, 1 / 3]) same(x);
+  });
+
+  it('utf8Vector holds what Arrow builds from the same strings, ASCII or not', () => {
+    const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }), fc.constantFrom('600000.SH', '\ud83d', '\ude00', 'é', ''));
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 30 }), (strings) => {
+        const mine = utf8Vector(strings);
+        const arrow = A.vectorFromArray(strings, new A.Utf8());
+        expect(mine.toArray()).toEqual(arrow.toArray());
+        expect(mine.data[0].valueOffsets).toEqual(arrow.data[0].valueOffsets.subarray(0, strings.length + 1));
+        expect(mine.data[0].values).toEqual(arrow.data[0].values.subarray(0, arrow.data[0].valueOffsets[strings.length]));
+      }),
+    );
+  });
+
+  it("the cross-section's columns are the records' fields, row by row", () => {
+    const t = scoreTable(records, source);
+    const rows = t.toArray().map((r) => (r as { toJSON(): Record<string, unknown> }).toJSON());
+    expect(rows.map((r) => ({ ...r, barEnd: Number(r.barEnd) }))).toEqual(records);
   });
 });
 

@@ -137,24 +137,25 @@ export class SequenceStore {
     return k / T;
   }
 
-  /** How many of the newest `rows` rows of symbol s had their bar present. */
-  presentIn(s: number, rows: number): number {
+  /** How many of the newest `rows` rows of symbol s (before its newest `back`) had their bar present. */
+  presentIn(s: number, rows: number, back = 0): number {
     const T = this.T;
     let k = 0;
-    for (let r = 1; r <= rows; r++) k += this.present[s * T + ((this.head - r + T) % T)];
+    for (let r = 1 + back; r <= rows + back; r++) k += this.present[s * T + ((this.head - r + T) % T)];
     return k;
   }
 
   /**
    * Fills `out` ([ids.length, rows, F], oldest first) and `outMask` with the newest `rows`
-   * rows (the whole window by default) of the symbols `ids` (a subset, in batch order), two
-   * block copies per symbol. Returns the number of sequences written.
+   * rows (the whole window by default; `back`: those before the newest `back`) of the
+   * symbols `ids` (a subset, in batch order), two block copies per symbol. Returns the
+   * number of sequences written.
    */
-  fill(ids: ArrayLike<number>, count: number, out: Float32Array, outMask?: Uint8Array, rows = this.T): number {
+  fill(ids: ArrayLike<number>, count: number, out: Float32Array, outMask?: Uint8Array, rows = this.T, back = 0): number {
     const { T, F } = this;
     const win = T * F;
     // The ring holds the oldest wanted row at `start`: rows [start, start + first), then [0, rest).
-    const start = (this.head - rows + T) % T;
+    const start = (this.head - back - rows + 2 * T) % T;
     const first = Math.min(rows, T - start) * F;
     const rest = rows * F - first;
     for (let b = 0; b < count; b++) {

@@ -255,6 +255,32 @@ function dictionaryType(id: number): A.Dictionary<A.Utf8, A.Int32> {
   return t;
 }
 
+const utf8 = new TextEncoder();
+
+/**
+ * A string column, built from its bytes and offsets (Arrow's vectorFromArray goes through
+ * a builder: 3 ms for a close's 5,000 symbols, this 0.3 ms). ASCII strings, the usual
+ * case, are encoded in one piece; otherwise each on its own, so that no two strings'
+ * halves of a surrogate pair join across the boundary.
+ */
+export function utf8Vector(strings: readonly string[]): A.Vector<A.Utf8> {
+  const n = strings.length;
+  const valueOffsets = new Int32Array(n + 1);
+  const joined = strings.join('');
+  let data = utf8.encode(joined);
+  if (data.length === joined.length) {
+    for (let i = 0; i < n; i++) valueOffsets[i + 1] = valueOffsets[i] + strings[i].length;
+  } else {
+    const parts = strings.map((s) => utf8.encode(s));
+    data = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+    for (let i = 0; i < n; i++) {
+      data.set(parts[i], valueOffsets[i]);
+      valueOffsets[i + 1] = valueOffsets[i] + parts[i].length;
+    }
+  }
+  return A.makeVector(A.makeData({ type: new A.Utf8(), length: n, valueOffsets, data }));
+}
+
 /** A dictionary-encoded string column: `indices` into `dictionary`, with optional validity. */
 export function dictionaryVector(
   id: number,
@@ -262,7 +288,7 @@ export function dictionaryVector(
   indices: Int32Array,
   valid?: Uint8Array,
 ): A.Vector<A.Dictionary<A.Utf8, A.Int32>> {
-  const dict = A.vectorFromArray(dictionary as string[], new A.Utf8());
+  const dict = utf8Vector(dictionary);
   const type = dictionaryType(id);
   const n = indices.length;
   if (valid === undefined) return A.makeVector(A.makeData({ type, length: n, data: indices, dictionary: dict }));

@@ -8,8 +8,8 @@
  * allocation of the [n, T, F] tensor's backing array once the pool is warm.
  *
  * Where the model scores incrementally (predictor.incremental) and the daemon prepared the
- * close's prefix (capturePrefix after the previous close, startPrefix while the market
- * trades: window-prefixes.ts), assemble copies only the new row of each prepared symbol
+ * close's prefix (capturePrefix after the previous close, startPrefix once it is
+ * published, while the market trades: window-prefixes.ts), assemble copies only the new row of each prepared symbol
  * and run does one recurrent step and the head; a symbol the prefix does not hold (new to
  * the universe) is scored on its whole window in the same run. Offline scoring prepares
  * nothing and scores whole windows: the reference the incremental path is tested against.
@@ -96,7 +96,7 @@ export class CrossSectionScorer {
     return this.prefixes !== undefined;
   }
 
-  /** After a close's rows are pushed: copies the next close's shared rows (see window-prefixes.ts). */
+  /** After a close's rows are pushed: marks the next close's shared rows, copied by startPrefix (see window-prefixes.ts). */
   capturePrefix(store: SequenceStore, universe: number): void {
     this.prefixes?.capture(store, universe);
   }
