@@ -5,7 +5,9 @@
  * that never stopped.
  */
 import { deserialize, serialize } from 'node:v8';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { gatherColumns, scatterColumns } from '../src/features/state.js';
 import { FeatureEngine, type BarCloseEvent, type EngineIncrement, type EngineState } from '../src/features/engine.js';
 import { copyTickRow, SymbolTable, TickBatch } from '../src/ingest/events.js';
 import { feedTicks } from '../src/ingest/simulator/feed.js';
@@ -79,6 +81,29 @@ function restoreAndGoOn(sim: MarketSimulator, first: ReturnType<typeof makeEngin
   expect([...first.rejects, ...second.rejects]).toEqual([]);
   return second.closes;
 }
+
+describe('increment columns', () => {
+  it('gatherColumns is column c of every row, cell by cell, in the order asked; scatterColumns puts them back', () => {
+    const shape = fc.record({ rows: fc.integer({ min: 0, max: 9 }), columns: fc.integer({ min: 1, max: 7 }), width: fc.integer({ min: 1, max: 5 }) });
+    fc.assert(
+      fc.property(shape.chain((l) => fc.tuple(fc.constant(l), fc.uniqueArray(fc.integer({ min: 0, max: l.columns - 1 }), { maxLength: l.columns }))), ([layout, which]) => {
+        const { rows, columns, width } = layout;
+        const a = Float64Array.from({ length: rows * columns * width }, (_, i) => i + 0.5);
+        // The plain way: for each column asked, each row, each value of its cell.
+        const expected: number[] = [];
+        for (const c of which) for (let r = 0; r < rows; r++) for (let k = 0; k < width; k++) expected.push(a[(r * columns + c) * width + k]);
+        const gathered = gatherColumns(a, layout, which);
+        expect([...gathered]).toEqual(expected);
+        const b = new Float64Array(a.length);
+        scatterColumns(b, layout, which, gathered);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < columns; c++) for (let k = 0; k < width; k++) {
+          const i = (r * columns + c) * width + k;
+          expect(b[i]).toBe(which.includes(c) ? a[i] : 0);
+        }
+      }),
+    );
+  });
+});
 
 describe('feature engine checkpoints', () => {
   it('restored mid-day from a serialised snapshot, closes the same bars as an uninterrupted run', () => {
