@@ -15,7 +15,7 @@
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import * as Upstream from 'kafkajs-upstream';
 import { producerPartitions, topicRounds, type PartitionOf } from '../src/ingest/kafka-chunks.js';
-import { scoreBatchMessage, scoreMessages, type ScoreRecord, type ScoreSource } from '../src/sink/scores.js';
+import { roundScore, scoreBatchMessage, scoreMessages, type ScoreRecord, type ScoreSource } from '../src/sink/scores.js';
 import { benchBroker, fmt, now, option, percentile, type Benchmark, type ResultRow } from './harness.js';
 
 type Client = typeof Kafka;
@@ -31,9 +31,9 @@ function records(n: number, src: ScoreSource, seed: number): ScoreRecord[] {
     freq: src.freq,
     model: src.model,
     modelVersion: src.modelVersion,
-    score: Number(rnd().toPrecision(9)),
-    z: Number((rnd() * 6 - 3).toPrecision(9)),
-    rank: Number(rnd().toPrecision(9)),
+    score: roundScore(rnd()),
+    z: roundScore(rnd() * 6 - 3),
+    rank: roundScore(rnd()),
     universe: n,
     coverage: 1,
     limit: 0,

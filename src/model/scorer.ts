@@ -9,9 +9,9 @@
  *
  * Where the model scores incrementally (predictor.incremental) and the daemon prepared the
  * close's prefix (capturePrefix after the previous close, startPrefix once it is
- * published, while the market trades: window-prefixes.ts), assemble copies only the new row of each prepared symbol
- * and run does one recurrent step and the head; a symbol the prefix does not hold (new to
- * the universe) is scored on its whole window in the same run. Offline scoring prepares
+ * published, while the market trades: window-prefixes.ts), assemble copies only the new
+ * row of each prepared symbol and run does one recurrent step and the head; a symbol the
+ * prefix does not hold (new to the universe) is scored on its whole window in the same run. Offline scoring prepares
  * nothing and scores whole windows: the reference the incremental path is tested against.
  */
 import { FEATURE_COUNT } from '../features/feature-set.js';

@@ -62,16 +62,20 @@ export function roundScore(x: number): number {
   const a = Math.abs(x);
   if (!(a >= 1e-13 && a < 1e14)) return Number(x.toPrecision(9));
   let p = 8 - Math.floor(Math.log10(a));
-  let scaled = p >= 0 ? a * POW10[p] : a / POW10[-p];
+  let scaled = timesPow10(a, p);
   // log10 can be one off next to a power of ten.
-  if (scaled < 1e8) scaled = ++p >= 0 ? a * POW10[p] : a / POW10[-p];
-  else if (scaled >= 1e9) scaled = --p >= 0 ? a * POW10[p] : a / POW10[-p];
+  if (scaled < 1e8) scaled = timesPow10(a, ++p);
+  else if (scaled >= 1e9) scaled = timesPow10(a, --p);
   const whole = Math.floor(scaled);
   const fraction = scaled - whole;
   if (scaled < 1e8 || scaled >= 1e9 || Math.abs(fraction - 0.5) < 1e-6) return Number(x.toPrecision(9));
-  const n = fraction > 0.5 ? whole + 1 : whole;
-  const r = p >= 0 ? n / POW10[p] : n * POW10[-p];
+  const r = timesPow10(fraction > 0.5 ? whole + 1 : whole, -p);
   return x < 0 ? -r : r;
+}
+
+/** x · 10^p for |p| ≤ 22, correctly rounded: one product or quotient of exact doubles. */
+function timesPow10(x: number, p: number): number {
+  return p >= 0 ? x * POW10[p] : x / POW10[-p];
 }
 
 export function scoreRecords(cs: ScoredCrossSection, names: readonly string[], src: ScoreSource): ScoreRecord[] {
