@@ -44,8 +44,8 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number
 }
 
 /** Java's Utils.murmur2 (Kafka's default partitioner for keyed records), written from its algorithm: the reference for where a key goes. */
-export function javaMurmur2(text: string): number {
-  const data = Buffer.from(text);
+export function javaMurmur2(key: string | Buffer): number {
+  const data = typeof key === 'string' ? Buffer.from(key) : key;
   const m = 0x5bd1e995;
   let h = (0x9747b28c ^ data.length) | 0;
   const whole = data.length - (data.length % 4);

@@ -131,6 +131,83 @@ describe('vendored kafkajs', () => {
     }
   });
 
+  it("computes upstream's CRC32C eight bytes at a time, whatever the length", () => {
+    const [upstream, patched] = both<(b: Buffer) => number>('protocol/recordBatch/crc32C/index.js');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(7), (a, from) => {
+        // Offsets and lengths that are not multiples of 8, as a batch's body is.
+        const b = Buffer.from(a).subarray(Math.min(from, a.length));
+        expect(patched(b)).toBe(upstream(b));
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(patched(Buffer.from('123456789'))).toBe(0xe3069283); // the check value of CRC-32C
+    const big = Buffer.from(Array.from({ length: 1_000_003 }, (_, i) => (i * 2_654_435_761) >>> 24));
+    expect(patched(big)).toBe(upstream(big));
+  });
+
+  describe('a produce request whose messages share headers objects', () => {
+    const [upstream, patched] = both<ProduceRequest>('protocol/requests/produce/v3/request.js');
+    const encode = async (topicData: unknown[]) => {
+      const args = { acks: -1, timeout: 30_000, transactionalId: 'factorstream-test', producerId: 7, producerEpoch: 2, topicData };
+      const [a, b] = await Promise.all([upstream(args).encode(), patched(args).encode()]);
+      return { upstream: a.buffer, patched: b.buffer };
+    };
+    const at = (now: number) => vi.spyOn(Date, 'now').mockReturnValue(now);
+
+    it("encodes to upstream's bytes, shared consecutively or not", async () => {
+      const now = at(1_767_580_200_123);
+      try {
+        await fc.assert(
+          fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 4 }), fc.array(fc.tuple(fc.nat(3), fc.option(bytes, { nil: null })), { minLength: 1, maxLength: 60 }), async (pool, picks) => {
+            // Messages draw their headers object from a small pool: runs of one object, and objects that come back.
+            const messages = picks.map(([i, value]) => ({ key: 'k', value, headers: pool[i % pool.length]?.headers }));
+            const { upstream: a, patched: b } = await encode([{ topic: 't', partitions: [{ partition: 0, firstSequence: 0, messages }] }]);
+            expect(b.equals(a)).toBe(true);
+          }),
+          { numRuns: 300 },
+        );
+      } finally {
+        now.mockRestore();
+      }
+    });
+
+    it("encodes a close as serve sends it to upstream's bytes: 5,000 score messages with one headers object over four partitions, and the Arrow batch", async () => {
+      const now = at(1_767_580_200_123);
+      try {
+        const headers = { 'content-type': 'application/json', 'model-version': '20261205T000000-s1', 'bar-end': '1767579000000', freq: '10m', model: 'demo-10m' };
+        const partitions = [0, 1, 2, 3].map((partition) => ({ partition, firstSequence: 40 * partition, messages: [] as unknown[] }));
+        for (let i = 0; i < 5_000; i++) {
+          const symbol = `${600_000 + i}.SH`;
+          partitions[(i * 7) % 4]?.messages.push({ key: Buffer.from(symbol), value: Buffer.from(JSON.stringify({ symbol, score: i / 5_000 - 0.5, rank: i / 5_000 })), headers });
+        }
+        const batch = { partition: 0, firstSequence: 3, messages: [{ key: null, value: Buffer.from(Array.from({ length: 400_000 }, (_, i) => i % 251)), headers }] };
+        const { upstream: a, patched: b } = await encode([{ topic: 'factor.scores', partitions }, { topic: 'factor.scores.batch', partitions: [batch] }]);
+        expect(a.length).toBeGreaterThan(1_000_000);
+        expect(b.equals(a)).toBe(true);
+      } finally {
+        now.mockRestore();
+      }
+    });
+
+    it('encodes a headers object as it is at each request, when it changed in between', async () => {
+      const now = at(1_767_580_200_123);
+      try {
+        const headers: Record<string, string> = { model: 'a' };
+        const topicData = () => [{ topic: 't', partitions: [{ partition: 0, firstSequence: 0, messages: [{ key: 'x', value: '1', headers }, { key: 'y', value: '2', headers }] }] }];
+        const first = await encode(topicData());
+        headers.model = 'a longer value';
+        headers.freq = '30m';
+        const second = await encode(topicData());
+        expect(first.patched.equals(first.upstream)).toBe(true);
+        expect(second.patched.equals(second.upstream)).toBe(true);
+        expect(second.patched.includes('a longer value')).toBe(true);
+      } finally {
+        now.mockRestore();
+      }
+    });
+  });
+
   describe('a connection request queue', () => {
     const [Upstream, Patched] = both<RequestQueueClass>('network/requestQueue/index.js');
     const logger = { debug: () => undefined, warn: () => undefined, error: () => undefined, info: () => undefined };

@@ -145,6 +145,11 @@ describe('produce request chunks', () => {
       expect(partitionOf('scores', r.symbol)).toBe((javaMurmur2(r.symbol) & 0x7fffffff) % 6);
     }
     expect(partitionOf('unknown', 'x')).toBeUndefined();
+    // A string key is hashed as its UTF-8 bytes, a Buffer as its own bytes: the text 'é' and the byte 0xe9 (latin1 'é') are two keys, whichever comes first.
+    const six = (key: string | Buffer) => (javaMurmur2(key) & 0x7fffffff) % 6;
+    const keys = ['é', Buffer.from([0xe9]), 'ü', Buffer.from([0xfc]), 'ñ', Buffer.from([0xf1])];
+    expect(new Set(keys.map(six)).size).toBeGreaterThan(1);
+    for (const key of [...keys, ...keys.reverse()]) expect(partitionOf('scores', key)).toBe(six(key));
   });
 
   it('with the partitions known, a close goes in one request bounded per partition, each message to its partition, in order', () => {

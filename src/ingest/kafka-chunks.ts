@@ -65,12 +65,16 @@ export type PartitionOf = (topic: string, key: Buffer | string) => number | unde
  */
 export function producerPartitions(metadata: ReadonlyMap<string, PartitionMetadata[]>): PartitionOf {
   const partitioner = Partitioners.DefaultPartitioner();
-  const cache = new Map<string, number>();
+  // Per topic and kind of key, then per key: no string of both built per message. A string
+  // key is hashed as its UTF-8 bytes, a Buffer's as latin1 text (one character per byte, so
+  // distinct keys stay distinct): the two kinds need their own maps.
+  const caches = new Map<string, { text: Map<string, number>; bytes: Map<string, number> }>();
   return (topic, key) => {
     const partitionMetadata = metadata.get(topic);
     if (partitionMetadata === undefined || partitionMetadata.length === 0) return undefined;
-    // latin1: one character per byte, so distinct keys stay distinct.
-    const k = `${topic}\u0000${typeof key === 'string' ? key : key.toString('latin1')}`;
+    let byKind = caches.get(topic);
+    if (byKind === undefined) caches.set(topic, (byKind = { text: new Map(), bytes: new Map() }));
+    const [cache, k] = typeof key === 'string' ? [byKind.text, key] : [byKind.bytes, key.toString('latin1')];
     let partition = cache.get(k);
     if (partition === undefined) {
       partition = partitioner({ topic, partitionMetadata, message: { key, value: null } });
