@@ -61,7 +61,7 @@ export type PartitionOf = (topic: string, key: Buffer | string) => number | unde
  * The producers' own choice (kafkajs's DefaultPartitioner, Java's murmur2 partitioner) over
  * each topic's partitions as `metadata` lists them; undefined for a topic it does not list.
  * Remembered per topic and key (the same symbols every close; the partitioner costs about
- * 1 us a call), up to PARTITION_CACHE keys.
+ * 1 us a call), up to PARTITION_CACHE keys per topic and kind of key.
  */
 export function producerPartitions(metadata: ReadonlyMap<string, PartitionMetadata[]>): PartitionOf {
   const partitioner = Partitioners.DefaultPartitioner();
@@ -74,7 +74,9 @@ export function producerPartitions(metadata: ReadonlyMap<string, PartitionMetada
     if (partitionMetadata === undefined || partitionMetadata.length === 0) return undefined;
     let byKind = caches.get(topic);
     if (byKind === undefined) caches.set(topic, (byKind = { text: new Map(), bytes: new Map() }));
-    const [cache, k] = typeof key === 'string' ? [byKind.text, key] : [byKind.bytes, key.toString('latin1')];
+    const text = typeof key === 'string';
+    const cache = text ? byKind.text : byKind.bytes;
+    const k = text ? key : key.toString('latin1');
     let partition = cache.get(k);
     if (partition === undefined) {
       partition = partitioner({ topic, partitionMetadata, message: { key, value: null } });
