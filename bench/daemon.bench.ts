@@ -175,7 +175,8 @@ export const daemonBenchmark: Benchmark = {
           rows.push(timed(`bar close → publish after the first close, ${what}`, xs.slice(1), 0.25));
           rows.push(timed(`inference at the close, ${what}`, inf, 0.03));
           rows.push(timed(`inference at the close after the first, ${what}`, inf.slice(1), 0.03));
-          if (pre.length > 0) rows.push({ measure: `prefix between closes, ${what}`, ticks: `${pre.length} closes`, seconds: `p50 ${ms(pre, 50)} / p99 ${ms(pre, 99)} ms`, 'ticks/s': '', target: `≪ the bar (${fmt(600 / speed, 1)} s at ${speed}x)`, met: percentile(pre, 99) < 600 / speed / 4 ? 'yes' : 'no' });
+          const between = (measure: string, ys: number[]): ResultRow => ({ measure, ticks: `${ys.length} closes`, seconds: `p50 ${ms(ys, 50)} / p99 ${ms(ys, 99)} ms`, 'ticks/s': '', target: `≪ the bar (${fmt(600 / speed, 1)} s at ${speed}x)`, met: percentile(ys, 99) < 600 / speed / 4 ? 'yes' : 'no' });
+          if (pre.length > 0) rows.push(between(`prefix between closes, ${what}`, pre), between(`prefix between closes after the first, ${what}`, pre.slice(1)));
         }
         // The profile of close -> publish: each phase of the commits that published closes.
         for (const [phase, xs] of phases) {

@@ -5,7 +5,9 @@
  * project did not write: the package differs from it by exactly those patches, and what
  * the patched code encodes — records, the grouping of messages by partition, whole
  * produce requests with their CRCs — is upstream's, byte for byte; a connection's request
- * queue sends what upstream's sends, when upstream's would, without upstream's idle timer.
+ * queue sends what upstream's sends, when upstream's would, without upstream's idle timer;
+ * a transactional producer acts on the requests upstream's acts on, with the outcomes
+ * upstream's has, asking for its coordinators once instead of before every request.
  * The Kafka suites then read what the daemon produces with kcat (test/integration).
  */
 import { spawnSync } from 'node:child_process';
@@ -14,7 +16,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { Kafka as KafkaClass } from 'kafkajs';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
+import { kcatSkipReason, kcatValues } from './integration/kafka-harness.js';
 
 const require = createRequire(import.meta.url);
 const patchedDir = dirname(require.resolve('kafkajs/package.json'));
@@ -39,6 +43,15 @@ interface RequestQueue {
   destroy(): void;
 }
 type RequestQueueClass = new (args: Record<string, unknown>) => RequestQueue;
+interface Eos {
+  initProducerId(): Promise<void>;
+  beginTransaction(): void;
+  addPartitionsToTransaction(topics: { topic: string; partitions: { partition: number }[] }[]): Promise<void>;
+  sendOffsets(args: { consumerGroupId: string; topics: { topic: string; partitions: { partition: number; offset: string }[] }[] }): Promise<void>;
+  commit(): Promise<void>;
+}
+type EosFactory = (args: Record<string, unknown>) => Eos;
+type KafkaErrors = Record<'KafkaJSConnectionError' | 'KafkaJSConnectionClosedError', new (message: string, options: Record<string, unknown>) => Error>;
 
 const internal = <T>(dir: string, path: string): T => require(join(dir, 'src', path)) as T;
 const both = <T>(path: string): [upstream: T, patched: T] => [internal<T>(upstreamDir, path), internal<T>(patchedDir, path)];
@@ -204,6 +217,214 @@ describe('vendored kafkajs', () => {
         expect(second.patched.includes('a longer value')).toBe(true);
       } finally {
         now.mockRestore();
+      }
+    });
+  });
+
+  describe("a transactional producer's coordinators", () => {
+    const [Upstream, Patched] = both<EosFactory>('producer/eosManager/index.js');
+    const { KafkaJSConnectionError, KafkaJSConnectionClosedError } = internal<KafkaErrors>(patchedDir, 'errors.js');
+    const { createErrorFromCode } = internal<{ createErrorFromCode: (code: number) => Error }>(patchedDir, 'protocol/error.js');
+    const logger = { debug: () => undefined, warn: () => undefined, error: () => undefined, info: () => undefined };
+    const TRANSACTION = 1; // kafkajs's COORDINATOR_TYPES.TRANSACTION
+
+    /**
+     * Three brokers as kafkajs's eosManager sees them through its cluster: FindCoordinator
+     * lookups (counted), and brokers that answer the transaction's requests as Kafka does
+     * — NOT_COORDINATOR_FOR_GROUP from a broker that is not the coordinator, a connection
+     * error from one that is down. `accepted` is what the coordinators acted on.
+     */
+    class FakeCluster {
+      readonly retry = { retries: 2, initialRetryTime: 1, maxRetryTime: 5 };
+      readonly coordinator = { transaction: 1, group: 1 };
+      readonly down = new Set<number>();
+      readonly closeOnce = new Set<number>();
+      /** The next request a coordinator receives (of this API, where named) is refused with this error code. */
+      refuseOnce: { api?: string; code: number } | undefined;
+      lookups = 0;
+      readonly accepted: string[] = [];
+      readonly rejected: string[] = [];
+      private readonly brokers = new Map([1, 2, 3].map((n) => [n, this.broker(n)]));
+
+      private broker(nodeId: number) {
+        const handle = (api: string, of: 'transaction' | 'group', result: unknown = {}) => async () => {
+          await Promise.resolve();
+          if (this.down.has(nodeId)) throw new KafkaJSConnectionError('Connection error: connect ECONNREFUSED', { broker: `b${nodeId}:9092`, code: 'ECONNREFUSED' });
+          if (this.closeOnce.delete(nodeId)) throw new KafkaJSConnectionClosedError('Closed connection', { host: `b${nodeId}`, port: 9092 });
+          if (this.coordinator[of] !== nodeId) {
+            this.rejected.push(`${api}@${nodeId}`);
+            throw createErrorFromCode(16); // NOT_COORDINATOR_FOR_GROUP
+          }
+          const refuse = this.refuseOnce;
+          if (refuse !== undefined && (refuse.api ?? api) === api) {
+            this.refuseOnce = undefined;
+            throw createErrorFromCode(refuse.code);
+          }
+          this.accepted.push(`${api}@${nodeId}`);
+          return result;
+        };
+        return {
+          nodeId,
+          initProducerId: handle('InitProducerId', 'transaction', { producerId: 7, producerEpoch: 0 }),
+          addPartitionsToTxn: handle('AddPartitionsToTxn', 'transaction'),
+          addOffsetsToTxn: handle('AddOffsetsToTxn', 'transaction'),
+          endTxn: handle('EndTxn', 'transaction'),
+          txnOffsetCommit: handle('TxnOffsetCommit', 'group'),
+        };
+      }
+
+      async refreshMetadata(): Promise<void> {}
+      async refreshMetadataIfNecessary(): Promise<void> {}
+      async findBroker({ nodeId }: { nodeId: number }) {
+        await Promise.resolve();
+        if (this.down.has(nodeId)) throw new KafkaJSConnectionError('Connection error: connect ECONNREFUSED', { broker: `b${nodeId}:9092`, code: 'ECONNREFUSED' });
+        return this.brokers.get(nodeId);
+      }
+      async findGroupCoordinator({ coordinatorType }: { groupId: string; coordinatorType: number }) {
+        this.lookups++;
+        return this.findBroker({ nodeId: coordinatorType === TRANSACTION ? this.coordinator.transaction : this.coordinator.group });
+      }
+      async findControllerBroker() {
+        return this.findBroker({ nodeId: 1 });
+      }
+    }
+
+    /** A producer's transactions as serve runs them; after a failed one, a new producer (serve reconnects). */
+    function producerOn(create: EosFactory, cluster: FakeCluster) {
+      let eos: Eos | undefined;
+      return async (): Promise<'committed' | 'failed'> => {
+        try {
+          if (eos === undefined) {
+            const fresh = create({ logger, cluster, transactional: true, transactionalId: 'factorstream-scores' });
+            await fresh.initProducerId();
+            eos = fresh;
+          }
+          eos.beginTransaction();
+          await eos.addPartitionsToTransaction([{ topic: 'factor.scores', partitions: [{ partition: 0 }, { partition: 1 }] }]);
+          await eos.sendOffsets({ consumerGroupId: 'factorstream', topics: [{ topic: 'md.ticks', partitions: [{ partition: 0, offset: '42' }] }] });
+          await eos.commit();
+          return 'committed';
+        } catch {
+          eos = undefined;
+          return 'failed';
+        }
+      };
+    }
+
+    type Step = { kind: 'transaction' } | { kind: 'move'; of: 'transaction' | 'group'; to: number } | { kind: 'down' | 'up'; node: number } | { kind: 'busy' };
+    const node = fc.integer({ min: 1, max: 3 });
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      { weight: 4, arbitrary: fc.constant({ kind: 'transaction' as const }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('move' as const), of: fc.constantFrom('transaction' as const, 'group' as const), to: node }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('down' as const, 'up' as const), node }) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'busy' as const }) },
+    );
+
+    it("acts as upstream does through moved coordinators, brokers down and refused requests, asking for each coordinator once and again only when it moved", async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { maxLength: 30 }), async (steps) => {
+          const clusters = [new FakeCluster(), new FakeCluster()];
+          const producers = [producerOn(Upstream, clusters[0]), producerOn(Patched, clusters[1])];
+          const outcomes: string[][] = [[], []];
+          for (const s of steps) {
+            for (const [i, c] of clusters.entries()) {
+              if (s.kind === 'transaction') outcomes[i].push(await producers[i]());
+              else if (s.kind === 'move') c.coordinator[s.of] = s.to;
+              else if (s.kind === 'down') c.down.add(s.node);
+              else if (s.kind === 'up') c.down.delete(s.node);
+              else c.refuseOnce = { code: 51 }; // CONCURRENT_TRANSACTIONS
+            }
+          }
+          const [upstream, patched] = clusters;
+          expect(outcomes[1]).toEqual(outcomes[0]);
+          expect(patched.accepted).toEqual(upstream.accepted);
+          expect(upstream.rejected).toEqual([]);
+          expect(patched.lookups).toBeLessThanOrEqual(upstream.lookups);
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it('asks for the coordinators once over many transactions (upstream: four times a transaction)', async () => {
+      const [upstream, patched] = [new FakeCluster(), new FakeCluster()];
+      const run = [producerOn(Upstream, upstream), producerOn(Patched, patched)];
+      for (let t = 0; t < 5; t++) expect(await Promise.all(run.map((r) => r()))).toEqual(['committed', 'committed']);
+      expect(upstream.lookups).toBe(1 + 4 * 5);
+      expect(patched.lookups).toBe(2);
+      expect(patched.accepted).toEqual(upstream.accepted);
+      expect(patched.accepted.slice(-4)).toEqual(['AddPartitionsToTxn@1', 'AddOffsetsToTxn@1', 'TxnOffsetCommit@1', 'EndTxn@1']);
+    });
+
+    it("retries TxnOffsetCommit while the group coordinator loads (upstream's lists named the errors by names kafkajs does not use, and failed the transaction)", async () => {
+      // COORDINATOR_LOAD_IN_PROGRESS (14), then NOT_COORDINATOR (16) from the coordinator itself: what a fresh broker answers while __consumer_offsets loads.
+      for (const code of [14, 16]) {
+        const [upstream, patched] = [new FakeCluster(), new FakeCluster()];
+        const run = [producerOn(Upstream, upstream), producerOn(Patched, patched)];
+        for (const c of [upstream, patched]) c.refuseOnce = { api: 'TxnOffsetCommit', code };
+        expect(await Promise.all(run.map((r) => r())), `code ${code}`).toEqual(['failed', 'committed']);
+        expect(patched.accepted).toEqual(['InitProducerId@1', 'AddPartitionsToTxn@1', 'AddOffsetsToTxn@1', 'TxnOffsetCommit@1', 'EndTxn@1']);
+      }
+    });
+
+    it('keeps a coordinator that refused a request as the coordinator, and finds a moved one whose old connection closed', async () => {
+      const [upstream, patched] = [new FakeCluster(), new FakeCluster()];
+      const run = [producerOn(Upstream, upstream), producerOn(Patched, patched)];
+      expect(await Promise.all(run.map((r) => r()))).toEqual(['committed', 'committed']);
+      // The group coordinator answers UNKNOWN_TOPIC_OR_PARTITION once: kafkajs sends TxnOffsetCommit again, to the same broker.
+      for (const c of [upstream, patched]) c.refuseOnce = { api: 'TxnOffsetCommit', code: 3 };
+      expect(await Promise.all(run.map((r) => r()))).toEqual(['committed', 'committed']);
+      expect(patched.lookups).toBe(2);
+      expect(upstream.lookups).toBe(1 + 4 * 2);
+      // Both coordinators moved, the connection to the old one closed, and the new group coordinator refuses TxnOffsetCommit once.
+      for (const c of [upstream, patched]) {
+        c.coordinator.transaction = 2;
+        c.coordinator.group = 3;
+        c.closeOnce.add(1);
+        c.refuseOnce = { api: 'TxnOffsetCommit', code: 3 };
+      }
+      expect(await Promise.all(run.map((r) => r()))).toEqual(['committed', 'committed']);
+      // Patched: AddPartitionsToTxn to the old transaction coordinator met the closed connection and TxnOffsetCommit
+      // to the old group coordinator was refused; each was sent again to the coordinator found then (and that one
+      // kept, though it refused its first TxnOffsetCommit).
+      expect(patched.rejected).toEqual(['TxnOffsetCommit@1']);
+      expect(patched.lookups).toBe(2 + 2);
+      expect(patched.accepted).toEqual(upstream.accepted);
+      expect(patched.accepted.slice(-4)).toEqual(['AddPartitionsToTxn@2', 'AddOffsetsToTxn@2', 'TxnOffsetCommit@3', 'EndTxn@2']);
+    });
+  });
+
+  describe.skipIf(inject('kafkaSkipReason') !== '' || kcatSkipReason !== '')("a transactional producer's coordinators on a real broker", () => {
+    it('are asked for by the first transaction only; every transaction commits its messages (read by kcat) and offsets', async () => {
+      const { Kafka, logLevel } = require(patchedDir) as { Kafka: typeof KafkaClass; logLevel: { NOTHING: 0 } };
+      const kafka = new Kafka({ clientId: 'coordinator-cache-test', brokers: [inject('kafkaBrokers')], logLevel: logLevel.NOTHING });
+      const id = `coordinators-${Date.now().toString(36)}`;
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: `${id}.out`, numPartitions: 2 }, { topic: `${id}.in`, numPartitions: 1 }], waitForLeaders: true });
+      const producer = kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 });
+      const requests: string[][] = [[]];
+      producer.on(producer.events.REQUEST, (e: { payload: { apiName: string } }) => requests.at(-1)?.push(e.payload.apiName));
+      try {
+        await producer.connect();
+        for (let t = 0; t < 4; t++) {
+          requests.push([]);
+          const txn = await producer.transaction();
+          await txn.send({ topic: `${id}.out`, messages: [{ key: `k${t}`, value: `transaction ${t}` }] });
+          await txn.sendOffsets({ consumerGroupId: id, topics: [{ topic: `${id}.in`, partitions: [{ partition: 0, offset: String(10 + t) }] }] });
+          await txn.commit();
+        }
+        // kafkajs names FindCoordinator by its old name, GroupCoordinator; upstream sends four a transaction. The first
+        // transaction asks for the group's coordinator (on a fresh broker, again while it loads: upstream failed there).
+        expect(requests[1]).toContain('GroupCoordinator');
+        for (const r of requests.slice(2)) {
+          expect(r).not.toContain('GroupCoordinator');
+          expect(r).toEqual(expect.arrayContaining(['AddPartitionsToTxn', 'Produce', 'AddOffsetsToTxn', 'TxnOffsetCommit', 'EndTxn']));
+        }
+        expect((await kcatValues(`${id}.out`)).map(String).sort()).toEqual(['transaction 0', 'transaction 1', 'transaction 2', 'transaction 3']);
+        expect(await admin.fetchOffsets({ groupId: id, topics: [`${id}.in`] })).toEqual([{ topic: `${id}.in`, partitions: [expect.objectContaining({ partition: 0, offset: '13' })] }]);
+      } finally {
+        await producer.disconnect();
+        await admin.disconnect();
       }
     });
   });
