@@ -89,7 +89,7 @@ export const inferenceBenchmark: Benchmark = {
         const spec: ModelSpec = { arch: 'gru', head: c.head, pooling: c.pooling, T, F, hidden: 64, layers: 1, dense: 32, dropout: 0.1, seed: 1 };
         const model = buildModel(spec);
         const weights = weightsOfModel(model);
-        const graph = async (build: typeof buildOnnxModel): Promise<Ort.InferenceSession> => (await createOnnxSession(encodeModel(build(spec, weights, 'bench')), { threads, provider: 'cpu' })).session;
+        const graph = async (build: typeof buildOnnxModel): Promise<Ort.InferenceSession> => (await createOnnxSession(encodeModel(build(spec, weights, 'bench')), { threads, provider: 'cpu', spinWait: false })).session;
         const steps = new OnnxIncremental(ort, await graph(buildPrefixModel), await graph(buildStepModel), spec);
         const onnx = new OnnxSessionPredictor(ort, await graph(buildOnnxModel), 'features', 'score', T, 2, 'cpu', steps);
         const tfjs = new TfjsPredictor(model, T);
@@ -114,7 +114,7 @@ export const inferenceBenchmark: Benchmark = {
       }
       for (const r of peer.results) {
         const x = randomSequences(N, r.T, r.T);
-        const session = await createOnnxSession(join(graphs, `torch-T${r.T}-${r.head}.onnx`), { threads, provider: 'cpu' });
+        const session = await createOnnxSession(join(graphs, `torch-T${r.T}-${r.head}.onnx`), { threads, provider: 'cpu', spinWait: false });
         const rank = checkSignature(session.session, 'features', 'score', r.T, 'PyTorch graph');
         const onnx = await timed(new OnnxSessionPredictor(ort, session.session, 'features', 'score', r.T, rank, 'cpu'), x, N, runs);
         await session.session.release();

@@ -1,5 +1,5 @@
 /**
- * Benchmark runner: `npm run bench -- <name> [args]` (names: ingest, bar-close, model, inference, daemon, kafka-clients, score-transaction, portfolio, or all).
+ * Benchmark runner: `npm run bench -- <name> [args]` (names: ingest, bar-close, model, inference, onnx-spin, daemon, kafka-clients, score-transaction, portfolio, or all).
  * Prints the result table and records it in bench/RESULTS.md (section between
  * `<!-- bench:NAME -->` markers), with the command, date and machine.
  */
@@ -14,8 +14,9 @@ import { inferenceBenchmark } from './inference.bench.js';
 import { portfolioBenchmark } from './portfolio.bench.js';
 import { kafkaClientsBenchmark } from './kafka-clients.bench.js';
 import { scoreTransactionBenchmark } from './score-transaction.bench.js';
+import { onnxSpinBenchmark } from './onnx-spin.bench.js';
 
-const BENCHMARKS: Benchmark[] = [ingestBenchmark, barCloseBenchmark, modelBenchmark, inferenceBenchmark, daemonBenchmark, kafkaClientsBenchmark, scoreTransactionBenchmark, portfolioBenchmark];
+const BENCHMARKS: Benchmark[] = [ingestBenchmark, barCloseBenchmark, modelBenchmark, inferenceBenchmark, onnxSpinBenchmark, daemonBenchmark, kafkaClientsBenchmark, scoreTransactionBenchmark, portfolioBenchmark];
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 
 function record(name: string, section: string): void {

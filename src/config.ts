@@ -138,6 +138,8 @@ export const ConfigSchema = z
         engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
         /** onnx engine: intra-op threads per session (0: onnxruntime's default, one per physical core). */
         onnxThreads: z.number().int().min(0).max(256).default(0),
+        /** onnx engine: whether idle intra-op threads spin waiting for work (onnxruntime's default) instead of sleeping; spinning takes the CPU that the feed, the broker and the main thread need where they share the cores. */
+        onnxSpinWait: z.boolean().default(false),
         /** onnx engine: worker threads the models are scored in, folders placed round-robin (absent: one per model folder; 0: on the main thread, which then pauses ingest while it infers). */
         inferenceWorkers: z.number().int().min(0).max(64).optional(),
         /** onnx engine: execution provider; cuda falls back to cpu with a warning where its provider is not installed. */

@@ -9,7 +9,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { ServedModel } from '../src/daemon/models.js';
 import { ScoringPipeline } from '../src/daemon/pipeline.js';
@@ -21,7 +21,8 @@ import { readMeta, writeMeta } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
 import { compareEngines, compareSteps, ENGINE_TOLERANCE, randomSequences } from '../src/model/onnx/compare.js';
 import { ONNX_FILE } from '../src/model/onnx/export.js';
-import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type Predictor } from '../src/model/predictor.js';
+import { createOnnxSession, loadOnnxRuntime } from '../src/model/onnx/session.js';
+import { DEFAULT_ENGINE_OPTIONS, engineOptionsOf, loadPredictor, type Predictor } from '../src/model/predictor.js';
 import { CrossSectionScorer } from '../src/model/scorer.js';
 import type { Logger } from '../src/log.js';
 import { Metrics } from '../src/sink/metrics.js';
@@ -166,11 +167,32 @@ describe('onnx and tfjs engines agree', () => {
   });
 
   it('asking for the CUDA provider where it is not installed falls back to the CPU provider and says why', async () => {
-    const { predictor, fallback } = await loadPredictor('models/demo-10m', { ...DEFAULT_ENGINE_OPTIONS, onnx: { threads: 1, provider: 'cuda' } });
+    const { predictor, fallback } = await loadPredictor('models/demo-10m', { ...DEFAULT_ENGINE_OPTIONS, onnx: { threads: 1, provider: 'cuda', spinWait: false } });
     await predictor.dispose();
     // This machine has no CUDA provider libraries (CI never does); where it has, the provider is used.
     if (predictor.backend === 'cpu') expect(fallback).toMatch(/^cuda unavailable/);
     else expect(fallback).toBe('');
+  });
+});
+
+describe("onnxruntime's idle threads", () => {
+  it('sleep unless daemon.onnxSpinWait says spin: the session is created with allow_spinning 0, from the config and its environment variable', async () => {
+    expect(loadConfig().daemon.onnxSpinWait).toBe(false);
+    const spinning = loadConfig({ env: { FACTORSTREAM_DAEMON_ONNX_SPIN_WAIT: 'true' } }).daemon;
+    expect(engineOptionsOf(spinning, undefined, 'daemon').onnx.spinWait).toBe(true);
+    expect(DEFAULT_ENGINE_OPTIONS.onnx.spinWait).toBe(false);
+    const ort = await loadOnnxRuntime();
+    const create = vi.spyOn(ort.InferenceSession, 'create');
+    try {
+      for (const spinWait of [false, true]) {
+        const { session } = await createOnnxSession(join('models', 'demo-10m', ONNX_FILE), { threads: 1, provider: 'cpu', spinWait });
+        await session.release();
+      }
+      const extras = create.mock.calls.map((c) => (c[1] as { extra?: unknown } | undefined)?.extra);
+      expect(extras).toEqual([{ session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } }, undefined]);
+    } finally {
+      create.mockRestore();
+    }
   });
 });
 

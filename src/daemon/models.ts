@@ -37,7 +37,7 @@ export async function loadServedModels(dirs: readonly string[], engine: EngineOp
     models.push(served);
     const labels = modelInfoLabels(served);
     metrics.modelInfo.set(labels, 1);
-    const runtime = predictor.engine === 'onnx' ? { onnxruntime: (await onnxRuntimeInfo()).version, threads: engine.onnx.threads } : {};
+    const runtime = predictor.engine === 'onnx' ? { onnxruntime: (await onnxRuntimeInfo()).version, threads: engine.onnx.threads, spinWait: engine.onnx.spinWait } : {};
     log.info({ ...labels, T: meta.T, ...runtime, dir }, 'model loaded');
   }
   if (models.some((m) => m.scorer.engine === 'tfjs')) {

@@ -72,15 +72,15 @@ export interface EngineOptions {
   log?: Logger;
 }
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { engine: 'auto', backend: 'auto', onnx: { threads: 0, provider: 'cpu' } };
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { engine: 'auto', backend: 'auto', onnx: { threads: 0, provider: 'cpu', spinWait: false } };
 
 /**
- * The engine options of a configuration (daemon.engine, onnxThreads, onnxProvider,
+ * The engine options of a configuration (daemon.engine, onnxThreads, onnxProvider, onnxSpinWait,
  * backend, and for the daemon inferenceWorkers: offline commands score on their own
  * thread, nothing else runs beside them).
  */
-export function engineOptionsOf(daemon: Pick<Config['daemon'], 'engine' | 'onnxThreads' | 'onnxProvider' | 'backend' | 'inferenceWorkers'>, log?: Logger, where: 'daemon' | 'offline' = 'offline'): EngineOptions {
-  return { engine: daemon.engine, backend: daemon.backend, onnx: { threads: daemon.onnxThreads, provider: daemon.onnxProvider }, workers: where === 'daemon' ? (daemon.inferenceWorkers ?? 'per-model') : 0, log };
+export function engineOptionsOf(daemon: Pick<Config['daemon'], 'engine' | 'onnxThreads' | 'onnxProvider' | 'onnxSpinWait' | 'backend' | 'inferenceWorkers'>, log?: Logger, where: 'daemon' | 'offline' = 'offline'): EngineOptions {
+  return { engine: daemon.engine, backend: daemon.backend, onnx: { threads: daemon.onnxThreads, provider: daemon.onnxProvider, spinWait: daemon.onnxSpinWait }, workers: where === 'daemon' ? (daemon.inferenceWorkers ?? 'per-model') : 0, log };
 }
 
 export class TfjsPredictor implements Predictor {

@@ -21,6 +21,8 @@ export interface OnnxOptions {
   /** Intra-op threads; 0 lets onnxruntime choose (one per physical core). */
   threads: number;
   provider: OnnxProvider;
+  /** Whether idle intra-op threads spin waiting for work (onnxruntime's default) instead of sleeping. */
+  spinWait: boolean;
 }
 
 export interface OnnxRuntimeInfo {
@@ -65,6 +67,10 @@ export async function createOnnxSession(model: string | Uint8Array, opts: OnnxOp
     executionMode: 'sequential',
     interOpNumThreads: 1,
     ...(opts.threads > 0 ? { intraOpNumThreads: opts.threads } : {}),
+    // onnxruntime's threads spin between operators by default, waiting for the next one's
+    // work: on a host whose cores the feed, the broker and the daemon's main thread share,
+    // that spinning is CPU they do not get (bench/RESULTS.md).
+    ...(opts.spinWait ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
   };
   // Two calls because InferenceSession.create's overloads take a path or bytes, not the union.
   const create = (providers: string[]): Promise<Ort.InferenceSession> =>
