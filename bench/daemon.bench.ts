@@ -170,12 +170,13 @@ export const daemonBenchmark: Benchmark = {
           const pre = prefix.get(model) ?? [];
           const what = `${engine} engine, ${model === 'bench-10m' ? '10m T=120' : '30m T=40'} (${symbols.toLocaleString('en-US')} symbols)`;
           // Each figure over every close, and without the first close of a fresh start: its prefix is prepared from the symbols as they come, beside the start-up.
-          const timed = (measure: string, ys: number[], limit: number): ResultRow => ({ measure, ticks: `${ys.length} closes`, seconds: `p50 ${ms(ys, 50)} / p99 ${ms(ys, 99)} ms`, 'ticks/s': '', target: `p99 ≤ ${limit * 1000} ms`, met: percentile(ys, 99) <= limit ? 'yes' : 'no' });
+          const perClose = (measure: string, ys: number[], target: string, met: (p99: number) => boolean): ResultRow => ({ measure, ticks: `${ys.length} closes`, seconds: `p50 ${ms(ys, 50)} / p99 ${ms(ys, 99)} ms`, 'ticks/s': '', target, met: met(percentile(ys, 99)) ? 'yes' : 'no' });
+          const timed = (measure: string, ys: number[], limit: number): ResultRow => perClose(measure, ys, `p99 ≤ ${limit * 1000} ms`, (p99) => p99 <= limit);
+          const between = (measure: string, ys: number[]): ResultRow => perClose(measure, ys, `≪ the bar (${fmt(600 / speed, 1)} s at ${speed}x)`, (p99) => p99 < 600 / speed / 4);
           rows.push(timed(`bar close → publish, ${what}`, xs, 0.25));
           rows.push(timed(`bar close → publish after the first close, ${what}`, xs.slice(1), 0.25));
           rows.push(timed(`inference at the close, ${what}`, inf, 0.03));
           rows.push(timed(`inference at the close after the first, ${what}`, inf.slice(1), 0.03));
-          const between = (measure: string, ys: number[]): ResultRow => ({ measure, ticks: `${ys.length} closes`, seconds: `p50 ${ms(ys, 50)} / p99 ${ms(ys, 99)} ms`, 'ticks/s': '', target: `≪ the bar (${fmt(600 / speed, 1)} s at ${speed}x)`, met: percentile(ys, 99) < 600 / speed / 4 ? 'yes' : 'no' });
           if (pre.length > 0) rows.push(between(`prefix between closes, ${what}`, pre), between(`prefix between closes after the first, ${what}`, pre.slice(1)));
         }
         // The profile of close -> publish: each phase of the commits that published closes.

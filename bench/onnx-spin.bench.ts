@@ -22,6 +22,7 @@ import { encodeModel } from '../src/model/onnx/proto.js';
 import { createOnnxSession, loadOnnxRuntime } from '../src/model/onnx/session.js';
 import { buildPrefixModel, buildStepModel } from '../src/model/onnx/step-graphs.js';
 import { OnnxIncremental } from '../src/model/onnx/step-session.js';
+import type { WindowPrefix } from '../src/model/predictor.js';
 import { fmt, now, option, percentile, type Benchmark, type ResultRow } from './harness.js';
 
 /** A busy loop on its own thread, counting iterations into shared memory until told to stop. */
@@ -67,8 +68,8 @@ export const onnxSpinBenchmark: Benchmark = {
     await alone.stop();
 
     const parts = [
-      { name: 'step at the close', runs: 40, gapMs: 50 },
-      { name: 'prefix between closes', runs: 6, gapMs: 200 },
+      { name: 'step at the close', runs: 40, gapMs: 50, run: async (steps: OnnxIncremental, state: WindowPrefix) => steps.step(state, last, out) },
+      { name: 'prefix between closes', runs: 6, gapMs: 200, run: async (steps: OnnxIncremental) => (await steps.prefix(prefixRows, N)).dispose() },
     ] as const;
     const results = new Map<string, { ms: number[]; cores: number[]; share: number[] }>();
     for (let r = 0; r < rounds; r++) {
@@ -78,10 +79,7 @@ export const onnxSpinBenchmark: Benchmark = {
         const state = await steps.prefix(prefixRows, N);
         await steps.step(state, last, out); // warm-up
         for (const part of parts) {
-          const run = async (): Promise<void> => {
-            if (part.name === 'step at the close') await steps.step(state, last, out);
-            else (await steps.prefix(prefixRows, N)).dispose();
-          };
+          const run = (): Promise<void> => part.run(steps, state);
           await run();
           const busy = neighbour();
           await sleep(100);
@@ -99,13 +97,13 @@ export const onnxSpinBenchmark: Benchmark = {
           const cpu = process.cpuUsage(cpu0);
           const rate = (busy.count() - n0) / wall;
           await busy.stop();
-          // The process's CPU includes the neighbour's: what the sessions used is the rest.
-          const neighbourCores = rate / aloneRate;
+          // The neighbour's share of its work alone is the cores it used: the process's CPU less that is the sessions'.
+          const share = rate / aloneRate;
           const key = `${part.name}\u0000${spinWait}`;
           const res = results.get(key) ?? { ms: [], cores: [], share: [] };
           res.ms.push(percentile(ms, 50));
-          res.cores.push((cpu.user + cpu.system) / 1e6 / wall - neighbourCores);
-          res.share.push(rate / aloneRate);
+          res.cores.push((cpu.user + cpu.system) / 1e6 / wall - share);
+          res.share.push(share);
           results.set(key, res);
         }
         state.dispose();
