@@ -315,6 +315,57 @@ describe('scoring pipeline: event-time edges', () => {
     expect(q.currentWatermark).toBe(sh('2026-11-23T09:45:00') - 2_000);
   });
 
+  it("builds each close's outputs as soon as its own inference is in, and gathers them in close order", async () => {
+    const dirs = ['models/demo-10m', 'models/demo-30m'];
+    const load = (): Promise<ServedModel[]> => loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
+    const [plain, held] = [await load(), await load()];
+    const feed = partitionMessages(market(24, 1, 17), 3, hashPartitioner(3, 1), () => 'arrow', 400);
+    const spec: ScheduleSpec = { seed: 9, maxFetch: 20, maxStep: 10, speed: Infinity, restartRate: 0, order: 'random' };
+    const expected = await deliver(feed, config, plain, schedule(spec));
+    const shared = new Set(expected.scores.filter((l) => l.split('|')[3] === 'demo-30m').map((l) => Number(l.split('|')[1])));
+    // At a bar end both models score (:00, :30, once the 30m model has its window), the 10m
+    // model's inference, queued first, is held until the 30m model's close has been read for
+    // its outputs (its inference time, which the pipeline reads as it builds them): built in
+    // close order only, the two would wait for each other, and the hold gives up.
+    const built = new Map<number, () => void>();
+    const read = new Map<number, Promise<void>>();
+    const readAt = (barEnd: number): Promise<void> => {
+      let p = read.get(barEnd);
+      if (p === undefined) read.set(barEnd, (p = new Promise<void>((resolve) => built.set(barEnd, resolve))));
+      return p;
+    };
+    let heldCloses = 0;
+    const [ten, thirty] = held;
+    const tenRun = ten.scorer.run.bind(ten.scorer);
+    ten.scorer.run = async (job) => {
+      const cs = await tenRun(job);
+      if (shared.has(job.barEnd)) {
+        const giveUp = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the 30m close of ${new Date(job.barEnd).toISOString()} was not built while the 10m one's inference was out`)), 10_000).unref());
+        await Promise.race([readAt(job.barEnd), giveUp]);
+        heldCloses++;
+      }
+      return cs;
+    };
+    const thirtyRun = thirty.scorer.run.bind(thirty.scorer);
+    thirty.scorer.run = async (job) => {
+      const cs = await thirtyRun(job);
+      void readAt(job.barEnd);
+      return Object.defineProperty({ ...cs }, 'inferenceSeconds', {
+        get: () => {
+          built.get(job.barEnd)?.();
+          return cs.inferenceSeconds;
+        },
+      });
+    };
+    const got = await deliver(feed, config, held, schedule(spec));
+    // Every close both models scored was held.
+    expect(shared.size).toBeGreaterThan(2);
+    expect(heldCloses).toBe(shared.size);
+    // The same scores in the same order: which inference finished first does not show in the outputs.
+    expect(got.scores.length).toBeGreaterThan(24 * 20);
+    expect(got.scores).toEqual(expected.scores);
+  }, 60_000);
+
   it('scores a day the same on the onnx and the tfjs engine (max |difference| <= 1e-4), each model on the engine asked for', async () => {
     const dirs = ['models/demo-10m', 'models/demo-30m'];
     const onnx = await loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));

@@ -34,7 +34,7 @@ import { RELAXATION_ORDER } from '../eval/portfolio.js';
 import type { TradingCalendar } from '../market/calendar.js';
 import { DAY_CLOSE, type Freq } from '../market/sessions.js';
 import { localDay, msOfLocalDay } from '../market/time.js';
-import type { ScoringJob } from '../model/scorer.js';
+import type { ScoredCrossSection, ScoringJob } from '../model/scorer.js';
 import { eligibleSymbols, filtersSymbols, missingInputs, orthogonalProjection, referenceExposures, type CrossSectionInputs, type ExposureLookup } from '../model/cross-section.js';
 import type { ReferenceBook } from '../market/reference.js';
 import type { SequenceStore } from '../features/sequence-store.js';
@@ -519,46 +519,63 @@ export class ScoringPipeline {
     const batches: OutputBatch[] = [];
     const queued = this.jobs.splice(0);
     // Different models' inferences run at once (on inference workers, in parallel); one model's closes in order.
+    // Each close's records and messages are built on this thread as soon as its own inference
+    // is in: at :00 and :30 the 30m model's (the shorter window) while the 10m model's step
+    // still runs. They are gathered below in close order, so the outputs do not depend on
+    // which finished first; a model's closes finish, and are built, in their order.
     const tails = new Map<ServedModel, Promise<unknown>>();
-    const runs = queued.map(({ model, job }) => {
+    const built = queued.map(({ model, job, closedAtMs }) => {
       const run = (tails.get(model) ?? Promise.resolve()).then(() => model.scorer.run(job));
       tails.set(model, run.catch(() => undefined));
-      // Every failure is seen: the first, in close order, is thrown below.
-      run.catch(() => undefined);
-      return run;
+      const outputs = run.then((cs) => this.closeOutputs(model, cs, closedAtMs));
+      // Every failure is seen: the first, in close order, is thrown below. A later close
+      // built meanwhile leaves only this pipeline's status behind, and serve replaces the
+      // pipeline from the checkpoint (or stops) after a failed commit.
+      outputs.catch(() => undefined);
+      return outputs;
     });
-    for (const [i, { model, job, closedAtMs }] of queued.entries()) {
-      const cs = await runs[i];
-      if (msOfLocalDay(job.barEnd) === DAY_CLOSE) this.liveIc.dayScores(model.meta.name, localDay(job.barEnd), job.ids, cs.score);
-      const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
-      const records = scoreRecords(cs, this.engine.symbols.names, source);
-      const name = model.meta.name;
-      this.metrics.inference.observe({ model: name, engine: model.scorer.engine }, cs.inferenceSeconds);
-      if (cs.path.step > 0) this.metrics.windowPrefix.observe({ model: name }, cs.path.prefixSeconds);
-      this.metrics.scoringPath.inc({ model: name, path: 'step' }, cs.path.step);
-      this.metrics.scoringPath.inc({ model: name, path: 'window' }, cs.path.whole);
-      this.metrics.batchSize.set({ model: name }, job.n);
-      this.metrics.symbolsScored.set({ model: name }, job.n);
-      this.metrics.symbolsSkipped.set({ model: name }, job.universe - job.n);
-      // One ascending order of the scores serves the quantile gauges and the status page's top and bottom.
-      const order = Int32Array.from(cs.score.keys()).sort((a, b) => cs.score[a] - cs.score[b]);
-      for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
-      this.board.scored(name, cs, records, order);
-      closes.push({ source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs });
-      if (model.role === 'shadow') {
-        batches.push({ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) });
-      } else {
-        batches.push({ topic: this.topics.scores, messages: scoreMessages(records, source) });
-        batches.push({ topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
-        const t = await this.decideTargets(model, job.barEnd, records);
-        if (t !== undefined) {
-          targets.push(t);
-          batches.push({ topic: this.topics.targets as string, messages: [targetsMessage(t)] });
-        }
+    for (const [i, { model, job }] of queued.entries()) {
+      const { close, batches: own } = await built[i];
+      closes.push(close);
+      batches.push(...own);
+      if (model.role === 'shadow') continue;
+      const t = await this.decideTargets(model, job.barEnd, close.records);
+      if (t !== undefined) {
+        targets.push(t);
+        batches.push({ topic: this.topics.targets as string, messages: [targetsMessage(t)] });
       }
     }
     if (this.deadLetters.length > 0) batches.push({ topic: this.topics.deadLetter, messages: this.deadLetters.splice(0) });
     return { closes, targets, batches };
+  }
+
+  /** One scored close's records, its metrics and status, and its messages (scores and the Arrow cross-section, or the shadow topic's). */
+  private closeOutputs(model: ServedModel, cs: ScoredCrossSection, closedAtMs: number): { close: ScoredClose; batches: OutputBatch[] } {
+    const { job } = cs;
+    if (msOfLocalDay(job.barEnd) === DAY_CLOSE) this.liveIc.dayScores(model.meta.name, localDay(job.barEnd), job.ids, cs.score);
+    const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
+    const records = scoreRecords(cs, this.engine.symbols.names, source);
+    const name = model.meta.name;
+    this.metrics.inference.observe({ model: name, engine: model.scorer.engine }, cs.inferenceSeconds);
+    if (cs.path.step > 0) this.metrics.windowPrefix.observe({ model: name }, cs.path.prefixSeconds);
+    this.metrics.scoringPath.inc({ model: name, path: 'step' }, cs.path.step);
+    this.metrics.scoringPath.inc({ model: name, path: 'window' }, cs.path.whole);
+    this.metrics.batchSize.set({ model: name }, job.n);
+    this.metrics.symbolsScored.set({ model: name }, job.n);
+    this.metrics.symbolsSkipped.set({ model: name }, job.universe - job.n);
+    // One ascending order of the scores serves the quantile gauges and the status page's top and bottom.
+    const order = Int32Array.from(cs.score.keys()).sort((a, b) => cs.score[a] - cs.score[b]);
+    for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
+    this.board.scored(name, cs, records, order);
+    const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs };
+    if (model.role === 'shadow') return { close, batches: [{ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) }] };
+    return {
+      close,
+      batches: [
+        { topic: this.topics.scores, messages: scoreMessages(records, source) },
+        { topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] },
+      ],
+    };
   }
 
   /**
