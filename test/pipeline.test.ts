@@ -319,20 +319,24 @@ describe('scoring pipeline: event-time edges', () => {
     const dirs = ['models/demo-10m', 'models/demo-30m'];
     const load = (): Promise<ServedModel[]> => loadServedModels(dirs, { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx' }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
     const [plain, held] = [await load(), await load()];
-    const feed = partitionMessages(market(24, 1, 17), 3, hashPartitioner(3, 1), () => 'arrow', 400);
+    const m = market(24, 1, 17);
+    const feed = partitionMessages(m, 3, hashPartitioner(3, 1), () => 'arrow', 400);
     const spec: ScheduleSpec = { seed: 9, maxFetch: 20, maxStep: 10, speed: Infinity, restartRate: 0, order: 'random' };
-    const expected = await deliver(feed, config, plain, schedule(spec));
+    const expected = await expectOfflineCloses(m, feed, spec, plain);
     const shared = new Set(expected.scores.filter((l) => l.split('|')[3] === 'demo-30m').map((l) => Number(l.split('|')[1])));
     // At a bar end both models score (:00, :30, once the 30m model has its window), the 10m
     // model's inference, queued first, is held until the 30m model's close has been read for
     // its outputs (its inference time, which the pipeline reads as it builds them): built in
     // close order only, the two would wait for each other, and the hold gives up.
-    const built = new Map<number, () => void>();
-    const read = new Map<number, Promise<void>>();
-    const readAt = (barEnd: number): Promise<void> => {
-      let p = read.get(barEnd);
-      if (p === undefined) read.set(barEnd, (p = new Promise<void>((resolve) => built.set(barEnd, resolve))));
-      return p;
+    const gates = new Map<number, { built: Promise<void>; open: () => void }>();
+    const gate = (barEnd: number): { built: Promise<void>; open: () => void } => {
+      let g = gates.get(barEnd);
+      if (g === undefined) {
+        let open = (): void => undefined;
+        const built = new Promise<void>((resolve) => (open = resolve));
+        gates.set(barEnd, (g = { built, open }));
+      }
+      return g;
     };
     let heldCloses = 0;
     const [ten, thirty] = held;
@@ -341,7 +345,7 @@ describe('scoring pipeline: event-time edges', () => {
       const cs = await tenRun(job);
       if (shared.has(job.barEnd)) {
         const giveUp = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the 30m close of ${new Date(job.barEnd).toISOString()} was not built while the 10m one's inference was out`)), 10_000).unref());
-        await Promise.race([readAt(job.barEnd), giveUp]);
+        await Promise.race([gate(job.barEnd).built, giveUp]);
         heldCloses++;
       }
       return cs;
@@ -349,19 +353,22 @@ describe('scoring pipeline: event-time edges', () => {
     const thirtyRun = thirty.scorer.run.bind(thirty.scorer);
     thirty.scorer.run = async (job) => {
       const cs = await thirtyRun(job);
-      void readAt(job.barEnd);
       return Object.defineProperty({ ...cs }, 'inferenceSeconds', {
         get: () => {
-          built.get(job.barEnd)?.();
+          gate(job.barEnd).open();
           return cs.inferenceSeconds;
         },
       });
     };
-    const got = await deliver(feed, config, held, schedule(spec));
+    const got = await expectOfflineCloses(m, feed, spec, held);
     // Every close both models scored was held.
     expect(shared.size).toBeGreaterThan(2);
     expect(heldCloses).toBe(shared.size);
-    // The same scores in the same order: which inference finished first does not show in the outputs.
+    // Close order: by bar end, and at a bar end both score, the models in the order they are served.
+    const closeKeys = got.scores.map((l) => l.split('|')).map((f) => `${f[1]}|${f[3]}`).filter((k, i, all) => i === 0 || k !== all[i - 1]);
+    const closeOrder = (k: string): [number, number] => [Number(k.split('|')[0]), dirs.indexOf(`models/${k.split('|')[1]}`)];
+    expect(closeKeys).toEqual([...closeKeys].sort((a, b) => closeOrder(a)[0] - closeOrder(b)[0] || closeOrder(a)[1] - closeOrder(b)[1]));
+    // The same scores in the same order as without the hold: which inference finished first does not show in the outputs.
     expect(got.scores.length).toBeGreaterThan(24 * 20);
     expect(got.scores).toEqual(expected.scores);
   }, 60_000);
