@@ -36,7 +36,7 @@ const CONFIGS: Pick<ModelSpec, 'head' | 'pooling'>[] = [
 ];
 
 /** Median ms of `runs` calls of `f` after one warm-up. */
-async function medianMs(f: () => Promise<void>, runs: number): Promise<number> {
+async function medianMs(f: () => Promise<unknown>, runs: number): Promise<number> {
   await f();
   const ms: number[] = [];
   for (let r = 0; r < runs; r++) {

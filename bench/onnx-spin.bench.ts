@@ -79,7 +79,7 @@ export const onnxSpinBenchmark: Benchmark = {
         const state = await steps.prefix(prefixRows, N);
         await steps.step(state, last, out); // warm-up
         for (const part of parts) {
-          const run = (): Promise<void> => part.run(steps, state);
+          const run = (): Promise<unknown> => part.run(steps, state);
           await run();
           const busy = neighbour();
           await sleep(100);

@@ -174,7 +174,7 @@ class Counting implements Predictor {
           this.prefixes++;
           return steps.prefix(rows, n);
         },
-        step: (prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<void> => {
+        step: (prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number> => {
           this.stepSymbols += prefix.n;
           return steps.step(prefix, rows, out);
         },
@@ -190,7 +190,7 @@ class Counting implements Predictor {
     return this.inner.backend;
   }
 
-  predict(input: Float32Array, n: number, out: Float32Array): Promise<void> {
+  predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
     this.wholeSymbols += n;
     return this.inner.predict(input, n, out);
   }

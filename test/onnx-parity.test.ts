@@ -41,9 +41,10 @@ class CapturingPredictor implements Predictor {
   readonly engine = 'tfjs' as const;
   readonly backend = 'capture';
   readonly windows: Float32Array[] = [];
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<void> {
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
     this.windows.push(input.slice(0, n * T * FEATURE_COUNT));
     out.fill(0, 0, n);
+    return 0;
   }
   async dispose(): Promise<void> {}
 }

@@ -10,7 +10,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { loadServedModels, type ServedModel } from '../src/daemon/models.js';
 import { ScoringPipeline, type PipelineState } from '../src/daemon/pipeline.js';
@@ -371,6 +371,44 @@ describe('scoring pipeline: event-time edges', () => {
     // The same scores in the same order as without the hold: which inference finished first does not show in the outputs.
     expect(got.scores.length).toBeGreaterThan(24 * 20);
     expect(got.scores).toEqual(expected.scores);
+  }, 60_000);
+
+  it.each([
+    { where: 'on inference workers, at the close', workers: 'per-model' as const, inCommit: false },
+    { where: 'on the main thread, at the commit, after the rest of the batch', workers: 0, inCommit: true },
+  ])("starts each close's inference $where, and still gives the offline closes", async ({ workers, inCommit }) => {
+    const models = await loadServedModels(['models/demo-10m', 'models/demo-30m'], { ...DEFAULT_ENGINE_OPTIONS, engine: 'onnx', workers }, 0.5, new Metrics({ defaultMetrics: false }), createLogger('silent'));
+    const m = market(24, 1, 19);
+    const feed = partitionMessages(m, 3, hashPartitioner(3, 2), () => 'arrow', 400);
+    // Whether a commit (takeOutputs) is under way as each inference starts.
+    let committing = 0;
+    const takeOutputs = ScoringPipeline.prototype.takeOutputs;
+    const spy = vi.spyOn(ScoringPipeline.prototype, 'takeOutputs').mockImplementation(async function (this: ScoringPipeline) {
+      committing++;
+      try {
+        return await takeOutputs.call(this);
+      } finally {
+        committing--;
+      }
+    });
+    const startedInCommit: boolean[] = [];
+    for (const model of models) {
+      const run = model.scorer.run.bind(model.scorer);
+      model.scorer.run = (job) => {
+        startedInCommit.push(committing > 0);
+        return run(job);
+      };
+    }
+    try {
+      const got = await expectOfflineCloses(m, feed, { seed: 12, maxFetch: 20, maxStep: 10, speed: Infinity, restartRate: 0, order: 'random' }, models);
+      expect(got.scores.length).toBeGreaterThan(24 * 20);
+    } finally {
+      spy.mockRestore();
+      for (const model of models) await model.scorer.dispose();
+    }
+    expect(models.map((model) => model.scorer.offThread)).toEqual([!inCommit, !inCommit]);
+    expect(startedInCommit.length).toBeGreaterThan(20);
+    expect(startedInCommit.filter((started) => started !== inCommit)).toEqual([]);
   }, 60_000);
 
   it('scores a day the same on the onnx and the tfjs engine (max |difference| <= 1e-4), each model on the engine asked for', async () => {

@@ -97,6 +97,20 @@ export interface PipelineOptions {
 
 const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
+/** One scored close's records and its messages (ScoringPipeline.closeOutputs). */
+interface CloseOutputs {
+  close: ScoredClose;
+  batches: OutputBatch[];
+}
+
+/** A decided bar close; `outputs` once its inference has started (ScoringPipeline.launch). */
+interface DecidedClose {
+  model: ServedModel;
+  job: ScoringJob;
+  closedAtMs: number;
+  outputs?: Promise<CloseOutputs>;
+}
+
 /** Per-partition gauges, their label children made once. */
 interface PartitionGauges {
   eventTime: { set(v: number): void };
@@ -116,7 +130,8 @@ export class ScoringPipeline {
   private readonly eventTime: EventTime;
   private readonly inputs = new Map<string, PartitionInput>();
   private readonly gauges = new Map<string, PartitionGauges>();
-  private readonly jobs: { model: ServedModel; job: ScoringJob; closedAtMs: number }[] = [];
+  /** Closes decided and not yet taken (takeOutputs), in close order. */
+  private readonly jobs: DecidedClose[] = [];
   /** Realised IC of the served scores (factorstream_live_ic). */
   private readonly liveIc: LiveIc;
   /** The portfolio's target weights (portfolio.model), decided after the rebalance day's last close. */
@@ -210,7 +225,11 @@ export class ScoringPipeline {
         if (job === undefined) {
           this.metrics.symbolsScored.set({ model: model.meta.name }, 0);
           this.metrics.symbolsSkipped.set({ model: model.meta.name }, e.bars.n);
-        } else this.jobs.push({ model, job, closedAtMs });
+        } else {
+          const close: DecidedClose = { model, job, closedAtMs };
+          if (model.scorer.offThread) void this.launch(close);
+          this.jobs.push(close);
+        }
         // The next close's windows share these rows: prepared once this close is published (takeOutputs).
         model.scorer.capturePrefix(e.sequences, e.bars.n);
       }
@@ -260,7 +279,8 @@ export class ScoringPipeline {
   /**
    * Serves `next` in place of `current` (a new version of a model folder): same frequency
    * and sequence length, since the aggregation and windows are shared. Closes already
-   * assembled are scored by the new model. Its live IC history carries on under its name.
+   * decided are scored and published by the version served at the close (their inference
+   * started there). Its live IC history carries on under its name.
    */
   replaceModel(current: ServedModel, next: ServedModel): void {
     const i = this.models.indexOf(current);
@@ -270,7 +290,9 @@ export class ScoringPipeline {
     }
     if (next.meta.name !== current.meta.name && this.models.some((m) => m !== current && m.meta.name === next.meta.name)) throw new Error(`another served model is named ${next.meta.name}`);
     this.models[i] = next;
-    for (const j of this.jobs) if (j.model === current) j.model = next;
+    // Its closes not yet started start now, on the version they were decided for (whose
+    // dispose waits for them): their jobs hold its prefixes and buffers.
+    for (const c of this.jobs) if (c.model === current) void this.launch(c);
     this.board.replaced(current, next);
     this.preparePrefix(next);
   }
@@ -508,33 +530,19 @@ export class ScoringPipeline {
   }
 
   /**
-   * Runs the queued inferences (in close order) and returns everything to publish since the
-   * last call (then startPrefixes, once published). The caller must not feed the pipeline
-   * until it resolves (serve runs both under one lock), so that the state snapshot taken
-   * after it matches the outputs.
+   * Waits for the closes' inferences (started at each close: launch) and returns, in close
+   * order, everything to publish since the last call (then startPrefixes, once published).
+   * The caller must not feed the pipeline until it resolves (serve runs both under one
+   * lock), so that the state snapshot taken after it matches the outputs.
    */
   async takeOutputs(): Promise<{ closes: ScoredClose[]; targets: TargetWeights[]; batches: OutputBatch[] }> {
     const closes: ScoredClose[] = [];
     const targets: TargetWeights[] = [];
     const batches: OutputBatch[] = [];
-    const queued = this.jobs.splice(0);
-    // Different models' inferences run at once (on inference workers, in parallel); one model's closes in order.
-    // Each close's records and messages are built on this thread as soon as its own inference
-    // is in: at :00 and :30 the 30m model's (the shorter window) while the 10m model's step
-    // still runs. They are gathered below in close order, so the outputs do not depend on
-    // which finished first; a model's closes finish, and are built, in their order.
-    const tails = new Map<ServedModel, Promise<unknown>>();
-    const built = queued.map(({ model, job, closedAtMs }) => {
-      const run = (tails.get(model) ?? Promise.resolve()).then(() => model.scorer.run(job));
-      tails.set(model, run.catch(() => undefined));
-      const outputs = run.then((cs) => this.closeOutputs(model, cs, closedAtMs));
-      // Every failure is seen: the first, in close order, is thrown below. A later close
-      // built meanwhile leaves only this pipeline's status behind, and serve replaces the
-      // pipeline from the checkpoint (or stops) after a failed commit.
-      outputs.catch(() => undefined);
-      return outputs;
-    });
-    for (const [i, { model, job }] of queued.entries()) {
+    const decided = this.jobs.splice(0);
+    const built = decided.map((c) => this.launch(c));
+    // Gathered in close order, so the outputs do not depend on which inference finished first.
+    for (const [i, { model, job }] of decided.entries()) {
       const { close, batches: own } = await built[i];
       closes.push(close);
       batches.push(...own);
@@ -549,8 +557,29 @@ export class ScoringPipeline {
     return { closes, targets, batches };
   }
 
+  /**
+   * Starts a close's inference (once), and builds its records and messages on this thread as
+   * soon as it is in: at :00 and :30 the 30m model's (the shorter window) while the 10m
+   * model's step still runs. Where the model infers on a worker (offThread), the listener
+   * starts it at the close, while this thread closes the other frequencies' bars and
+   * aggregates the rest of the batch; on this thread (tfjs, or onnx with inferenceWorkers
+   * 0) takeOutputs does, so that those come first, as they would have to anyway. Different
+   * models' inferences run at once; one model's closes in order (CrossSectionScorer.run).
+   */
+  private launch(close: DecidedClose): Promise<CloseOutputs> {
+    if (close.outputs !== undefined) return close.outputs;
+    const { model, job, closedAtMs } = close;
+    const outputs = model.scorer.run(job).then((cs) => this.closeOutputs(model, cs, closedAtMs));
+    // Every failure is seen: the first, in close order, is thrown by takeOutputs. A later
+    // close built meanwhile leaves only this pipeline's status behind, and serve replaces the
+    // pipeline from the checkpoint (or stops) after a failed commit.
+    outputs.catch(() => undefined);
+    close.outputs = outputs;
+    return outputs;
+  }
+
   /** One scored close's records, its metrics and status, and its messages (scores and the Arrow cross-section, or the shadow topic's). */
-  private closeOutputs(model: ServedModel, cs: ScoredCrossSection, closedAtMs: number): { close: ScoredClose; batches: OutputBatch[] } {
+  private closeOutputs(model: ServedModel, cs: ScoredCrossSection, closedAtMs: number): CloseOutputs {
     const { job } = cs;
     if (msOfLocalDay(job.barEnd) === DAY_CLOSE) this.liveIc.dayScores(model.meta.name, localDay(job.barEnd), job.ids, cs.score);
     const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };

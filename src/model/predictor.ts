@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { FEATURE_COUNT } from '../features/feature-set.js';
+import { stopwatch } from '../market/clock.js';
 import { predictAll, type ModelSpec } from './architecture.js';
 import { TfjsIncremental } from './tfjs-step.js';
 import { checkedMeta, loadModel, type ServingMeta } from './artifact.js';
@@ -32,12 +33,18 @@ export interface Predictor {
   readonly engine: EngineName;
   /** onnx: the execution provider (cpu, cuda); tfjs: the backend (tensorflow, wasm, ...). */
   readonly backend: string;
-  /** Scores the first n sequences of `input` into out[0..n). */
-  predict(input: Float32Array, n: number, out: Float32Array): Promise<void>;
+  /**
+   * Scores the first n sequences of `input` into out[0..n); resolves to the seconds the
+   * engine computed, measured where it runs (on an inference worker, there: not the time
+   * the calling thread, busy at a close, takes to see the answer).
+   */
+  predict(input: Float32Array, n: number, out: Float32Array): Promise<number>;
   /** Present where the model scores a close in one recurrent step (a native model with T >= 2). */
   readonly incremental?: IncrementalScoring;
   /** A buffer of `length` floats the engine reads without a copy (shared memory for a worker thread); absent: any Float32Array. */
   allocate?(length: number): Float32Array;
+  /** True where the engine computes on another thread (an inference worker): the calling thread reads on meanwhile. */
+  readonly offThread?: boolean;
   dispose(): Promise<void>;
 }
 
@@ -58,8 +65,8 @@ export interface WindowPrefix {
 export interface IncrementalScoring {
   /** Runs the recurrence over n windows' first T-1 rows, [n, T-1, F] row-major. */
   prefix(rows: Float32Array, n: number): Promise<WindowPrefix>;
-  /** Scores the prefix's n windows extended by one row each ([n, F]) into out[0..n). */
-  step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<void>;
+  /** Scores the prefix's n windows extended by one row each ([n, F]) into out[0..n); the seconds computed, as predict's. */
+  step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number>;
 }
 
 export interface EngineOptions {
@@ -99,10 +106,12 @@ export class TfjsPredictor implements Predictor {
     return tf.getBackend();
   }
 
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<void> {
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
+    const elapsed = stopwatch();
     const y = tf.tidy(() => predictAll(this.model, tf.tensor3d(input.subarray(0, n * this.T * FEATURE_COUNT), [n, this.T, FEATURE_COUNT])));
     out.set((await y.data()) as Float32Array);
     y.dispose();
+    return elapsed() / 1000;
   }
 
   async dispose(): Promise<void> {
@@ -122,9 +131,11 @@ export class EnsemblePredictor implements Predictor {
     if (steps.every((s) => s !== undefined)) this.incremental = new EnsembleIncremental(steps, scales);
     const first = members[0];
     if (first.allocate !== undefined) this.allocate = (length) => (first.allocate as (n: number) => Float32Array)(length);
+    this.offThread = members.every((m) => m.offThread === true);
   }
 
   readonly allocate?: (length: number) => Float32Array;
+  readonly offThread: boolean;
 
   get engine(): EngineName {
     return this.members[0].engine;
@@ -134,9 +145,9 @@ export class EnsemblePredictor implements Predictor {
     return this.members[0].backend;
   }
 
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<void> {
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
     if (this.member.length < n) this.member = new Float32Array(n);
-    await averageMembers(this.members.length, this.scales, this.member, n, out, (m, o) => this.members[m].predict(input, n, o));
+    return averageMembers(this.members.length, this.scales, this.member, n, out, (m, o) => this.members[m].predict(input, n, o));
   }
 
   async dispose(): Promise<void> {
@@ -144,14 +155,16 @@ export class EnsemblePredictor implements Predictor {
   }
 }
 
-/** out[0..n) = the mean of the members' scores (run(m, buffer) writes member m's), each times its scale. */
-async function averageMembers(count: number, scales: readonly number[], member: Float32Array, n: number, out: Float32Array, run: (m: number, out: Float32Array) => Promise<void>): Promise<void> {
+/** out[0..n) = the mean of the members' scores (run(m, buffer) writes member m's and resolves to its seconds), each times its scale; the members' seconds. */
+async function averageMembers(count: number, scales: readonly number[], member: Float32Array, n: number, out: Float32Array, run: (m: number, out: Float32Array) => Promise<number>): Promise<number> {
   out.fill(0, 0, n);
+  let seconds = 0;
   for (let m = 0; m < count; m++) {
-    await run(m, member);
+    seconds += await run(m, member);
     const scale = scales[m] / count;
     for (let i = 0; i < n; i++) out[i] += member[i] * scale;
   }
+  return seconds;
 }
 
 class EnsemblePrefix implements WindowPrefix {
@@ -180,10 +193,10 @@ class EnsembleIncremental implements IncrementalScoring {
     return new EnsemblePrefix(n, members);
   }
 
-  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<void> {
+  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number> {
     const p = prefix as EnsemblePrefix;
     if (this.member.length < p.n) this.member = new Float32Array(p.n);
-    await averageMembers(this.members.length, this.scales, this.member, p.n, out, (m, o) => this.members[m].step(p.members[m], rows, o));
+    return averageMembers(this.members.length, this.scales, this.member, p.n, out, (m, o) => this.members[m].step(p.members[m], rows, o));
   }
 }
 

@@ -55,7 +55,7 @@ export interface ScoredCrossSection {
   score: Float32Array;
   z: Float64Array;
   rank: Float64Array;
-  /** The inference at the close (the step and any whole windows, or the whole batch). */
+  /** The inference at the close (the step and any whole windows, or the whole batch), as the engine measured it (Predictor.predict). */
   inferenceSeconds: number;
   /** Symbols scored by a recurrent step and on whole windows, the prefix's own time and how long the close waited for it (0 without one). */
   path: { step: number; whole: number; prefixSeconds: number; prefixWaitSeconds: number };
@@ -82,6 +82,9 @@ export class CrossSectionScorer {
   /** The engine's buffers (shared memory for a worker thread). */
   private readonly allocate: (length: number) => Float32Array;
   private wholeOut = new Float32Array(0);
+  /** Jobs run was called for and not finished, and the last of them, settled (run). */
+  private unfinished = 0;
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(predictor: Predictor, meta: ServingMeta, minCoverage: number) {
     this.predictor = predictor;
@@ -155,16 +158,34 @@ export class CrossSectionScorer {
     return this.predictor.backend;
   }
 
-  /** Runs the inference of a job and returns its buffer to the pool; with exposures, the scores are residualised on them (the orthogonal layer). */
-  async run(job: ScoringJob): Promise<ScoredCrossSection> {
+  /** Whether the inference runs on another thread (an inference worker), so that starting it at the close overlaps this thread's work (pipeline.ts). */
+  get offThread(): boolean {
+    return this.predictor.offThread === true;
+  }
+
+  /**
+   * Runs the inference of a job and returns its buffers to the pool; with exposures, the
+   * scores are residualised on them (the orthogonal layer). Jobs run one at a time, in the
+   * order run is called (they share this scorer's buffers, and a model's closes follow each
+   * other's prefixes). With none in flight the job starts before run returns: serve calls it
+   * at the close, in the middle of a batch, where the engine is offThread, and the worker
+   * steps while this thread reads on.
+   */
+  run(job: ScoringJob): Promise<ScoredCrossSection> {
+    const start = (): Promise<ScoredCrossSection> => this.runNow(job).finally(() => this.unfinished--);
+    const result = this.unfinished === 0 ? start() : this.tail.then(start);
+    this.unfinished++;
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(job: ScoringJob): Promise<ScoredCrossSection> {
     let score: Float32Array = new Float32Array(job.n);
     let inferenceSeconds: number;
     let path: ScoredCrossSection['path'];
     try {
       if (job.step === undefined) {
-        const elapsed = stopwatch();
-        await this.predictor.predict(job.input, job.n, score);
-        inferenceSeconds = elapsed() / 1000;
+        inferenceSeconds = await this.predictor.predict(job.input, job.n, score);
         path = { step: 0, whole: job.n, prefixSeconds: 0, prefixWaitSeconds: 0 };
       } else {
         ({ inferenceSeconds, path } = await this.runStep(job, job.step, score));
@@ -185,25 +206,25 @@ export class CrossSectionScorer {
   private async runStep(job: ScoringJob, step: StepJob, score: Float32Array): Promise<Pick<ScoredCrossSection, 'inferenceSeconds' | 'path'>> {
     const { prefix, rows, whole } = step;
     const waited = stopwatch();
-    const state = await prefix.state();
+    const state = prefix.ready ?? (await prefix.state());
     const prefixWaitSeconds = waited() / 1000;
-    const elapsed = stopwatch();
     const m = prefix.ids.length;
     if (this.stepOut.length < m) this.stepOut = new Float32Array(m);
-    await (this.predictor.incremental as IncrementalScoring).step(state, rows, this.stepOut);
+    let seconds = await (this.predictor.incremental as IncrementalScoring).step(state, rows, this.stepOut);
     for (let i = 0; i < job.n; i++) {
       const s = job.ids[i];
       if (s < prefix.universe && prefix.position[s] >= 0) score[i] = this.stepOut[prefix.position[s]];
     }
     if (whole.length > 0) {
       if (this.wholeOut.length < whole.length) this.wholeOut = new Float32Array(whole.length);
-      await this.predictor.predict(job.input, whole.length, this.wholeOut);
+      seconds += await this.predictor.predict(job.input, whole.length, this.wholeOut);
       for (let j = 0; j < whole.length; j++) score[whole[j]] = this.wholeOut[j];
     }
-    return { inferenceSeconds: elapsed() / 1000, path: { step: job.n - whole.length, whole: whole.length, prefixSeconds: prefix.seconds, prefixWaitSeconds } };
+    return { inferenceSeconds: seconds, path: { step: job.n - whole.length, whole: whole.length, prefixSeconds: prefix.seconds, prefixWaitSeconds } };
   }
 
   async dispose(): Promise<void> {
+    await this.tail;
     this.prefixes?.dispose();
     await this.predictor.dispose();
   }

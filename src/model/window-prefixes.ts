@@ -27,6 +27,8 @@ export interface PreparedPrefix {
   readonly universe: number;
   /** The computation (started by start() or by the job that needs it). */
   state(): Promise<WindowPrefix>;
+  /** Its result once it is in (a close whose prefix is ready starts its step without waiting a turn). */
+  readonly ready: WindowPrefix | undefined;
   /** Seconds the recurrence took, once done. */
   seconds: number;
   dispose(): void;
@@ -128,6 +130,7 @@ export class WindowPrefixes {
 
 class Capture implements PreparedPrefix {
   seconds = 0;
+  ready: WindowPrefix | undefined;
   /** Started and not yet done. */
   running = false;
   private computed: Promise<WindowPrefix> | undefined;
@@ -155,6 +158,7 @@ class Capture implements PreparedPrefix {
     try {
       const state = await this.steps.prefix(rows, this.ids.length);
       this.seconds = elapsed() / 1000;
+      this.ready = state;
       return state;
     } finally {
       this.running = false;

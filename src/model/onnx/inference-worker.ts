@@ -20,7 +20,7 @@ export type WorkerRequest =
   | { id: number; op: 'release'; handle: number }
   | { id: number; op: 'dispose'; key: number };
 
-export type WorkerReply = { id: number; ok: true; scores?: Float32Array; handle?: number; provider?: OnnxProvider; fallback?: string } | { id: number; ok: false; error: string };
+export type WorkerReply = { id: number; ok: true; scores?: Float32Array; seconds?: number; handle?: number; provider?: OnnxProvider; fallback?: string } | { id: number; ok: false; error: string };
 
 interface Loaded {
   predictor: OnnxSessionPredictor;
@@ -62,8 +62,8 @@ async function handle(r: WorkerRequest): Promise<WorkerReply> {
     case 'predict': {
       const m = model(r.key);
       const scores = new Float32Array(r.n);
-      await m.predictor.predict(own(m, r.input, r.input.length), r.n, scores);
-      return { id: r.id, ok: true, scores };
+      const seconds = await m.predictor.predict(own(m, r.input, r.input.length), r.n, scores);
+      return { id: r.id, ok: true, scores, seconds };
     }
     case 'prefix': {
       const m = model(r.key);
@@ -77,8 +77,8 @@ async function handle(r: WorkerRequest): Promise<WorkerReply> {
       const state = prefixes.get(r.handle);
       if (state === undefined) throw new Error(`prefix ${r.handle} is not held by this inference worker`);
       const scores = new Float32Array(r.n);
-      await (m.predictor.incremental as OnnxIncremental).step(state, own(m, r.rows, r.rows.length), scores);
-      return { id: r.id, ok: true, scores };
+      const seconds = await (m.predictor.incremental as OnnxIncremental).step(state, own(m, r.rows, r.rows.length), scores);
+      return { id: r.id, ok: true, scores, seconds };
     }
     case 'release': {
       prefixes.get(r.handle)?.dispose();

@@ -127,6 +127,7 @@ class WorkerPrefix implements WindowPrefix {
 /** A model folder served by a worker: the Predictor contract, the work done there. */
 export class WorkerOnnxPredictor implements Predictor {
   readonly engine = 'onnx' as const;
+  readonly offThread = true;
   readonly incremental?: IncrementalScoring;
 
   constructor(
@@ -148,6 +149,7 @@ export class WorkerOnnxPredictor implements Predictor {
           const { n, handle } = prefix as WorkerPrefix;
           const r = await this.worker.request({ op: 'step', key: this.key, handle, rows: this.shared(rows, n * FEATURE_COUNT), n });
           out.set(r.scores as Float32Array);
+          return r.seconds as number;
         },
       };
     }
@@ -158,9 +160,10 @@ export class WorkerOnnxPredictor implements Predictor {
     return new Float32Array(new SharedArrayBuffer(length * 4));
   }
 
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<void> {
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
     const r = await this.worker.request({ op: 'predict', key: this.key, input: this.shared(input, n * this.T * FEATURE_COUNT), n });
     out.set(r.scores as Float32Array);
+    return r.seconds as number;
   }
 
   async dispose(): Promise<void> {
