@@ -45,11 +45,11 @@ async function benchModel(dir: string, freq: Freq, T: number): Promise<string> {
   return out;
 }
 
-function daemonConfig(brokers: string, dir: string, id: string, topic: string, models: string[], engine: EngineName = 'onnx'): ReturnType<typeof loadConfig> {
+function daemonConfig(brokers: string, dir: string, id: string, topic: string, models: string[], engine: EngineName = 'onnx', onnxThreads = 0): ReturnType<typeof loadConfig> {
   return loadConfig({
     flags: {
       kafka: { brokers: [brokers], groupId: `bench-${id}`, transactionalId: `bench-${id}`, ticksTopic: topic, barsTopic: `${topic}.bars`, scoresTopic: `${id}.scores`, scoresBatchTopic: `${id}.scores.batch`, deadLetterTopic: `${id}.dl`, topicPartitions: 4 },
-      daemon: { models, engine, httpPort: 0, checkpointDir: join(dir, `ckpt-${id}`), archiveDir: '', commitIntervalMs: 1_000 },
+      daemon: { models, engine, onnxThreads, httpPort: 0, checkpointDir: join(dir, `ckpt-${id}`), archiveDir: '', commitIntervalMs: 1_000 },
       // The default lateness: partitions that skew in event time wait for each other at each close.
       features: { minCoverage: 0 },
       log: { level: 'warn' },
@@ -104,6 +104,8 @@ export const daemonBenchmark: Benchmark = {
     const speed = option(args, 'speed', 120);
     const withIngest = option(args, 'ingest', 1) !== 0;
     const withLatency = option(args, 'latency', 1) !== 0;
+    // daemon.onnxThreads: intra-op threads per onnx session (0: the daemon's default, the cores shared between the inference workers).
+    const onnxThreads = option(args, 'onnx-threads', 0);
     const engineArg = args.indexOf('--engines');
     const engines = (engineArg >= 0 ? args[engineArg + 1] : 'onnx,tfjs').split(',') as EngineName[];
     const dir = mkdtempSync(join(tmpdir(), 'bench-daemon-'));
@@ -147,7 +149,7 @@ export const daemonBenchmark: Benchmark = {
       for (const engine of withLatency ? engines : []) {
         const id = `latency-${engine}-${run}`;
         const topic = `bench.live.${engine}.${run}`;
-        const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, id, topic, models, engine), calendar, log, clock: new LiveClock() });
+        const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, id, topic, models, engine, onnxThreads), calendar, log, clock: new LiveClock() });
         const latency = recording(daemon.metrics.closeToPublish, 'model');
         const inference = recording(daemon.metrics.inference, 'model');
         const prefix = recording(daemon.metrics.windowPrefix, 'model');
@@ -192,7 +194,7 @@ export const daemonBenchmark: Benchmark = {
         }
       }
       notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes (one recurrent step each from the prefix prepared since the last close; a fresh start prepares its first close once the symbols have come, a restart from a checkpoint at once) + checkpoint (serialised at the commit, fsynced while the transaction sends; the first of a run full, then increments) + the Kafka transaction; the phases are factorstream_close_phase_seconds, per commit that publishes closes.`);
-      notes.push(`Engines: ${engines.join(', ')} (onnx: onnxruntime-node, CPU provider; tfjs: ${(await selectBackend()).name} backend). Kafka ${kafka.version} shares the 2 cores.`);
+      notes.push(`Engines: ${engines.join(', ')} (onnx: onnxruntime-node, CPU provider, ${onnxThreads === 0 ? 'intra-op threads the cores shared between the inference workers' : `${onnxThreads} intra-op thread(s) per session`}; tfjs: ${(await selectBackend()).name} backend). Kafka ${kafka.version} shares the 2 cores.`);
     } finally {
       await kafka.stop();
       rmSync(dir, { recursive: true, force: true });

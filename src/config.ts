@@ -136,7 +136,7 @@ export const ConfigSchema = z
         shadowModels: z.array(z.string().min(1)).default([]),
         /** Inference engine: onnx (onnxruntime-node), tfjs, or auto (onnx where onnxruntime loads, else tfjs). */
         engine: z.enum(['auto', 'onnx', 'tfjs']).default('auto'),
-        /** onnx engine: intra-op threads per session (0: onnxruntime's default, one per physical core). */
+        /** onnx engine: intra-op threads per session (0: on inference workers the cores shared between them, at least one each; on the calling thread onnxruntime's default, one per physical core). */
         onnxThreads: z.number().int().min(0).max(256).default(0),
         /** onnx engine: whether idle intra-op threads spin waiting for work (onnxruntime's default) instead of sleeping; spinning takes the CPU that the feed, the broker and the main thread need where they share the cores. */
         onnxSpinWait: z.boolean().default(false),

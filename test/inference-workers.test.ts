@@ -6,7 +6,7 @@
  * inference when the session runs on it).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -16,7 +16,7 @@ import { createLogger } from '../src/log.js';
 import { readMeta, writeMeta } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
 import { randomSequences, wholeAndStepped } from '../src/model/onnx/compare.js';
-import { DEFAULT_ENGINE_OPTIONS, loadPredictor, type EngineOptions, type Predictor } from '../src/model/predictor.js';
+import { DEFAULT_ENGINE_OPTIONS, engineOptionsOf, loadPredictor, type EngineOptions, type Predictor } from '../src/model/predictor.js';
 import { Metrics } from '../src/sink/metrics.js';
 import { everyArchitecture, randomModelFolder } from './model-folders.js';
 import { deliver, partitionMessages, rng, simulatedMarket } from './partitioned-feed.js';
@@ -111,4 +111,19 @@ describe('the onnx engine in worker threads', () => {
     expect(a.length).toBeGreaterThan(30 * 20);
     expect(a).toEqual(b);
   }, 120_000);
+
+  it("shares the cores between the workers that infer at once: each session's intra-op threads, unless daemon.onnxThreads is set", () => {
+    const cores = availableParallelism();
+    const threads = (daemon: Record<string, unknown>, where: 'daemon' | 'offline' = 'daemon'): number => engineOptionsOf(loadConfig({ flags: { daemon } }).daemon, undefined, where).onnx.threads;
+    const two = { models: ['models/demo-10m', 'models/demo-30m'] };
+    expect(threads(two)).toBe(Math.max(1, Math.floor(cores / 2)));
+    expect(threads({ ...two, shadowModels: ['models/demo-10m'] })).toBe(Math.max(1, Math.floor(cores / 3)));
+    expect(threads({ ...two, inferenceWorkers: 1 })).toBe(cores);
+    expect(threads({ ...two, inferenceWorkers: 8 })).toBe(Math.max(1, Math.floor(cores / 2)));
+    expect(threads({ models: ['models/demo-10m'] })).toBe(cores);
+    // On the calling thread, nothing infers beside it: onnxruntime's default (0, one per physical core).
+    expect(threads({ ...two, inferenceWorkers: 0 })).toBe(0);
+    expect(threads(two, 'offline')).toBe(0);
+    expect(threads({ ...two, onnxThreads: 3 })).toBe(3);
+  });
 });

@@ -10,6 +10,7 @@
  * dominates by the size of its outputs; a rolling set is served by its newest window.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -86,8 +87,24 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { engine: 'auto', backend: 
  * backend, and for the daemon inferenceWorkers: offline commands score on their own
  * thread, nothing else runs beside them).
  */
-export function engineOptionsOf(daemon: Pick<Config['daemon'], 'engine' | 'onnxThreads' | 'onnxProvider' | 'onnxSpinWait' | 'backend' | 'inferenceWorkers'>, log?: Logger, where: 'daemon' | 'offline' = 'offline'): EngineOptions {
-  return { engine: daemon.engine, backend: daemon.backend, onnx: { threads: daemon.onnxThreads, provider: daemon.onnxProvider, spinWait: daemon.onnxSpinWait }, workers: where === 'daemon' ? (daemon.inferenceWorkers ?? 'per-model') : 0, log };
+export function engineOptionsOf(daemon: Pick<Config['daemon'], 'engine' | 'onnxThreads' | 'onnxProvider' | 'onnxSpinWait' | 'backend' | 'inferenceWorkers' | 'models' | 'shadowModels'>, log?: Logger, where: 'daemon' | 'offline' = 'offline'): EngineOptions {
+  const workers = where === 'daemon' ? (daemon.inferenceWorkers ?? 'per-model') : 0;
+  return { engine: daemon.engine, backend: daemon.backend, onnx: { threads: onnxThreadsOf(daemon, workers), provider: daemon.onnxProvider, spinWait: daemon.onnxSpinWait }, workers, log };
+}
+
+/**
+ * Intra-op threads per onnx session: daemon.onnxThreads where set; on inference workers,
+ * which infer at once (at :00 and :30 both models' steps), the cores shared between them
+ * (at least one each), since each session taking every core oversubscribes them —
+ * measured on 2 cores with two workers, one thread each cut the 10m close → publish p99
+ * from 336–399 to 210–273 ms (bench/RESULTS.md); elsewhere onnxruntime's default (0: one
+ * per physical core).
+ */
+function onnxThreadsOf(daemon: Pick<Config['daemon'], 'onnxThreads' | 'inferenceWorkers' | 'models' | 'shadowModels'>, workers: number | 'per-model'): number {
+  if (daemon.onnxThreads > 0 || workers === 0) return daemon.onnxThreads;
+  const folders = daemon.models.length + daemon.shadowModels.length;
+  const running = Math.max(1, workers === 'per-model' ? folders : Math.min(workers, folders));
+  return Math.max(1, Math.floor(availableParallelism() / running));
 }
 
 export class TfjsPredictor implements Predictor {
