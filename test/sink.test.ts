@@ -3,11 +3,14 @@
  * schemas/ describe them, and produce requests cut to the broker's size limit.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as A from 'apache-arrow';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { chunks, producerPartitions, REQUEST_BYTES, REQUEST_MESSAGES, REQUEST_TOTAL_BYTES, topicRounds, type PartitionOf } from '../src/ingest/kafka-chunks.js';
+import { Kafka, logLevel } from 'kafkajs';
+import { describe, expect, inject, it } from 'vitest';
+import { chunks, producerPartitions, recordBytes, REQUEST_BYTES, REQUEST_MESSAGES, REQUEST_TOTAL_BYTES, topicRounds, type PartitionOf, type SizedMessage } from '../src/ingest/kafka-chunks.js';
 import { roundScore, scoreBatchMessage, scoreMessages, scoreTable, type ScoreRecord } from '../src/sink/scores.js';
 import { utf8Vector } from '../src/ingest/arrow-columns.js';
 import { javaMurmur2 } from './helpers.js';
@@ -172,9 +175,27 @@ describe('produce request chunks', () => {
     expect(rounds[0].find((t) => t.topic === 'batch')?.messages[0]).not.toHaveProperty('partition');
   });
 
+  it("a message's bound is never below its record as kafkajs 2.2.4 (npm's, unpatched) encodes it, ASCII or not", () => {
+    const upstream = dirname(createRequire(import.meta.url).resolve('kafkajs-upstream/package.json'));
+    const encodeRecord = createRequire(import.meta.url)(join(upstream, 'src', 'protocol', 'recordBatch', 'record', 'v0', 'index.js')) as (r: Record<string, unknown>) => { buffer: Buffer };
+    const text = fc.string({ unit: 'grapheme', maxLength: 40 });
+    const bytes = fc.oneof(fc.constant(null), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.integer({ min: 0, max: 70_000 }).map((n) => Buffer.alloc(n, 7)));
+    const message = fc.record({ key: fc.oneof(bytes, text), value: bytes, headers: fc.option(fc.dictionary(text, text, { maxKeys: 6 }), { nil: undefined }) });
+    fc.assert(
+      fc.property(message, fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constant(Number.MAX_SAFE_INTEGER)), (m, offsetDelta, timestampDelta) => {
+        const encoded = encodeRecord({ ...m, headers: m.headers ?? {}, offsetDelta, timestampDelta }).buffer.length;
+        const bound = recordBytes(m as SizedMessage);
+        expect(bound).toBeGreaterThanOrEqual(encoded);
+        // And not far above: the request carries about what it was bounded by.
+        expect(bound - encoded).toBeLessThanOrEqual(64 + 8 * Object.keys(m.headers ?? {}).length);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
   it('partitioned requests still bound each partition, and the request, and a topic with an unkeyed message is bounded as a whole', () => {
     const partitionOf: PartitionOf = (_topic, key) => Number(key.toString().split('-')[0]);
-    // Partition 0 alone holds more than one request's bytes; twenty partitions of 900 kB exceed the request's total.
+    // Partition 0 alone holds more than one request's bytes; twenty partitions of 850 kB exceed the request's total.
     const big = Array.from({ length: 30 }, (_, i) => ({ key: `0-${i}`, value: Buffer.alloc(100_000), headers: {} }));
     const wide = Array.from({ length: 20 }, (_, p) => ({ key: `${p + 1}-x`, value: Buffer.alloc(850_000), headers: {} }));
     const rounds = [...topicRounds([{ topic: 't', messages: [...big, ...wide] }], partitionOf)];
@@ -190,4 +211,31 @@ describe('produce request chunks', () => {
     const unkeyed = [...big.slice(0, 3), { key: null, value: Buffer.alloc(10), headers: {} }];
     expect([...topicRounds([{ topic: 't', messages: unkeyed }], partitionOf)]).toEqual([...topicRounds([{ topic: 't', messages: unkeyed }])]);
   });
+});
+
+describe.skipIf(inject('kafkaSkipReason') !== '')("produce request chunks on a real broker (Kafka's default max.message.bytes)", () => {
+  it("accepts a partition's chunk at the bound, and refuses one 160 kB larger: the bound holds under Kafka's default limit", async () => {
+    const kafka = new Kafka({ clientId: 'chunk-bound-test', brokers: [inject('kafkaBrokers')], logLevel: logLevel.NOTHING });
+    const topic = `chunk-bound-${Date.now().toString(36)}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    // Kafka's default limit (the test broker raises its own for the oversized-message tests).
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1048588' }] }], waitForLeaders: true });
+    await admin.disconnect();
+    const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+    await producer.connect();
+    try {
+      const headers = { 'content-type': 'application/json', 'model-version': '20261206T000000-s1', 'bar-end': '1796533200000', freq: '10m', model: 'bench-10m' };
+      const messages = Array.from({ length: 200 }, (_, i) => ({ key: `${600000 + i}.SH`, value: Buffer.alloc(9_973, i), headers }));
+      const first = [...chunks(messages, REQUEST_BYTES, Infinity)][0];
+      const bound = first.reduce((n, m) => n + recordBytes(m), 0);
+      expect(bound).toBeLessThanOrEqual(REQUEST_BYTES);
+      expect(bound).toBeGreaterThan(REQUEST_BYTES - 10_100);
+      await producer.send({ topic, acks: -1, messages: first.map((m) => ({ ...m, partition: 0 })) });
+      const over = messages.slice(0, first.length + 16);
+      await expect(producer.send({ topic, acks: -1, messages: over.map((m) => ({ ...m, partition: 0 })) })).rejects.toThrow(/larger than the max message size/i);
+    } finally {
+      await producer.disconnect();
+    }
+  }, 60_000);
 });

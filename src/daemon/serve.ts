@@ -226,6 +226,8 @@ export class KafkaDaemon {
       transactionTimeout: cfg.kafka.transactionTimeoutMs,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
+    // Which of a transaction's requests the close waits on (the broker shares the host, or is a network away).
+    this.producer.on(this.producer.events.REQUEST, ({ payload }) => this.metrics.producerRequest.observe({ api: payload.apiName }, payload.duration / 1000));
     await this.producer.connect();
     await this.recover();
     this.checkStopping();
