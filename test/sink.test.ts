@@ -176,8 +176,9 @@ describe('produce request chunks', () => {
   });
 
   it("a message's bound is never below its record as kafkajs 2.2.4 (npm's, unpatched) encodes it, ASCII or not", () => {
-    const upstream = dirname(createRequire(import.meta.url).resolve('kafkajs-upstream/package.json'));
-    const encodeRecord = createRequire(import.meta.url)(join(upstream, 'src', 'protocol', 'recordBatch', 'record', 'v0', 'index.js')) as (r: Record<string, unknown>) => { buffer: Buffer };
+    const require = createRequire(import.meta.url);
+    const upstream = dirname(require.resolve('kafkajs-upstream/package.json'));
+    const encodeRecord = require(join(upstream, 'src', 'protocol', 'recordBatch', 'record', 'v0', 'index.js')) as (r: Record<string, unknown>) => { buffer: Buffer };
     const text = fc.string({ unit: 'grapheme', maxLength: 40 });
     const bytes = fc.oneof(fc.constant(null), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), fc.integer({ min: 0, max: 70_000 }).map((n) => Buffer.alloc(n, 7)));
     const message = fc.record({ key: fc.oneof(bytes, text), value: bytes, headers: fc.option(fc.dictionary(text, text, { maxKeys: 6 }), { nil: undefined }) });
