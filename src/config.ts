@@ -142,6 +142,8 @@ export const ConfigSchema = z
         onnxSpinWait: z.boolean().default(false),
         /** onnx engine: worker threads the models are scored in, folders placed round-robin (absent: one per model folder; 0: on the main thread, which then pauses ingest while it infers). */
         inferenceWorkers: z.number().int().min(0).max(64).optional(),
+        /** V8's old-generation growth factor as 1 + percent/100 (0: V8's own, about 1.3 for this heap): fewer full garbage collections during closes, for a heap up to that factor above the live one. */
+        heapGrowthPercent: z.number().int().min(0).max(1_000).default(300),
         /** onnx engine: execution provider; cuda falls back to cpu with a warning where its provider is not installed. */
         onnxProvider: z.enum(['cpu', 'cuda']).default('cpu'),
         /** tfjs engine: backend; auto picks tensorflow-gpu, tensorflow, wasm, cpu in that order. */

@@ -28,6 +28,7 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { engineOptionsOf } from '../model/predictor.js';
+import { setHeapGrowth } from './heap.js';
 import { loadServedModels, type ServedModel } from './models.js';
 import { ScoringPipeline, type ScoredClose } from './pipeline.js';
 
@@ -114,6 +115,7 @@ export function targetsLine(t: TargetWeights): string {
 
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const { config, calendar, log } = opts;
+  setHeapGrowth(config.daemon.heapGrowthPercent);
   const sim = new MarketSimulator(config.simulator, calendar);
   const elapsed = stopwatch();
   const metrics = new Metrics();

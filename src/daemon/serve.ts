@@ -29,6 +29,7 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
+import { setHeapGrowth } from './heap.js';
 import type { TargetWeights } from '../eval/live-targets.js';
 import { checkedMeta } from '../model/artifact.js';
 import { engineOptionsOf } from '../model/predictor.js';
@@ -133,6 +134,7 @@ export class KafkaDaemon {
 
   async start(): Promise<void> {
     const { cfg, log } = this;
+    setHeapGrowth(cfg.daemon.heapGrowthPercent);
     this.http = new HttpServer({
       host: cfg.daemon.httpHost,
       port: cfg.daemon.httpPort,
@@ -747,14 +749,20 @@ export class KafkaDaemon {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
     try {
-      for (const round of topicRounds(batches, this.outputPartitionOf)) await txn.sendBatch({ topicMessages: round });
       const topics = new Map<string, { partition: number; offset: string }[]>();
       for (const p of positions) {
         let list = topics.get(p.topic);
         if (list === undefined) topics.set(p.topic, (list = []));
         list.push({ partition: p.partition, offset: String(p.offset) });
       }
-      if (topics.size > 0) await txn.sendOffsets({ consumerGroupId: this.cfg.kafka.groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) });
+      // The offsets' two round trips go first, answered while the outputs are encoded and sent
+      // (a transaction orders neither against the other); both settle before the commit or
+      // the abort, so that no request of the transaction is in flight at its end.
+      const offsets = topics.size > 0 ? txn.sendOffsets({ consumerGroupId: this.cfg.kafka.groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) }) : undefined;
+      const sends = (async () => {
+        for (const round of topicRounds(batches, this.outputPartitionOf)) await txn.sendBatch({ topicMessages: round });
+      })();
+      for (const sent of await Promise.allSettled([sends, offsets])) if (sent.status === 'rejected') throw sent.reason;
       const waiting = stopwatch();
       await durable?.catch((err: unknown) => {
         throw new CheckpointWriteError('checkpoint write failed', { cause: err });
