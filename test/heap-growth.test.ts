@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 
-/** Old-generation limit / live heap after the last full collection of a process that set `percent` and then churned a 60 MB live set. */
+/** Old-generation limit / live heap after the last full collection of a process that set `percent` and then churned a live set of tens of MB. */
 function growthAfterFullGc(percent: number): number {
   // A process of its own: the flag is the whole process's.
   const script = `import { setHeapGrowth } from './src/daemon/heap.ts';
@@ -16,7 +16,7 @@ setHeapGrowth(${percent});
 const n = 900_000;
 const ring = new Array(n);
 for (let i = 0; i < n; i++) ring[i] = [i, i, i, i];
-// Each replaced entry lived through several scavenges: old-generation garbage, as the daemon's held batches are.
+// Each replaced entry lived through several scavenges: old-generation garbage, what the old generation's limit is about.
 for (let i = 0; i < 12_000_000; i++) ring[i % n] = [i, i, i, i];`;
   const r = spawnSync(process.execPath, ['--trace-gc', '--trace-incremental-marking', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
