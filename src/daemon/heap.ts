@@ -7,7 +7,7 @@
  * 80 MB live at 5,000 symbols and promotes slowly, so V8 picks about 1.3: a mark-compact
  * every 0.4–1 s under the bench's 120x feed (146 in a 3-minute run), each with 20–60 ms of marking
  * steps and pause on the main thread and its marking threads on the cores that the close's
- * inference and the broker need — the close's allocations are what trigger most of them.
+ * inference and the broker need (in the closes' windows they ran as long as the main thread).
  * A fixed factor of 1 + percent/100 trades memory for those pauses (bench/RESULTS.md).
  */
 import v8 from 'node:v8';
