@@ -131,6 +131,8 @@ export const daemonBenchmark: Benchmark = {
     const withLatency = option(args, 'latency', 1) !== 0;
     // daemon.onnxThreads: intra-op threads per onnx session (0: the daemon's default, the cores shared between the inference workers).
     const onnxThreads = option(args, 'onnx-threads', 0);
+    // The feed's nice value (0: the daemon's; 10: the feed yields the cores to the daemon, as a host that gives the daemon priority would).
+    const feedNice = option(args, 'feed-nice', 0);
     const engineArg = args.indexOf('--engines');
     const engines = (engineArg >= 0 ? args[engineArg + 1] : 'onnx,tfjs').split(',') as EngineName[];
     const dir = mkdtempSync(join(tmpdir(), 'bench-daemon-'));
@@ -177,6 +179,8 @@ export const daemonBenchmark: Benchmark = {
         const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, id, topic, models, engine, onnxThreads), calendar, log, clock: new LiveClock() });
         const latency = recording(daemon.metrics.closeToPublish, 'model');
         const inference = recording(daemon.metrics.inference, 'model');
+        const inferenceWait = recording(daemon.metrics.inferenceWait, 'model');
+        const latencyWait = recording(daemon.metrics.closeToPublishWait, 'model');
         const prefix = recording(daemon.metrics.windowPrefix, 'model');
         const checkpoints = recording(daemon.metrics.checkpoint, 'kind');
         const phases = recording(daemon.metrics.closePhase, 'phase');
@@ -185,7 +189,8 @@ export const daemonBenchmark: Benchmark = {
         const requests = recording(daemon.metrics.producerRequest, 'api');
         await daemon.start();
         // The feed is another process, as in production: the daemon's event loop is its own.
-        const feed = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'replay', '--input', join(dir, 'sim-big', 'ticks'), '--format', 'arrow', '--arrow-rows', '5000', '--speed', `${speed}x`], {
+        const feedArgs = ['--import', 'tsx', 'src/cli.ts', 'replay', '--input', join(dir, 'sim-big', 'ticks'), '--format', 'arrow', '--arrow-rows', '5000', '--speed', `${speed}x`];
+        const feed = spawn(feedNice === 0 ? process.execPath : 'nice', feedNice === 0 ? feedArgs : ['-n', String(feedNice), process.execPath, ...feedArgs], {
           env: { ...process.env, FACTORSTREAM_KAFKA_BROKERS: JSON.stringify([brokers]), FACTORSTREAM_KAFKA_TICKS_TOPIC: topic, FACTORSTREAM_LOG_LEVEL: 'warn' },
           stdio: ['ignore', 'ignore', 'inherit'],
         });
@@ -204,8 +209,17 @@ export const daemonBenchmark: Benchmark = {
           const between = (measure: string, ys: number[]): ResultRow => perClose(measure, ys, `≪ the bar (${fmt(600 / speed, 1)} s at ${speed}x)`, (p99) => p99 < 600 / speed / 4);
           rows.push(timed(`bar close → publish, ${what}`, xs, 0.25));
           rows.push(timed(`bar close → publish after the first close, ${what}`, xs.slice(1), 0.25));
+          // Profile rows: of each close's latency and inference, the time the thread that did the work was ready to run but waited for a core (the kernel's count).
+          const profile = (measure: string, ys: number[]): ResultRow => ({ measure, ticks: `${ys.length} closes`, seconds: `p50 ${ms(ys, 50)} / p99 ${ms(ys, 99)} ms`, 'ticks/s': '', target: '', met: '' });
+          const mainWait = latencyWait.get(model) ?? [];
+          if (mainWait.length > 0) rows.push(profile(`bar close → publish: the main thread waiting for a core, ${what}`, mainWait));
           rows.push(timed(`inference at the close, ${what}`, inf, 0.03));
           rows.push(timed(`inference at the close after the first, ${what}`, inf.slice(1), 0.03));
+          // Observed beside each inference, close by close: the rest is the time on a core.
+          const wait = inferenceWait.get(model) ?? [];
+          if (wait.length === inf.length && wait.length > 0) {
+            rows.push(profile(`inference at the close: waiting for a core, ${what}`, wait), profile(`inference at the close: on a core (the rest), ${what}`, inf.map((x, i) => x - wait[i])));
+          }
           if (pre.length > 0) rows.push(between(`prefix between closes, ${what}`, pre), between(`prefix between closes after the first, ${what}`, pre.slice(1)));
         }
         // Where the 10m model's p99 comes from: the closes it shares with the 30m model, or the others.
@@ -231,7 +245,7 @@ export const daemonBenchmark: Benchmark = {
           rows.push({ measure: `checkpoint (${kind}), ${engine} run (${symbols.toLocaleString('en-US')} symbols)`, ticks: `${xs.length} written`, seconds: `p50 ${ms(xs, 50)} / p99 ${ms(xs, 99)} ms`, 'ticks/s': '', target: kind === 'increment' ? 'p99 ≤ 100 ms' : '', met: kind === 'increment' ? (percentile(xs, 99) <= 0.1 ? 'yes' : 'no') : '' });
         }
       }
-      notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes (one recurrent step each from the prefix prepared since the last close; a fresh start prepares its first close once the symbols have come, a restart from a checkpoint at once) + checkpoint (serialised at the commit, fsynced while the transaction sends; the first of a run full, then increments) + the Kafka transaction; the phases are factorstream_close_phase_seconds, per commit that publishes closes.`);
+      notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s${feedNice === 0 ? '' : `; the feed at nice ${feedNice}`}), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes (one recurrent step each from the prefix prepared since the last close; a fresh start prepares its first close once the symbols have come, a restart from a checkpoint at once) + checkpoint (serialised at the commit, fsynced while the transaction sends; the first of a run full, then increments) + the Kafka transaction; the phases are factorstream_close_phase_seconds, per commit that publishes closes; "waiting for a core" is the time the thread doing the work (the main thread for close → publish, the model's inference worker for the inference) was ready to run while both cores were busy, the kernel's own count (factorstream_bar_close_to_publish_wait_seconds, factorstream_inference_wait_seconds).`);
       notes.push(`Engines: ${engines.join(', ')} (onnx: onnxruntime-node, CPU provider, ${onnxThreads === 0 ? 'intra-op threads the cores shared between the inference workers' : `${onnxThreads} intra-op thread(s) per session`}; tfjs: ${(await selectBackend()).name} backend). Kafka ${kafka.version} shares the 2 cores.`);
     } finally {
       await kafka.stop();

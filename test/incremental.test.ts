@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { ServedModel } from '../src/daemon/models.js';
+import type { ComputeTime } from '../src/market/clock.js';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { copyTickRow, TickBatch } from '../src/ingest/events.js';
 import type { ModelSpec } from '../src/model/architecture.js';
@@ -174,7 +175,7 @@ class Counting implements Predictor {
           this.prefixes++;
           return steps.prefix(rows, n);
         },
-        step: (prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number> => {
+        step: (prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<ComputeTime> => {
           this.stepSymbols += prefix.n;
           return steps.step(prefix, rows, out);
         },
@@ -190,7 +191,7 @@ class Counting implements Predictor {
     return this.inner.backend;
   }
 
-  predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
+  predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime> {
     this.wholeSymbols += n;
     return this.inner.predict(input, n, out);
   }

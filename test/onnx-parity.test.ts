@@ -17,6 +17,7 @@ import { FEATURE_COUNT } from '../src/features/feature-set.js';
 import { encodeTicksArrow } from '../src/ingest/arrow-codec.js';
 import { MarketSimulator } from '../src/ingest/simulator/market.js';
 import type { ModelSpec } from '../src/model/architecture.js';
+import { NO_COMPUTE, type ComputeTime } from '../src/market/clock.js';
 import { readMeta, writeMeta } from '../src/model/artifact.js';
 import { selectBackend } from '../src/model/backend.js';
 import { compareEngines, compareSteps, ENGINE_TOLERANCE, randomSequences } from '../src/model/onnx/compare.js';
@@ -41,10 +42,10 @@ class CapturingPredictor implements Predictor {
   readonly engine = 'tfjs' as const;
   readonly backend = 'capture';
   readonly windows: Float32Array[] = [];
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime> {
     this.windows.push(input.slice(0, n * T * FEATURE_COUNT));
     out.fill(0, 0, n);
-    return 0;
+    return NO_COMPUTE;
   }
   async dispose(): Promise<void> {}
 }

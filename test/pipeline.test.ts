@@ -353,10 +353,10 @@ describe('scoring pipeline: event-time edges', () => {
     const thirtyRun = thirty.scorer.run.bind(thirty.scorer);
     thirty.scorer.run = async (job) => {
       const cs = await thirtyRun(job);
-      return Object.defineProperty({ ...cs }, 'inferenceSeconds', {
+      return Object.defineProperty({ ...cs }, 'inference', {
         get: () => {
           gate(job.barEnd).open();
-          return cs.inferenceSeconds;
+          return cs.inference;
         },
       });
     };

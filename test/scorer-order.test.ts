@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FEATURE_COUNT } from '../src/features/feature-set.js';
+import type { ComputeTime } from '../src/market/clock.js';
 import { readMeta } from '../src/model/artifact.js';
 import type { Predictor } from '../src/model/predictor.js';
 import { CrossSectionScorer, type ScoringJob } from '../src/model/scorer.js';
@@ -17,14 +18,14 @@ class GatedPredictor implements Predictor {
   readonly started: number[] = [];
   private readonly open: { finish: () => void; fail: () => void }[] = [];
 
-  predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
+  predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime> {
     const id = input[0];
     this.started.push(id);
     return new Promise((resolve, reject) => {
       this.open.push({
         finish: () => {
           out.fill(id, 0, n);
-          resolve(id / 1000);
+          resolve({ seconds: id / 1000, waitSeconds: 0 });
         },
         fail: () => reject(new Error(`job ${id} failed`)),
       });
@@ -65,7 +66,7 @@ describe('CrossSectionScorer.run', () => {
     predictor.end('finish');
     const a = await first;
     expect(Array.from(a.score)).toEqual([1, 1]);
-    expect(a.inferenceSeconds).toBe(0.001); // the engine's own measure
+    expect(a.inference.seconds).toBe(0.001); // the engine's own measure
     await turn();
     expect(predictor.started).toEqual([1, 2]);
     expect(predictor.running).toBe(1);

@@ -32,6 +32,7 @@ import { LiveIc, type LiveIcState } from '../eval/live-ic.js';
 import { LiveTargets, type LiveTargetsState, type TargetWeights } from '../eval/live-targets.js';
 import { RELAXATION_ORDER } from '../eval/portfolio.js';
 import type { TradingCalendar } from '../market/calendar.js';
+import { runQueueSeconds } from '../market/clock.js';
 import { DAY_CLOSE, type Freq } from '../market/sessions.js';
 import { localDay, msOfLocalDay } from '../market/time.js';
 import type { ScoredCrossSection, ScoringJob } from '../model/scorer.js';
@@ -58,6 +59,8 @@ export interface ScoredClose {
   prefixWaitSeconds: number;
   /** Wall time (ms) the close was decided: the start of bar-close-to-publish latency. */
   closedAtMs: number;
+  /** This thread's wait for a core so far (runQueueSeconds) when the close was decided. */
+  closedWaitSeconds: number;
 }
 
 export interface OutputBatch {
@@ -108,6 +111,7 @@ interface DecidedClose {
   model: ServedModel;
   job: ScoringJob;
   closedAtMs: number;
+  closedWaitSeconds: number;
   outputs?: Promise<CloseOutputs>;
 }
 
@@ -211,6 +215,7 @@ export class ScoringPipeline {
     this.targets = this.liveTargets(opts);
     this.engine.onBarClose((e) => {
       const closedAtMs = this.now();
+      const closedWaitSeconds = runQueueSeconds();
       if (msOfLocalDay(e.bars.barEnd) === DAY_CLOSE) {
         const day = localDay(e.bars.barEnd);
         this.liveIc.dayClose(day, e.bars.close, e.bars.missing, e.bars.n);
@@ -226,7 +231,7 @@ export class ScoringPipeline {
           this.metrics.symbolsScored.set({ model: model.meta.name }, 0);
           this.metrics.symbolsSkipped.set({ model: model.meta.name }, e.bars.n);
         } else {
-          const close: DecidedClose = { model, job, closedAtMs };
+          const close: DecidedClose = { model, job, closedAtMs, closedWaitSeconds };
           if (model.scorer.offThread) void this.launch(close);
           this.jobs.push(close);
         }
@@ -568,8 +573,8 @@ export class ScoringPipeline {
    */
   private launch(close: DecidedClose): Promise<CloseOutputs> {
     if (close.outputs !== undefined) return close.outputs;
-    const { model, job, closedAtMs } = close;
-    const outputs = model.scorer.run(job).then((cs) => this.closeOutputs(model, cs, closedAtMs));
+    const { model, job } = close;
+    const outputs = model.scorer.run(job).then((cs) => this.closeOutputs(model, cs, close));
     // Every failure is seen: the first, in close order, is thrown by takeOutputs. A later
     // close built meanwhile leaves only this pipeline's status behind, and serve replaces the
     // pipeline from the checkpoint (or stops) after a failed commit.
@@ -579,13 +584,14 @@ export class ScoringPipeline {
   }
 
   /** One scored close's records, its metrics and status, and its messages (scores and the Arrow cross-section, or the shadow topic's). */
-  private closeOutputs(model: ServedModel, cs: ScoredCrossSection, closedAtMs: number): CloseOutputs {
+  private closeOutputs(model: ServedModel, cs: ScoredCrossSection, { closedAtMs, closedWaitSeconds }: Pick<DecidedClose, 'closedAtMs' | 'closedWaitSeconds'>): CloseOutputs {
     const { job } = cs;
     if (msOfLocalDay(job.barEnd) === DAY_CLOSE) this.liveIc.dayScores(model.meta.name, localDay(job.barEnd), job.ids, cs.score);
     const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
     const records = scoreRecords(cs, this.engine.symbols.names, source);
     const name = model.meta.name;
-    this.metrics.inference.observe({ model: name, engine: model.scorer.engine }, cs.inferenceSeconds);
+    this.metrics.inference.observe({ model: name, engine: model.scorer.engine }, cs.inference.seconds);
+    if (!Number.isNaN(cs.inference.waitSeconds)) this.metrics.inferenceWait.observe({ model: name, engine: model.scorer.engine }, cs.inference.waitSeconds);
     if (cs.path.step > 0) this.metrics.windowPrefix.observe({ model: name }, cs.path.prefixSeconds);
     this.metrics.scoringPath.inc({ model: name, path: 'step' }, cs.path.step);
     this.metrics.scoringPath.inc({ model: name, path: 'window' }, cs.path.whole);
@@ -596,7 +602,7 @@ export class ScoringPipeline {
     const order = Int32Array.from(cs.score.keys()).sort((a, b) => cs.score[a] - cs.score[b]);
     for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
     this.board.scored(name, cs, records, order);
-    const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inferenceSeconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs };
+    const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inference.seconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs, closedWaitSeconds };
     if (model.role === 'shadow') return { close, batches: [{ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) }] };
     return {
       close,
@@ -637,6 +643,8 @@ export class ScoringPipeline {
   markPublished(c: ScoredClose): number {
     const latency = (this.now() - c.closedAtMs) / 1000;
     this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
+    const waited = runQueueSeconds() - c.closedWaitSeconds;
+    if (!Number.isNaN(waited)) this.metrics.closeToPublishWait.observe({ model: c.source.model, freq: c.source.freq }, waited);
     this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
     this.board.published(c.source.model, latency, this.now());
     return latency;

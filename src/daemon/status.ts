@@ -110,7 +110,7 @@ export class ModelStatusBoard {
       barEnd: cs.job.barEnd,
       scored: cs.job.n,
       skipped: cs.job.universe - cs.job.n,
-      inferenceSeconds: cs.inferenceSeconds,
+      inferenceSeconds: cs.inference.seconds,
       top: Array.from(order.slice(-5).reverse(), brief),
       bottom: Array.from(order.slice(0, 5), brief),
     });

@@ -6,6 +6,8 @@
  * alarms in time order. Durations of work (inference, a checkpoint, a command) come from a
  * `stopwatch`, which is monotonic and never jumps with the wall clock.
  */
+import { readFileSync } from 'node:fs';
+
 export interface Clock {
   now(): number;
   /** Calls `callback` once when the clock reaches `at` (epoch ms). Returns a handle for cancel. */
@@ -85,13 +87,59 @@ export class SimulatedClock implements Clock {
 /** The system wall clock, for commands that only need "now" (file stamps, log lines). */
 export const systemClock: Clock = new LiveClock();
 
-/** Starts a monotonic stopwatch: the returned function gives the milliseconds elapsed since. */
 /** Now in milliseconds, comparable between threads (each thread's performance clock from its own origin, in wall time). */
 export function threadTime(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** Starts a monotonic stopwatch: the returned function gives the milliseconds elapsed since. */
 export function stopwatch(): () => number {
   const t0 = performance.now();
   return () => performance.now() - t0;
 }
+
+/** A computation's duration, measured on the thread that ran it. */
+export interface ComputeTime {
+  seconds: number;
+  /**
+   * Of `seconds`, the time that thread was ready to run but waited for a core (Linux's
+   * per-thread schedstat, the kernel's own count): what a host whose cores are all busy
+   * adds to the computation. NaN where the kernel does not say.
+   */
+  waitSeconds: number;
+}
+
+/** Whether this thread's schedstat could be read (undefined: not tried yet). */
+let schedstat: boolean | undefined;
+
+/**
+ * The seconds this thread has been ready to run but waited for a core since it started:
+ * the second of the three fields of Linux's /proc/thread-self/schedstat (on a core,
+ * waiting, timeslices; in ns). NaN where the kernel does not say. The difference of two
+ * readings on one thread is its wait between them.
+ */
+export function runQueueSeconds(): number {
+  if (schedstat === false) return Number.NaN;
+  try {
+    const fields = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ');
+    schedstat = fields.length === 3;
+    return schedstat ? Number(fields[1]) / 1e9 : Number.NaN;
+  } catch {
+    schedstat = false;
+    return Number.NaN;
+  }
+}
+
+/** Starts a stopwatch of a computation on this thread: its duration and how long of it the thread waited for a core. */
+export function computeStopwatch(): () => ComputeTime {
+  const t0 = performance.now();
+  const wait0 = runQueueSeconds();
+  return () => ({ seconds: (performance.now() - t0) / 1000, waitSeconds: runQueueSeconds() - wait0 });
+}
+
+/** The sum of computations' times (an ensemble's members, a step and the whole windows beside it). */
+export function addComputeTime(a: ComputeTime, b: ComputeTime): ComputeTime {
+  return { seconds: a.seconds + b.seconds, waitSeconds: a.waitSeconds + b.waitSeconds };
+}
+
+export const NO_COMPUTE: ComputeTime = { seconds: 0, waitSeconds: 0 };

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { FEATURE_COUNT } from '../features/feature-set.js';
-import { stopwatch } from '../market/clock.js';
+import { addComputeTime, computeStopwatch, NO_COMPUTE, type ComputeTime } from '../market/clock.js';
 import { predictAll, type ModelSpec } from './architecture.js';
 import { TfjsIncremental } from './tfjs-step.js';
 import { checkedMeta, loadModel, type ServingMeta } from './artifact.js';
@@ -35,11 +35,12 @@ export interface Predictor {
   /** onnx: the execution provider (cpu, cuda); tfjs: the backend (tensorflow, wasm, ...). */
   readonly backend: string;
   /**
-   * Scores the first n sequences of `input` into out[0..n); resolves to the seconds the
+   * Scores the first n sequences of `input` into out[0..n); resolves to the time the
    * engine computed, measured where it runs (on an inference worker, there: not the time
-   * the calling thread, busy at a close, takes to see the answer).
+   * the calling thread, busy at a close, takes to see the answer), with how long of it the
+   * thread that ran it waited for a core.
    */
-  predict(input: Float32Array, n: number, out: Float32Array): Promise<number>;
+  predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime>;
   /** Present where the model scores a close in one recurrent step (a native model with T >= 2). */
   readonly incremental?: IncrementalScoring;
   /** A buffer of `length` floats the engine reads without a copy (shared memory for a worker thread); absent: any Float32Array. */
@@ -66,8 +67,8 @@ export interface WindowPrefix {
 export interface IncrementalScoring {
   /** Runs the recurrence over n windows' first T-1 rows, [n, T-1, F] row-major. */
   prefix(rows: Float32Array, n: number): Promise<WindowPrefix>;
-  /** Scores the prefix's n windows extended by one row each ([n, F]) into out[0..n); the seconds computed, as predict's. */
-  step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number>;
+  /** Scores the prefix's n windows extended by one row each ([n, F]) into out[0..n); the time computed, as predict's. */
+  step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<ComputeTime>;
 }
 
 export interface EngineOptions {
@@ -123,12 +124,12 @@ export class TfjsPredictor implements Predictor {
     return tf.getBackend();
   }
 
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
-    const elapsed = stopwatch();
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime> {
+    const elapsed = computeStopwatch();
     const y = tf.tidy(() => predictAll(this.model, tf.tensor3d(input.subarray(0, n * this.T * FEATURE_COUNT), [n, this.T, FEATURE_COUNT])));
     out.set((await y.data()) as Float32Array);
     y.dispose();
-    return elapsed() / 1000;
+    return elapsed();
   }
 
   async dispose(): Promise<void> {
@@ -162,7 +163,7 @@ export class EnsemblePredictor implements Predictor {
     return this.members[0].backend;
   }
 
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime> {
     if (this.member.length < n) this.member = new Float32Array(n);
     return averageMembers(this.members.length, this.scales, this.member, n, out, (m, o) => this.members[m].predict(input, n, o));
   }
@@ -172,16 +173,16 @@ export class EnsemblePredictor implements Predictor {
   }
 }
 
-/** out[0..n) = the mean of the members' scores (run(m, buffer) writes member m's and resolves to its seconds), each times its scale; the members' seconds. */
-async function averageMembers(count: number, scales: readonly number[], member: Float32Array, n: number, out: Float32Array, run: (m: number, out: Float32Array) => Promise<number>): Promise<number> {
+/** out[0..n) = the mean of the members' scores (run(m, buffer) writes member m's and resolves to its time), each times its scale; the members' times summed. */
+async function averageMembers(count: number, scales: readonly number[], member: Float32Array, n: number, out: Float32Array, run: (m: number, out: Float32Array) => Promise<ComputeTime>): Promise<ComputeTime> {
   out.fill(0, 0, n);
-  let seconds = 0;
+  let time = NO_COMPUTE;
   for (let m = 0; m < count; m++) {
-    seconds += await run(m, member);
+    time = addComputeTime(time, await run(m, member));
     const scale = scales[m] / count;
     for (let i = 0; i < n; i++) out[i] += member[i] * scale;
   }
-  return seconds;
+  return time;
 }
 
 class EnsemblePrefix implements WindowPrefix {
@@ -210,7 +211,7 @@ class EnsembleIncremental implements IncrementalScoring {
     return new EnsemblePrefix(n, members);
   }
 
-  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number> {
+  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<ComputeTime> {
     const p = prefix as EnsemblePrefix;
     if (this.member.length < p.n) this.member = new Float32Array(p.n);
     return averageMembers(this.members.length, this.scales, this.member, p.n, out, (m, o) => this.members[m].step(p.members[m], rows, o));

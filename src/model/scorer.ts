@@ -21,7 +21,7 @@ import type { ServingMeta } from './artifact.js';
 import type { IncrementalScoring, Predictor } from './predictor.js';
 import { WindowPrefixes, type PreparedPrefix } from './window-prefixes.js';
 import { pooled } from '../typed-arrays.js';
-import { stopwatch } from '../market/clock.js';
+import { addComputeTime, stopwatch, type ComputeTime } from '../market/clock.js';
 import { residualize, type ExposureProjection } from './labels.js';
 
 /** A cross-section ready for inference: symbol ids, their coverage and the packed window. */
@@ -55,8 +55,8 @@ export interface ScoredCrossSection {
   score: Float32Array;
   z: Float64Array;
   rank: Float64Array;
-  /** The inference at the close (the step and any whole windows, or the whole batch), as the engine measured it (Predictor.predict). */
-  inferenceSeconds: number;
+  /** The inference at the close (the step and any whole windows, or the whole batch), as the engine measured it (Predictor.predict), and how long of it the engine's thread waited for a core. */
+  inference: ComputeTime;
   /** Symbols scored by a recurrent step and on whole windows, the prefix's own time and how long the close waited for it (0 without one). */
   path: { step: number; whole: number; prefixSeconds: number; prefixWaitSeconds: number };
 }
@@ -181,14 +181,14 @@ export class CrossSectionScorer {
 
   private async runNow(job: ScoringJob): Promise<ScoredCrossSection> {
     let score: Float32Array = new Float32Array(job.n);
-    let inferenceSeconds: number;
+    let inference: ComputeTime;
     let path: ScoredCrossSection['path'];
     try {
       if (job.step === undefined) {
-        inferenceSeconds = await this.predictor.predict(job.input, job.n, score);
+        inference = await this.predictor.predict(job.input, job.n, score);
         path = { step: 0, whole: job.n, prefixSeconds: 0, prefixWaitSeconds: 0 };
       } else {
-        ({ inferenceSeconds, path } = await this.runStep(job, job.step, score));
+        ({ inference, path } = await this.runStep(job, job.step, score));
       }
     } finally {
       this.pool.push(job.input);
@@ -199,28 +199,28 @@ export class CrossSectionScorer {
     }
     if (job.exposures !== undefined) score = Float32Array.from(residualize(job.exposures, score));
     const { z, rank } = standardise(score);
-    return { job, score, z, rank, inferenceSeconds, path };
+    return { job, score, z, rank, inference, path };
   }
 
   /** One recurrent step for the prefix's symbols, whole windows for the rest, into score (job order). */
-  private async runStep(job: ScoringJob, step: StepJob, score: Float32Array): Promise<Pick<ScoredCrossSection, 'inferenceSeconds' | 'path'>> {
+  private async runStep(job: ScoringJob, step: StepJob, score: Float32Array): Promise<Pick<ScoredCrossSection, 'inference' | 'path'>> {
     const { prefix, rows, whole } = step;
     const waited = stopwatch();
     const state = prefix.ready ?? (await prefix.state());
     const prefixWaitSeconds = waited() / 1000;
     const m = prefix.ids.length;
     if (this.stepOut.length < m) this.stepOut = new Float32Array(m);
-    let seconds = await (this.predictor.incremental as IncrementalScoring).step(state, rows, this.stepOut);
+    let inference = await (this.predictor.incremental as IncrementalScoring).step(state, rows, this.stepOut);
     for (let i = 0; i < job.n; i++) {
       const s = job.ids[i];
       if (s < prefix.universe && prefix.position[s] >= 0) score[i] = this.stepOut[prefix.position[s]];
     }
     if (whole.length > 0) {
       if (this.wholeOut.length < whole.length) this.wholeOut = new Float32Array(whole.length);
-      seconds += await this.predictor.predict(job.input, whole.length, this.wholeOut);
+      inference = addComputeTime(inference, await this.predictor.predict(job.input, whole.length, this.wholeOut));
       for (let j = 0; j < whole.length; j++) score[whole[j]] = this.wholeOut[j];
     }
-    return { inferenceSeconds: seconds, path: { step: job.n - whole.length, whole: whole.length, prefixSeconds: prefix.seconds, prefixWaitSeconds } };
+    return { inference, path: { step: job.n - whole.length, whole: whole.length, prefixSeconds: prefix.seconds, prefixWaitSeconds } };
   }
 
   async dispose(): Promise<void> {

@@ -9,7 +9,7 @@ import type { ModelSpec } from './architecture.js';
 import { tf } from './backend.js';
 import type { IncrementalScoring, WindowPrefix } from './predictor.js';
 import { FEATURE_COUNT } from '../features/feature-set.js';
-import { stopwatch } from '../market/clock.js';
+import { computeStopwatch, type ComputeTime } from '../market/clock.js';
 
 /** What tfjs-layers' RNN layer calls once per time step: [input, ...states] -> [output, ...states]. */
 interface RecurrentCell {
@@ -69,8 +69,8 @@ export class TfjsIncremental implements IncrementalScoring {
     return new TfjsPrefix(n, layerStates, topStates);
   }
 
-  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number> {
-    const elapsed = stopwatch();
+  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<ComputeTime> {
+    const elapsed = computeStopwatch();
     const p = prefix as TfjsPrefix;
     const y = tf.tidy(() => {
       let x = tf.tensor2d(rows.subarray(0, p.n * FEATURE_COUNT), [p.n, FEATURE_COUNT]) as tf.Tensor;
@@ -81,7 +81,7 @@ export class TfjsIncremental implements IncrementalScoring {
     });
     out.set((await y.data()) as Float32Array);
     y.dispose();
-    return elapsed() / 1000;
+    return elapsed();
   }
 
   private zeroStates(n: number): tf.Tensor2D[] {

@@ -78,6 +78,16 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     // The bars partitions are empty (idle): closes of the backlog waited only for a look at their ends, and got it at once.
     expect(metrics).toMatch(/factorstream_ends_lookup_seconds_count\{trigger="fetch"\} [1-9]/);
     expect(metrics).toMatch(/^process_cpu_seconds_total /m);
+    // Of each close's latency and inference, the part its thread waited for a core: one observation per close, never more than the whole.
+    if (process.platform === 'linux') {
+      const of = (series: string): number => Number(new RegExp(`^${series}\\{model="demo-10m",[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      for (const whole of ['factorstream_bar_close_to_publish', 'factorstream_inference']) {
+        expect(of(`${whole}_seconds_count`)).toBeGreaterThan(0);
+        expect(of(`${whole}_wait_seconds_count`)).toBe(of(`${whole}_seconds_count`));
+        expect(of(`${whole}_wait_seconds_sum`)).toBeGreaterThanOrEqual(0);
+        expect(of(`${whole}_wait_seconds_sum`)).toBeLessThanOrEqual(of(`${whole}_seconds_sum`));
+      }
+    }
 
     const { code, ms } = await stop(referenceDaemon);
     expect(code, referenceDaemon.logs.slice(-15).join('\n')).toBe(0);

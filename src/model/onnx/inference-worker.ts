@@ -7,6 +7,7 @@
  * Requests run one at a time, in arrival order.
  */
 import { parentPort } from 'node:worker_threads';
+import type { ComputeTime } from '../../market/clock.js';
 import type { ModelSpec } from '../architecture.js';
 import type { WindowPrefix } from '../predictor.js';
 import { checkSignature, createOnnxSession, loadOnnxRuntime, OnnxSessionPredictor, type OnnxOptions, type OnnxProvider } from './session.js';
@@ -20,7 +21,7 @@ export type WorkerRequest =
   | { id: number; op: 'release'; handle: number }
   | { id: number; op: 'dispose'; key: number };
 
-export type WorkerReply = { id: number; ok: true; scores?: Float32Array; seconds?: number; handle?: number; provider?: OnnxProvider; fallback?: string } | { id: number; ok: false; error: string };
+export type WorkerReply = { id: number; ok: true; scores?: Float32Array; time?: ComputeTime; handle?: number; provider?: OnnxProvider; fallback?: string } | { id: number; ok: false; error: string };
 
 interface Loaded {
   predictor: OnnxSessionPredictor;
@@ -62,8 +63,8 @@ async function handle(r: WorkerRequest): Promise<WorkerReply> {
     case 'predict': {
       const m = model(r.key);
       const scores = new Float32Array(r.n);
-      const seconds = await m.predictor.predict(own(m, r.input, r.input.length), r.n, scores);
-      return { id: r.id, ok: true, scores, seconds };
+      const time = await m.predictor.predict(own(m, r.input, r.input.length), r.n, scores);
+      return { id: r.id, ok: true, scores, time };
     }
     case 'prefix': {
       const m = model(r.key);
@@ -77,8 +78,8 @@ async function handle(r: WorkerRequest): Promise<WorkerReply> {
       const state = prefixes.get(r.handle);
       if (state === undefined) throw new Error(`prefix ${r.handle} is not held by this inference worker`);
       const scores = new Float32Array(r.n);
-      const seconds = await (m.predictor.incremental as OnnxIncremental).step(state, own(m, r.rows, r.rows.length), scores);
-      return { id: r.id, ok: true, scores, seconds };
+      const time = await (m.predictor.incremental as OnnxIncremental).step(state, own(m, r.rows, r.rows.length), scores);
+      return { id: r.id, ok: true, scores, time };
     }
     case 'release': {
       prefixes.get(r.handle)?.dispose();

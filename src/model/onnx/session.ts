@@ -12,7 +12,7 @@
  */
 import type * as Ort from 'onnxruntime-node';
 import { FEATURE_COUNT } from '../../features/feature-set.js';
-import { stopwatch } from '../../market/clock.js';
+import { computeStopwatch, type ComputeTime } from '../../market/clock.js';
 import type { Predictor } from '../predictor.js';
 import type { OnnxIncremental } from './step-session.js';
 
@@ -126,15 +126,15 @@ export class OnnxSessionPredictor implements Predictor {
     this.outputShape = outputRank === 1 ? (n) => [n] : (n) => [n, 1];
   }
 
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
-    const elapsed = stopwatch();
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime> {
+    const elapsed = computeStopwatch();
     const x = new this.ort.Tensor('float32', input.subarray(0, n * this.T * FEATURE_COUNT), [n, this.T, FEATURE_COUNT]);
     const y = new this.ort.Tensor('float32', out.subarray(0, n), this.outputShape(n));
     const result = await this.session.run({ [this.input]: x }, { [this.output]: y });
     const data = result[this.output].data as Float32Array;
     // onnxruntime writes into the pre-allocated output; copy only if a provider did not.
     if (data.buffer !== out.buffer || data.byteOffset !== out.byteOffset) out.set(data.subarray(0, n));
-    return elapsed() / 1000;
+    return elapsed();
   }
 
   async dispose(): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import type * as Ort from 'onnxruntime-node';
 import { FEATURE_COUNT } from '../../features/feature-set.js';
-import { stopwatch } from '../../market/clock.js';
+import { computeStopwatch, type ComputeTime } from '../../market/clock.js';
 import type { ModelSpec } from '../architecture.js';
 import type { IncrementalScoring, WindowPrefix } from '../predictor.js';
 import { PREFIX_INPUT, stateNames, STEP_OUTPUT, STEP_ROW } from './step-graphs.js';
@@ -42,15 +42,15 @@ export class OnnxIncremental implements IncrementalScoring {
     return new OnnxPrefix(n, states);
   }
 
-  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<number> {
-    const elapsed = stopwatch();
+  async step(prefix: WindowPrefix, rows: Float32Array, out: Float32Array): Promise<ComputeTime> {
+    const elapsed = computeStopwatch();
     const { n, states } = prefix as OnnxPrefix;
     const row = new this.ort.Tensor('float32', rows.subarray(0, n * FEATURE_COUNT), [1, n, FEATURE_COUNT]);
     const y = new this.ort.Tensor('float32', out.subarray(0, n), [n, 1]);
     const result = await this.stepSession.run({ ...states, [STEP_ROW]: row }, { [STEP_OUTPUT]: y });
     const data = result[STEP_OUTPUT].data as Float32Array;
     if (data.buffer !== out.buffer || data.byteOffset !== out.byteOffset) out.set(data.subarray(0, n));
-    return elapsed() / 1000;
+    return elapsed();
   }
 
   async dispose(): Promise<void> {

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FEATURE_COUNT } from '../../features/feature-set.js';
+import type { ComputeTime } from '../../market/clock.js';
 import type { ModelSpec } from '../architecture.js';
 import type { IncrementalScoring, Predictor, WindowPrefix } from '../predictor.js';
 import type { WorkerReply, WorkerRequest } from './inference-worker.js';
@@ -149,7 +150,7 @@ export class WorkerOnnxPredictor implements Predictor {
           const { n, handle } = prefix as WorkerPrefix;
           const r = await this.worker.request({ op: 'step', key: this.key, handle, rows: this.shared(rows, n * FEATURE_COUNT), n });
           out.set(r.scores as Float32Array);
-          return r.seconds as number;
+          return r.time as ComputeTime;
         },
       };
     }
@@ -160,10 +161,10 @@ export class WorkerOnnxPredictor implements Predictor {
     return new Float32Array(new SharedArrayBuffer(length * 4));
   }
 
-  async predict(input: Float32Array, n: number, out: Float32Array): Promise<number> {
+  async predict(input: Float32Array, n: number, out: Float32Array): Promise<ComputeTime> {
     const r = await this.worker.request({ op: 'predict', key: this.key, input: this.shared(input, n * this.T * FEATURE_COUNT), n });
     out.set(r.scores as Float32Array);
-    return r.seconds as number;
+    return r.time as ComputeTime;
   }
 
   async dispose(): Promise<void> {
