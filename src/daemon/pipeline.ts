@@ -55,6 +55,8 @@ export interface ScoredClose {
   records: ScoreRecord[];
   skipped: number;
   inferenceSeconds: number;
+  /** Of inferenceSeconds, the time the model's thread waited for a core (NaN where the kernel does not say). */
+  inferenceWaitSeconds: number;
   /** How long scoring waited for the close's prepared prefix (0: ready, or none). */
   prefixWaitSeconds: number;
   /** Wall time (ms) the close was decided: the start of bar-close-to-publish latency. */
@@ -602,7 +604,7 @@ export class ScoringPipeline {
     const order = Int32Array.from(cs.score.keys()).sort((a, b) => cs.score[a] - cs.score[b]);
     for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
     this.board.scored(name, cs, records, order);
-    const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inference.seconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs, closedWaitSeconds };
+    const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inference.seconds, inferenceWaitSeconds: cs.inference.waitSeconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs, closedWaitSeconds };
     if (model.role === 'shadow') return { close, batches: [{ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) }] };
     return {
       close,
@@ -639,15 +641,15 @@ export class ScoringPipeline {
     this.metrics.targetTurnover.set({ portfolio: t.portfolio }, t.turnover);
   }
 
-  /** Counts a close as published (scores, close-to-publish latency); returns the latency in seconds. */
-  markPublished(c: ScoredClose): number {
+  /** Counts a close as published (scores, close-to-publish latency); returns the latency and, of it, this thread's wait for a core (NaN where the kernel does not say), in seconds. */
+  markPublished(c: ScoredClose): { latency: number; waited: number } {
     const latency = (this.now() - c.closedAtMs) / 1000;
     this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
     const waited = runQueueSeconds() - c.closedWaitSeconds;
     if (!Number.isNaN(waited)) this.metrics.closeToPublishWait.observe({ model: c.source.model, freq: c.source.freq }, waited);
     this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
     this.board.published(c.source.model, latency, this.now());
-    return latency;
+    return { latency, waited };
   }
 
   /** What the status page shows (a copy). */

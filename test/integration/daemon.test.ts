@@ -87,6 +87,15 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
         expect(of(`${whole}_wait_seconds_sum`)).toBeGreaterThanOrEqual(0);
         expect(of(`${whole}_wait_seconds_sum`)).toBeLessThanOrEqual(of(`${whole}_seconds_sum`));
       }
+      // And in each close's log line, beside the times they are part of.
+      const published = referenceDaemon.logs.filter((l) => l.includes('"scores published"')).map((l) => JSON.parse(l) as Record<string, number>);
+      expect(published.length).toBeGreaterThan(0);
+      for (const p of published) {
+        expect(p.closeToPublishWaitMs).toBeGreaterThanOrEqual(0);
+        expect(p.closeToPublishWaitMs).toBeLessThanOrEqual(p.closeToPublishMs + 1);
+        expect(p.inferenceWaitMs).toBeGreaterThanOrEqual(0);
+        expect(p.inferenceWaitMs).toBeLessThanOrEqual(p.inferenceMs + 1);
+      }
     }
 
     const { code, ms } = await stop(referenceDaemon);
