@@ -103,7 +103,7 @@ export function scoreLine(c: ScoredClose): string {
     if (r[i].score < r[worst].score) worst = i;
   }
   const ends = r.length === 0 ? '' : ` | top ${r[best].symbol} z ${r[best].z.toFixed(2)}, bottom ${r[worst].symbol} z ${r[worst].z.toFixed(2)}`;
-  return `${hhmm(r[0]?.barEnd ?? 0)} ${c.source.freq.padStart(3)} scores ${c.source.model}: ${r.length} scored, ${c.skipped} skipped (window coverage or universe), inference ${(c.inferenceSeconds * 1000).toFixed(0)} ms${ends}`;
+  return `${hhmm(r[0]?.barEnd ?? 0)} ${c.source.freq.padStart(3)} scores ${c.source.model}: ${r.length} scored, ${c.skipped} skipped (window coverage or universe), inference ${(c.inference.seconds * 1000).toFixed(0)} ms${ends}`;
 }
 
 /** One line per target-weight decision (portfolio.model). */

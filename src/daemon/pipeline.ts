@@ -32,7 +32,7 @@ import { LiveIc, type LiveIcState } from '../eval/live-ic.js';
 import { LiveTargets, type LiveTargetsState, type TargetWeights } from '../eval/live-targets.js';
 import { RELAXATION_ORDER } from '../eval/portfolio.js';
 import type { TradingCalendar } from '../market/calendar.js';
-import { runQueueSeconds } from '../market/clock.js';
+import { runQueueSeconds, type ComputeTime } from '../market/clock.js';
 import { DAY_CLOSE, type Freq } from '../market/sessions.js';
 import { localDay, msOfLocalDay } from '../market/time.js';
 import type { ScoredCrossSection, ScoringJob } from '../model/scorer.js';
@@ -54,9 +54,8 @@ export interface ScoredClose {
   role: 'live' | 'shadow';
   records: ScoreRecord[];
   skipped: number;
-  inferenceSeconds: number;
-  /** Of inferenceSeconds, the time the model's thread waited for a core (NaN where the kernel does not say). */
-  inferenceWaitSeconds: number;
+  /** The inference at the close as the engine measured it, and how long of it the model's thread waited for a core (ScoredCrossSection.inference). */
+  inference: ComputeTime;
   /** How long scoring waited for the close's prepared prefix (0: ready, or none). */
   prefixWaitSeconds: number;
   /** Wall time (ms) the close was decided: the start of bar-close-to-publish latency. */
@@ -604,7 +603,7 @@ export class ScoringPipeline {
     const order = Int32Array.from(cs.score.keys()).sort((a, b) => cs.score[a] - cs.score[b]);
     for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
     this.board.scored(name, cs, records, order);
-    const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inferenceSeconds: cs.inference.seconds, inferenceWaitSeconds: cs.inference.waitSeconds, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs, closedWaitSeconds };
+    const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inference: cs.inference, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs, closedWaitSeconds };
     if (model.role === 'shadow') return { close, batches: [{ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) }] };
     return {
       close,

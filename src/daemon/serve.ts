@@ -780,12 +780,12 @@ export class KafkaDaemon {
 
   private published(closes: readonly ScoredClose[], targets: readonly TargetWeights[]): void {
     const pipeline = this.pipeline as ScoringPipeline;
+    // The waits for a core beside the times they are part of: whether the host's cores, not the daemon, made a close slow (absent where the kernel does not say).
+    const ms = (seconds: number): number | undefined => (Number.isNaN(seconds) ? undefined : Math.round(seconds * 1000));
     for (const c of closes) {
       const { latency, waited } = pipeline.markPublished(c);
       this.archive?.append(c.records, c.source);
-      // The waits for a core beside the times they are part of: whether the host's cores, not the daemon, made a close slow (absent where the kernel does not say).
-      const ms = (seconds: number): number | undefined => (Number.isNaN(seconds) ? undefined : Math.round(seconds * 1000));
-      this.log.info({ model: c.source.model, version: c.source.modelVersion, role: c.role, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: ms(c.inferenceSeconds), inferenceWaitMs: ms(c.inferenceWaitSeconds), closeToPublishMs: ms(latency), closeToPublishWaitMs: ms(waited) }, 'scores published');
+      this.log.info({ model: c.source.model, version: c.source.modelVersion, role: c.role, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: ms(c.inference.seconds), inferenceWaitMs: ms(c.inference.waitSeconds), closeToPublishMs: ms(latency), closeToPublishWaitMs: ms(waited) }, 'scores published');
     }
     for (const t of targets) {
       pipeline.markTargetsPublished(t);

@@ -132,9 +132,9 @@ export function runQueueSeconds(): number {
 
 /** Starts a stopwatch of a computation on this thread: its duration and how long of it the thread waited for a core. */
 export function computeStopwatch(): () => ComputeTime {
-  const t0 = performance.now();
+  const elapsed = stopwatch();
   const wait0 = runQueueSeconds();
-  return () => ({ seconds: (performance.now() - t0) / 1000, waitSeconds: runQueueSeconds() - wait0 });
+  return () => ({ seconds: elapsed() / 1000, waitSeconds: runQueueSeconds() - wait0 });
 }
 
 /** The sum of computations' times (an ensemble's members, a step and the whole windows beside it). */
