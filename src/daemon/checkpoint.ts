@@ -107,6 +107,11 @@ function packOutputs(batches: readonly OutputBatch[]): PackedBatch[] {
   });
 }
 
+/** A checkpoint's bytes as written (one record of the log for an increment, the whole file for a full one). */
+export function encodeCheckpoint(data: Checkpoint): Buffer {
+  return serialize(data.format >= 5 ? ({ ...data, outputs: packOutputs(data.outputs) } satisfies StoredCheckpoint) : data);
+}
+
 /** The messages of packed batches, their keys and values views of the stored buffers. */
 function unpackOutputs(packed: readonly PackedBatch[]): OutputBatch[] {
   const view = (bytes: Uint8Array, at: number, length: number): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset + at, length);
@@ -209,8 +214,7 @@ export class CheckpointStore {
    * `durable` resolves with the threadTime() (market/clock.ts) they were there at.
    */
   write(data: Checkpoint): { bytes: number; durable: Promise<number> } {
-    const stored: StoredCheckpoint = data.format >= 5 ? { ...data, outputs: packOutputs(data.outputs) } : data;
-    const bytes = serialize(stored);
+    const bytes = encodeCheckpoint(data);
     const length = bytes.length;
     let durable: Promise<number>;
     if (data.kind === 'increment') {

@@ -29,6 +29,7 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
+import { WARM_UP_SYMBOLS, warmUpCloseOutputs } from './warm-up.js';
 import { setHeapGrowth } from './heap.js';
 import type { TargetWeights } from '../eval/live-targets.js';
 import { checkedMeta } from '../model/artifact.js';
@@ -235,6 +236,7 @@ export class KafkaDaemon {
     this.checkStopping();
     await this.followReference();
     this.checkStopping();
+    if (generation === 1) await this.warmUp();
 
     const current = (): boolean => generation === this.generation && !this.kafkaLost;
     this.consumer = this.kafka.consumer({ groupId: cfg.kafka.groupId, readUncommitted: false, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: cfg.kafka.maxBytesPerPartition, retry: restartOnlyWhile(() => current() && !this.stopping) });
@@ -719,6 +721,20 @@ export class KafkaDaemon {
     }
     this.published(closes, targets);
     pipeline.startPrefixes();
+  }
+
+  /** The close's output path once on a synthetic cross-section (warm-up.ts), before the first close needs it. */
+  private async warmUp(): Promise<void> {
+    const pipeline = this.pipeline as ScoringPipeline;
+    const k = this.cfg.kafka;
+    const { ms, bytes } = await warmUpCloseOutputs({
+      models: pipeline.models.map((m) => ({ source: { model: m.meta.name, modelVersion: m.meta.version, freq: m.meta.freq }, role: m.role })),
+      topics: { scores: k.scoresTopic, scoresBatch: k.scoresBatchTopic, shadowScores: k.shadowScoresTopic },
+      partitionOf: this.outputPartitionOf,
+      transactionalId: k.transactionalId,
+      state: () => pipeline.snapshot('increment'),
+    });
+    this.log.info({ symbols: WARM_UP_SYMBOLS, ms: Math.round(ms), requestBytes: bytes }, 'close path warmed up (nothing sent or written)');
   }
 
   /** The topics serve writes: scores, the batch, dead letters, shadow scores and target weights where configured. */

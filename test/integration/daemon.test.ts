@@ -98,6 +98,12 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
       }
     }
 
+    // The close path ran once on a synthetic cross-section before serving; kcat below counts only the closes' messages in the score topic: it sent nothing.
+    const warmed = referenceDaemon.logs.filter((l) => l.includes('"close path warmed up')).map((l) => JSON.parse(l) as Record<string, number>);
+    expect(warmed).toHaveLength(1);
+    expect(warmed[0].requestBytes).toBeGreaterThan(5_000 * 200);
+    expect(referenceDaemon.logs.findIndex((l) => l.includes('"close path warmed up'))).toBeLessThan(referenceDaemon.logs.findIndex((l) => l.includes('"msg":"serving"')));
+
     const { code, ms } = await stop(referenceDaemon);
     expect(code, referenceDaemon.logs.slice(-15).join('\n')).toBe(0);
     expect(ms).toBeLessThan(10_000);
