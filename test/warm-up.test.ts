@@ -3,7 +3,7 @@
  * cross-section and sends nothing. Checked here: its produce requests are the ones
  * kafkajs 2.2.4 as npm ships it (kafkajs-upstream, which this project did not write)
  * encodes for the same messages, byte for byte — so the warm-up runs the encoding a close
- * runs, over every message of the close — and it leaves the pipeline's state as it was.
+ * runs, over every message of the close — and it builds each served model's messages.
  * test/integration/daemon.test.ts checks against the real broker, with kcat, that the
  * score topic holds the closes' messages and nothing else.
  */
@@ -62,14 +62,13 @@ describe('the warm-up at start', () => {
     }
   });
 
-  it("runs each served model's outputs through it and only reads the state", async () => {
-    const state = vi.fn(() => ({ engine: { symbols: ['600000.SH'], frozen: false, rejected: [], noReference: [] } }) as never);
-    const live = await warmUpCloseOutputs({ models: [{ source, role: 'live' }], topics: { scores: 'factor.scores', scoresBatch: 'factor.scores.batch', shadowScores: 'factor.scores.shadow' }, partitionOf, transactionalId: 'factorstream', state, symbols: 1_000 });
-    // One checkpoint's state per round, taken and not changed (a snapshot is a read).
-    expect(state).toHaveBeenCalledTimes(2);
+  it("runs each served model's outputs through it, a shadow model's too", async () => {
+    const topics = { scores: 'factor.scores', scoresBatch: 'factor.scores.batch', shadowScores: 'factor.scores.shadow' };
+    const meta = { name: source.model, version: source.modelVersion, freq: source.freq };
+    const live = await warmUpCloseOutputs({ models: [{ meta, role: 'live' }], topics, partitionOf, transactionalId: 'factorstream', symbols: 1_000 });
     // 1,000 score messages of about 200 bytes and the Arrow batch, in records of their own.
     expect(live.bytes).toBeGreaterThan(1_000 * 200);
-    const both = await warmUpCloseOutputs({ models: [{ source, role: 'live' }, { source: { ...source, model: 'alpha-shadow' }, role: 'shadow' }], topics: { scores: 'factor.scores', scoresBatch: 'factor.scores.batch', shadowScores: 'factor.scores.shadow' }, partitionOf, transactionalId: 'factorstream', state, symbols: 1_000 });
+    const both = await warmUpCloseOutputs({ models: [{ meta, role: 'live' }, { meta: { ...meta, name: 'alpha-shadow' }, role: 'shadow' }], topics, partitionOf, transactionalId: 'factorstream', symbols: 1_000 });
     // The shadow model's messages go in the same requests, to its own topic.
     expect(both.bytes).toBeGreaterThan(live.bytes + 1_000 * 200);
   });

@@ -107,9 +107,9 @@ function packOutputs(batches: readonly OutputBatch[]): PackedBatch[] {
   });
 }
 
-/** A checkpoint's bytes as written (one record of the log for an increment, the whole file for a full one). */
-export function encodeCheckpoint(data: Checkpoint): Buffer {
-  return serialize(data.format >= 5 ? ({ ...data, outputs: packOutputs(data.outputs) } satisfies StoredCheckpoint) : data);
+/** A commit's outputs alone, packed and serialised as its checkpoint holds them (the start's warm-up: warm-up.ts). */
+export function encodeOutputs(batches: readonly OutputBatch[]): Buffer {
+  return serialize(packOutputs(batches));
 }
 
 /** The messages of packed batches, their keys and values views of the stored buffers. */
@@ -214,7 +214,8 @@ export class CheckpointStore {
    * `durable` resolves with the threadTime() (market/clock.ts) they were there at.
    */
   write(data: Checkpoint): { bytes: number; durable: Promise<number> } {
-    const bytes = encodeCheckpoint(data);
+    const stored: StoredCheckpoint = data.format >= 5 ? { ...data, outputs: packOutputs(data.outputs) } : data;
+    const bytes = serialize(stored);
     const length = bytes.length;
     let durable: Promise<number>;
     if (data.kind === 'increment') {

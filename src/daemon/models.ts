@@ -11,6 +11,7 @@ import { onnxRuntimeInfo } from '../model/onnx/session.js';
 import { CrossSectionScorer } from '../model/scorer.js';
 import type { ServingMeta } from '../model/artifact.js';
 import type { Metrics } from '../sink/metrics.js';
+import type { ScoreSource } from '../sink/scores.js';
 
 /** A model the daemon serves. */
 export interface ServedModel {
@@ -22,6 +23,11 @@ export interface ServedModel {
   role: 'live' | 'shadow';
   /** Why the engine or provider asked for is not in use ('' when it is). */
   fallback: string;
+}
+
+/** What a served model's score messages name as their producer. */
+export function scoreSourceOf(m: { meta: Pick<ServingMeta, 'name' | 'version' | 'freq'> }): ScoreSource {
+  return { model: m.meta.name, modelVersion: m.meta.version, freq: m.meta.freq };
 }
 
 /** The labels of a served model's factorstream_model_info series. */

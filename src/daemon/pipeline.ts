@@ -43,7 +43,7 @@ import type { Metrics } from '../sink/metrics.js';
 import { scoreBatchMessage, scoreMessages, scoreRecords, type OutMessage, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
 import { targetsMessage } from '../sink/targets.js';
 import { EventTime } from './event-time.js';
-import type { ServedModel } from './models.js';
+import { scoreSourceOf, type ServedModel } from './models.js';
 import { HourSeries, ModelStatusBoard, type PipelineStatus } from './status.js';
 
 export type { InputMessage } from '../ingest/message-decoder.js';
@@ -588,7 +588,7 @@ export class ScoringPipeline {
   private closeOutputs(model: ServedModel, cs: ScoredCrossSection, { closedAtMs, closedWaitSeconds }: Pick<DecidedClose, 'closedAtMs' | 'closedWaitSeconds'>): CloseOutputs {
     const { job } = cs;
     if (msOfLocalDay(job.barEnd) === DAY_CLOSE) this.liveIc.dayScores(model.meta.name, localDay(job.barEnd), job.ids, cs.score);
-    const source: ScoreSource = { model: model.meta.name, modelVersion: model.meta.version, freq: model.meta.freq };
+    const source = scoreSourceOf(model);
     const records = scoreRecords(cs, this.engine.symbols.names, source);
     const name = model.meta.name;
     this.metrics.inference.observe({ model: name, engine: model.scorer.engine }, cs.inference.seconds);
@@ -604,14 +604,7 @@ export class ScoringPipeline {
     for (const q of [0.05, 0.25, 0.5, 0.75, 0.95]) this.metrics.lastScore.set({ model: name, quantile: String(q) }, cs.score[order[Math.min(order.length - 1, Math.floor(q * order.length))]]);
     this.board.scored(name, cs, records, order);
     const close: ScoredClose = { source, role: model.role, records, skipped: job.universe - job.n, inference: cs.inference, prefixWaitSeconds: cs.path.prefixWaitSeconds, closedAtMs, closedWaitSeconds };
-    if (model.role === 'shadow') return { close, batches: [{ topic: this.topics.shadowScores as string, messages: scoreMessages(records, source) }] };
-    return {
-      close,
-      batches: [
-        { topic: this.topics.scores, messages: scoreMessages(records, source) },
-        { topic: this.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] },
-      ],
-    };
+    return { close, batches: closeBatches(model.role, records, source, this.topics) };
   }
 
   /**
@@ -727,6 +720,15 @@ export class ScoringPipeline {
     }
     for (const model of this.models) this.preparePrefix(model);
   }
+}
+
+/** A close's messages by topic: a live model's scores and its Arrow cross-section, a shadow model's scores on the shadow topic. */
+export function closeBatches(role: ServedModel['role'], records: readonly ScoreRecord[], source: ScoreSource, topics: Pick<PipelineTopics, 'scores' | 'scoresBatch' | 'shadowScores'>): OutputBatch[] {
+  if (role === 'shadow') return [{ topic: topics.shadowScores as string, messages: scoreMessages(records, source) }];
+  return [
+    { topic: topics.scores, messages: scoreMessages(records, source) },
+    { topic: topics.scoresBatch, messages: [scoreBatchMessage(records, source)] },
+  ];
 }
 
 /** The pipeline in a checkpoint (format 1 had `watermark` and `partitions` instead of `eventTime` and `inputs`). */

@@ -29,8 +29,8 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
-import { WARM_UP_SYMBOLS, warmUpCloseOutputs } from './warm-up.js';
 import { setHeapGrowth } from './heap.js';
+import { WARM_UP_SYMBOLS, warmUpCloseOutputs } from './warm-up.js';
 import type { TargetWeights } from '../eval/live-targets.js';
 import { checkedMeta } from '../model/artifact.js';
 import { engineOptionsOf } from '../model/predictor.js';
@@ -726,14 +726,7 @@ export class KafkaDaemon {
   /** The close's output path once on a synthetic cross-section (warm-up.ts), before the first close needs it. */
   private async warmUp(): Promise<void> {
     const pipeline = this.pipeline as ScoringPipeline;
-    const k = this.cfg.kafka;
-    const { ms, bytes } = await warmUpCloseOutputs({
-      models: pipeline.models.map((m) => ({ source: { model: m.meta.name, modelVersion: m.meta.version, freq: m.meta.freq }, role: m.role })),
-      topics: { scores: k.scoresTopic, scoresBatch: k.scoresBatchTopic, shadowScores: k.shadowScoresTopic },
-      partitionOf: this.outputPartitionOf,
-      transactionalId: k.transactionalId,
-      state: () => pipeline.snapshot('increment'),
-    });
+    const { ms, bytes } = await warmUpCloseOutputs({ models: pipeline.models, topics: pipeline.topics, partitionOf: this.outputPartitionOf, transactionalId: this.cfg.kafka.transactionalId });
     this.log.info({ symbols: WARM_UP_SYMBOLS, ms: Math.round(ms), requestBytes: bytes }, 'close path warmed up (nothing sent or written)');
   }
 

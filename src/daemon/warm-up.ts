@@ -1,20 +1,25 @@
 /**
  * A close's output path run once at start on a synthetic cross-section, sending and
- * writing nothing: the score records, their messages and the Arrow batch of each served
- * model, the transaction's requests (topicRounds) encoded as kafkajs encodes them, and the
- * checkpoint's bytes. A fresh start's first three closes each spent about 70 ms more of the
- * main thread than later ones (a CPU profile of the daemon bench, 2026-12-07) in exactly
- * that code, run for the first time: V8 had not compiled it yet. Daemons restarted before
- * the open met that at 9:40, the day's first close. What cannot run without the broker
- * (the socket, the broker's answer) and the bars' own close stay cold.
+ * writing nothing: the score records and each served model's messages (closeBatches, as a
+ * close builds them), the transaction's requests (topicRounds) encoded as kafkajs encodes
+ * them, and the outputs packed as a checkpoint packs them. A fresh start's first three
+ * closes each spent about 70 ms more of the main thread than later ones (a CPU profile of
+ * the daemon bench, 2026-12-07) in exactly that code, run for the first time: V8 had not
+ * compiled it yet. Daemons restarted before the open met that at 9:40, the day's first
+ * close. What cannot run without the broker (the socket, the broker's answer), the bars'
+ * own close and the state's increment stay cold: the state is not touched (after a
+ * restore its increment is the whole state, a different path, hundreds of milliseconds
+ * to serialise at 5,000 symbols).
  */
 import { encodeProduceRequest } from '../ingest/kafka-produce-encoding.js';
 import { topicRounds, type PartitionOf } from '../ingest/kafka-chunks.js';
 import { stopwatch } from '../market/clock.js';
+import type { ServingMeta } from '../model/artifact.js';
 import type { ScoredCrossSection } from '../model/scorer.js';
-import { scoreBatchMessage, scoreMessages, scoreRecords, type ScoreSource } from '../sink/scores.js';
-import { CHECKPOINT_FORMAT, encodeCheckpoint } from './checkpoint.js';
-import type { OutputBatch, PipelineState } from './pipeline.js';
+import { scoreRecords } from '../sink/scores.js';
+import { encodeOutputs } from './checkpoint.js';
+import { scoreSourceOf, type ServedModel } from './models.js';
+import { closeBatches, type OutputBatch, type PipelineTopics } from './pipeline.js';
 
 /** A whole market's cross-section: each per-message function runs thousands of times, enough for V8's optimising compiler. */
 export const WARM_UP_SYMBOLS = 5_000;
@@ -23,12 +28,10 @@ const ROUNDS = 2;
 
 export interface WarmUpOptions {
   /** The served models, live and shadow. */
-  models: readonly { source: ScoreSource; role: 'live' | 'shadow' }[];
-  topics: { scores: string; scoresBatch: string; shadowScores: string };
+  models: readonly { meta: Pick<ServingMeta, 'name' | 'version' | 'freq'>; role: ServedModel['role'] }[];
+  topics: Pick<PipelineTopics, 'scores' | 'scoresBatch' | 'shadowScores'>;
   partitionOf: PartitionOf | undefined;
   transactionalId: string;
-  /** The pipeline's state as a checkpoint would take it (read, not changed). */
-  state: () => PipelineState;
   symbols?: number;
 }
 
@@ -46,7 +49,7 @@ function syntheticCrossSection(n: number, barEnd: number): ScoredCrossSection {
   };
 }
 
-/** Runs the output path; returns the milliseconds it took and the bytes it would have sent. */
+/** Runs the output path; returns the milliseconds it took and the bytes a round would have sent. */
 export async function warmUpCloseOutputs(opts: WarmUpOptions): Promise<{ ms: number; bytes: number }> {
   const elapsed = stopwatch();
   const n = opts.symbols ?? WARM_UP_SYMBOLS;
@@ -54,13 +57,12 @@ export async function warmUpCloseOutputs(opts: WarmUpOptions): Promise<{ ms: num
   let bytes = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const batches: OutputBatch[] = [];
-    for (const { source, role } of opts.models) {
-      const records = scoreRecords(syntheticCrossSection(n, Date.UTC(2026, 0, 5, 2, 10 + round)), names, source);
-      if (role === 'shadow') batches.push({ topic: opts.topics.shadowScores, messages: scoreMessages(records, source) });
-      else batches.push({ topic: opts.topics.scores, messages: scoreMessages(records, source) }, { topic: opts.topics.scoresBatch, messages: [scoreBatchMessage(records, source)] });
+    for (const model of opts.models) {
+      const source = scoreSourceOf(model);
+      batches.push(...closeBatches(model.role, scoreRecords(syntheticCrossSection(n, Date.UTC(2026, 0, 5, 2, 10 + round)), names, source), source, opts.topics));
     }
     for (const request of topicRounds(batches, opts.partitionOf)) bytes += (await encodeProduceRequest(request, opts.transactionalId)).length;
-    encodeCheckpoint({ format: CHECKPOINT_FORMAT, seq: 0, kind: 'increment', writtenAt: '', models: [], positions: [], outputs: batches, state: opts.state() });
+    encodeOutputs(batches);
   }
   return { ms: elapsed(), bytes: bytes / ROUNDS };
 }
