@@ -587,7 +587,8 @@ async function cmdServe(args: string[]): Promise<number> {
   const calendar = TradingCalendar.fromConfig(config.market);
   const { serve } = await import('./daemon/serve.js');
   const { LiveClock } = await import('./market/clock.js');
-  const code = await serve({ config, calendar, log, clock: new LiveClock() });
+  const { Failpoints, FAILPOINTS_ENV } = await import('./daemon/failpoints.js');
+  const code = await serve({ config, calendar, log, clock: new LiveClock(), failpoints: new Failpoints(process.env[FAILPOINTS_ENV]) });
   // kafkajs may leave sockets closing: the daemon has stopped, the process ends here.
   process.exit(code);
 }

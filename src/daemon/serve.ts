@@ -28,9 +28,11 @@ import { dayStart, dayToIso } from '../market/time.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
+import { recordsOfScoreMessages } from '../sink/scores.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
 import { setHeapGrowth } from './heap.js';
 import { WARM_UP_SYMBOLS, warmUpCloseOutputs } from './warm-up.js';
+import { Failpoints, type FailpointPlace } from './failpoints.js';
 import type { TargetWeights } from '../eval/live-targets.js';
 import { checkedMeta } from '../model/artifact.js';
 import { engineOptionsOf } from '../model/predictor.js';
@@ -46,6 +48,8 @@ export interface ServeOptions {
   calendar: TradingCalendar;
   log: Logger;
   clock: Clock;
+  /** Where a test makes the daemon fail on purpose (failpoints.ts); none by default. */
+  failpoints?: Failpoints;
 }
 
 export class KafkaDaemon {
@@ -54,6 +58,7 @@ export class KafkaDaemon {
   private readonly cfg: Readonly<Config>;
   readonly metrics = new Metrics();
   private readonly checkpoints: CheckpointStore;
+  private readonly failpoints: Failpoints;
   private kafka: Kafka;
   private admin: Admin | undefined;
   private producer: Producer | undefined;
@@ -109,6 +114,8 @@ export class KafkaDaemon {
     this.cfg = opts.config;
     this.log = opts.log;
     this.checkpoints = new CheckpointStore(this.cfg.daemon.checkpointDir);
+    this.failpoints = opts.failpoints ?? new Failpoints(undefined);
+    if (this.failpoints.description !== '') this.log.warn({ failpoints: this.failpoints.description }, 'fail points armed: this daemon will fail on purpose (a test setting, never for production)');
     this.kafka = this.newKafka();
   }
 
@@ -466,6 +473,7 @@ export class KafkaDaemon {
     if (relation === 'older') {
       log.warn({ checkpoint: ckpt.seq, outputs: ckpt.outputs.reduce((n, b) => n + b.messages.length, 0) }, 'the last transaction did not commit: publishing its outputs again');
       await this.transaction(ckpt.outputs, ckpt.positions);
+      this.republished(ckpt.outputs);
     }
     this.lastPositions = JSON.stringify(ckpt.positions);
     log.info({ checkpoint: ckpt.seq, increments: ckpt.increments, writtenAt: ckpt.writtenAt, positions: ckpt.positions.length, watermark: pipeline.currentWatermark }, 'state restored from checkpoint');
@@ -700,7 +708,7 @@ export class KafkaDaemon {
     const transaction = stopwatch();
     let waited: number;
     try {
-      waited = await this.transaction(batches, positions, written.durable);
+      waited = await this.transaction(batches, positions, written.durable, closes.length > 0 ? 'close-commit' : undefined);
     } catch (err) {
       if (err instanceof CheckpointWriteError) this.fatal(err.cause, `checkpoint #${ckpt.seq} could not be written to ${this.cfg.daemon.checkpointDir} (its transaction was aborted)`);
       // The checkpoint holds these outputs: the reconnect publishes them again unless the broker committed them.
@@ -754,7 +762,7 @@ export class KafkaDaemon {
    * checkpoint that holds them on disk (`durable`, absent when it is there already).
    * Returns the seconds the commit waited for the checkpoint.
    */
-  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<unknown>): Promise<number> {
+  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<unknown>, failpoint?: FailpointPlace): Promise<number> {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
     try {
@@ -777,6 +785,7 @@ export class KafkaDaemon {
         throw new CheckpointWriteError('checkpoint write failed', { cause: err });
       });
       const waited = waiting() / 1000;
+      if (failpoint !== undefined) this.failpoints.reach(failpoint);
       await txn.commit();
       this.metrics.transactions.inc({ result: 'committed' });
       return waited;
@@ -784,6 +793,24 @@ export class KafkaDaemon {
       this.metrics.transactions.inc({ result: 'aborted' });
       await txn.abort().catch(() => undefined);
       throw err;
+    }
+  }
+
+  /**
+   * After recovery published the last checkpoint's outputs again (their transaction had not
+   * committed): their scores are counted and archived now, as published() does after a
+   * commit; the checkpoint keeps the messages, so the records are read back from them.
+   */
+  private republished(batches: readonly OutputBatch[]): void {
+    const k = this.cfg.kafka;
+    const scoreTopics = new Set([k.scoresTopic, k.shadowScoresTopic]);
+    for (const batch of batches) {
+      if (!scoreTopics.has(batch.topic) || batch.messages.length === 0) continue;
+      const records = recordsOfScoreMessages(batch.messages);
+      const { model, modelVersion, freq, barEnd } = records[0];
+      this.archive?.append(records, { model, modelVersion, freq });
+      this.metrics.scoresPublished.inc({ model }, records.length);
+      this.log.info({ model, version: modelVersion, freq, barEnd: new Date(barEnd).toISOString(), scored: records.length }, 'scores published again from the checkpoint');
     }
   }
 

@@ -117,6 +117,14 @@ export function scoreMessages(records: readonly ScoreRecord[], src: ScoreSource)
   });
 }
 
+/**
+ * The records back from their messages on factor.scores (or the shadow topic): what a
+ * checkpoint keeps of a close, read again when recovery publishes it once more.
+ */
+export function recordsOfScoreMessages(messages: readonly OutMessage[]): ScoreRecord[] {
+  return messages.map((m) => JSON.parse(m.value.toString('utf8')) as ScoreRecord);
+}
+
 /** The cross-section as one Arrow table (the batch topic's message and the archive's rows). */
 export function scoreTable(records: readonly ScoreRecord[], src: ScoreSource): A.Table {
   const n = records.length;

@@ -23,6 +23,17 @@ function lastCloseSeen(sub: Subscriber): boolean {
   return freqs.has('10m') && freqs.has('30m');
 }
 
+/** The identities (scoreKey) of every row of the daemon's daily archive, across its runs' files. */
+function archivedKeys(archiveDir: string): string[] {
+  const day = join(archiveDir, DAY);
+  if (!existsSync(day)) return [];
+  const keys: string[] = [];
+  for (const file of readdirSync(day)) {
+    for (const row of A.tableFromIPC(readFileSync(join(day, file)))) keys.push(scoreKey({ symbol: row.symbol, barEnd: Number(row.barEnd), freq: row.freq, modelVersion: row.modelVersion }));
+  }
+  return keys;
+}
+
 async function stop(d: DaemonProcess): Promise<{ code: number | null; ms: number }> {
   const t0 = Date.now();
   d.proc.kill('SIGTERM');
@@ -156,12 +167,48 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expect(printed).toMatch(/^2026-11-23 15:00 10m demo-10m \(\S+\): 150 scored \| long \d{6}\.(SH|SZ|BJ) z=/m);
     expect(printed).toMatch(/^2026-11-23 15:00 30m demo-30m \(\S+\): 150 scored/m);
 
-    // And the daily archive holds them too.
-    const archive = join(dir, 'archive-ref', DAY);
-    expect(existsSync(archive)).toBe(true);
-    const archived = readdirSync(archive).reduce((n, f) => n + A.tableFromIPC(readFileSync(join(archive, f))).numRows, 0);
-    expect(archived).toBe(reference.messages.length);
+    // And the daily archive holds them too (a shortfall: the warnings say whether a transaction failed).
+    expect(archivedKeys(join(dir, 'archive-ref')).sort(), logDigest(referenceDaemon, 20, (l) => /"level":[456]0/.test(l))).toEqual(keys.sort());
   }, 180_000);
+
+  it('a close whose transaction fails before its commit, then a crash there: published again once, archived once, counted', async () => {
+    const outputs = topicsFor(`again-${Date.now()}`);
+    const sub = await new Subscriber().start(outputs.scores);
+    const republished = (d: DaemonProcess): Record<string, unknown>[] => d.logs.filter((l) => l.includes('"scores published again from the checkpoint"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+    // The third close's commit fails (as a refused request would): the daemon reconnects in the same process and recovery publishes it again.
+    const failing = startDaemon(daemonConfig(dir, 'again-error', inputs, outputs), { FACTORSTREAM_FAILPOINTS: 'close-commit=3:error' });
+    await sub.until(() => lastCloseSeen(sub) && sub.messages.length >= offline.size, 120_000, `all ${offline.size} scores after a failed transaction`);
+    const port = await failing.port;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect((await stop(failing)).code, logDigest(failing, 20)).toBe(0);
+    expect(failing.logs.filter((l) => l.includes('"Kafka lost')).length, logDigest(failing, 20)).toBe(1);
+    const again = republished(failing);
+    // The closes of that one transaction (two where both models close at once).
+    expect(again.length, logDigest(failing, 20)).toBeGreaterThan(0);
+    for (const close of again) expect(close.scored).toBe(150);
+    // Every committed score counted once, the one published again included.
+    const counted = [...metrics.matchAll(/^factorstream_scores_published_total\{model="[^"]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(counted).toBe(sub.messages.length);
+    expectParity(parity(sub.messages, offline), 'a failed transaction published again');
+    expect(archivedKeys(join(dir, 'archive-again-error')).sort()).toEqual(sub.messages.map((m) => scoreKey(m.value)).sort());
+
+    // The same on new topics, but the process dies there (its checkpoint on disk, the transaction open): the restart publishes it again.
+    const outputs2 = topicsFor(`again-kill-${Date.now()}`);
+    const sub2 = await new Subscriber().start(outputs2.scores);
+    const config = daemonConfig(dir, 'again-kill', inputs, outputs2);
+    const killed = startDaemon(config, { FACTORSTREAM_FAILPOINTS: 'close-commit=3:kill' });
+    expect(await killed.exited, logDigest(killed, 20)).toBe(null);
+    expect(killed.proc.signalCode).toBe('SIGKILL');
+    const restarted = startDaemon(config);
+    await sub2.until(() => lastCloseSeen(sub2) && sub2.messages.length >= offline.size, 120_000, `all ${offline.size} scores after a crash before a commit`);
+    expect((await stop(restarted)).code, logDigest(restarted, 20)).toBe(0);
+    await Promise.all([sub.stop(), sub2.stop()]);
+    expect(republished(restarted).length, logDigest(restarted, 20)).toBeGreaterThan(0);
+    expectParity(parity(sub2.messages, offline), 'a crash before a commit, published again');
+    // Two runs' files; no score in both, none missing.
+    expect(archivedKeys(join(dir, 'archive-again-kill')).sort()).toEqual(sub2.messages.map((m) => scoreKey(m.value)).sort());
+  }, 300_000);
 
   it('SIGKILL at several points, restart each time: exactly one committed score per identity, equal to the offline path', async () => {
     const expected = offline;

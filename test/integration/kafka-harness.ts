@@ -82,8 +82,8 @@ export function logDigest(d: DaemonProcess, n = 40, keep: (line: string) => bool
   return lines.filter((_, i) => keep(d.logs[i] ?? '')).slice(-n).join('\n');
 }
 
-export function startDaemon(configPath: string): DaemonProcess {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(configPath: string, env: Record<string, string> = {}): DaemonProcess {
+  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const logs: string[] = [];
   let buffered = '';
   let resolvePort: (p: number) => void = () => undefined;

@@ -1,0 +1,57 @@
+/**
+ * Fail points: named places where a test makes the daemon fail on purpose, so that the
+ * recovery paths a broker's refusal or a host's crash would take run every time rather
+ * than by the luck of a kill's timing (the practice of FoundationDB and TiKV).
+ *
+ * `FACTORSTREAM_FAILPOINTS="<place>=<n>:<action>[,…]"`: the nth time the daemon reaches the
+ * place, `error` throws there (as a failed Kafka request would) and `kill` ends the process
+ * with SIGKILL (as a crash would). Each fires once. Unset, as in production, reaching a
+ * place is one lookup in an empty map.
+ */
+
+/** The places. `close-commit`: a transaction that carries a close's scores, its checkpoint on disk, before its commit. */
+export const FAILPOINT_PLACES = ['close-commit'] as const;
+export type FailpointPlace = (typeof FAILPOINT_PLACES)[number];
+const ACTIONS = ['error', 'kill'] as const;
+type FailpointAction = (typeof ACTIONS)[number];
+
+export const FAILPOINTS_ENV = 'FACTORSTREAM_FAILPOINTS';
+
+export class FailpointError extends Error {
+  override name = 'FailpointError';
+}
+
+export class Failpoints {
+  private readonly armed = new Map<FailpointPlace, { at: number; action: FailpointAction }>();
+  private readonly reached = new Map<FailpointPlace, number>();
+
+  /** Parses the variable's text ('' or undefined: none); throws on anything it does not know, naming it. */
+  constructor(text: string | undefined) {
+    for (const item of (text ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+      const m = /^([a-z-]+)=(\d+):([a-z]+)$/.exec(item);
+      const place = m?.[1] as FailpointPlace | undefined;
+      const action = m?.[3] as FailpointAction | undefined;
+      if (m === null || !FAILPOINT_PLACES.includes(place as FailpointPlace) || !ACTIONS.includes(action as FailpointAction) || Number(m[2]) < 1) {
+        throw new Error(`${FAILPOINTS_ENV}: '${item}' is not <place>=<n>:<action> with place one of ${FAILPOINT_PLACES.join(', ')}, n ≥ 1 and action one of ${ACTIONS.join(', ')}`);
+      }
+      this.armed.set(place as FailpointPlace, { at: Number(m[2]), action: action as FailpointAction });
+    }
+  }
+
+  /** What is armed, for the start-up log (empty: none). */
+  get description(): string {
+    return [...this.armed].map(([place, { at, action }]) => `${place}=${at}:${action}`).join(',');
+  }
+
+  /** The daemon is at `place`: fails there if this is the armed time. */
+  reach(place: FailpointPlace): void {
+    const armed = this.armed.get(place);
+    if (armed === undefined) return;
+    const n = (this.reached.get(place) ?? 0) + 1;
+    this.reached.set(place, n);
+    if (n !== armed.at) return;
+    this.armed.delete(place);
+    if (armed.action === 'kill') process.kill(process.pid, 'SIGKILL');
+    throw new FailpointError(`fail point ${place} (${FAILPOINTS_ENV}), reached ${n} times`);
+  }
+}

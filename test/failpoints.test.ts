@@ -1,0 +1,28 @@
+/** Fail points (src/daemon/failpoints.ts): the variable's grammar, and firing once, at the nth time. */
+import { describe, expect, it } from 'vitest';
+import { FailpointError, Failpoints } from '../src/daemon/failpoints.js';
+
+describe('fail points', () => {
+  it('none armed: reaching a place does nothing', () => {
+    for (const text of [undefined, '', ' , ']) {
+      const f = new Failpoints(text);
+      expect(f.description).toBe('');
+      for (let i = 0; i < 5; i++) f.reach('close-commit');
+    }
+  });
+
+  it('error: throws the nth time the place is reached, and only then', () => {
+    const f = new Failpoints('close-commit=3:error');
+    expect(f.description).toBe('close-commit=3:error');
+    f.reach('close-commit');
+    f.reach('close-commit');
+    expect(() => f.reach('close-commit')).toThrow(FailpointError);
+    for (let i = 0; i < 5; i++) f.reach('close-commit');
+  });
+
+  it('refuses what it does not know, naming it', () => {
+    for (const bad of ['close-commit=0:error', 'close-commit=2:explode', 'commit=2:error', 'close-commit:2:error', 'close-commit=x:kill']) {
+      expect(() => new Failpoints(bad), bad).toThrow(`'${bad}' is not <place>=<n>:<action>`);
+    }
+  });
+});
