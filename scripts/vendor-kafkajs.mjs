@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 
 const UPSTREAM = 'kafkajs@2.2.4';
 const UPSTREAM_INTEGRITY = 'sha512-j/YeapB1vfPT2iOIUn/vxdyKEuhuY2PxMBvf5JWux6iSaukAccrMtXEY/Lb7OvavDhOWME589bpLrEdnVHjfjA==';
-export const VERSION = '2.2.4-factorstream.5';
+export const VERSION = '2.2.4-factorstream.6';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const vendorDir = join(root, 'vendor', 'kafkajs');

@@ -239,8 +239,9 @@ describe('vendored kafkajs', () => {
       readonly coordinator = { transaction: 1, group: 1 };
       readonly down = new Set<number>();
       readonly closeOnce = new Set<number>();
-      /** The next request a coordinator receives (of this API, where named) is refused with this error code. */
-      refuseOnce: { api?: string; code: number } | undefined;
+      /** The next request a coordinator receives (of this API, where named) is refused with this error code (`times` over, once by default). */
+      refuseOnce: { api?: string; code: number; times?: number } | undefined;
+      refused = 0;
       lookups = 0;
       readonly accepted: string[] = [];
       readonly rejected: string[] = [];
@@ -257,7 +258,9 @@ describe('vendored kafkajs', () => {
           }
           const refuse = this.refuseOnce;
           if (refuse !== undefined && (refuse.api ?? api) === api) {
-            this.refuseOnce = undefined;
+            refuse.times = (refuse.times ?? 1) - 1;
+            if (refuse.times === 0) this.refuseOnce = undefined;
+            this.refused++;
             throw createErrorFromCode(refuse.code);
           }
           this.accepted.push(`${api}@${nodeId}`);
@@ -311,13 +314,14 @@ describe('vendored kafkajs', () => {
       };
     }
 
-    type Step = { kind: 'transaction' } | { kind: 'move'; of: 'transaction' | 'group'; to: number } | { kind: 'down' | 'up'; node: number } | { kind: 'busy' };
+    type Step = { kind: 'transaction' } | { kind: 'move'; of: 'transaction' | 'group'; to: number } | { kind: 'down' | 'up'; node: number } | { kind: 'busy'; api: string };
     const node = fc.integer({ min: 1, max: 3 });
     const step: fc.Arbitrary<Step> = fc.oneof(
       { weight: 4, arbitrary: fc.constant({ kind: 'transaction' as const }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('move' as const), of: fc.constantFrom('transaction' as const, 'group' as const), to: node }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('down' as const, 'up' as const), node }) },
-      { weight: 1, arbitrary: fc.constant({ kind: 'busy' as const }) },
+      // What upstream and patched treat alike (AddPartitionsToTxn and AddOffsetsToTxn: 0008, tested below).
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('busy' as const), api: fc.constantFrom('InitProducerId', 'TxnOffsetCommit', 'EndTxn') }) },
     );
 
     it("acts as upstream does through moved coordinators, brokers down and refused requests, asking for each coordinator once and again only when it moved", async () => {
@@ -332,7 +336,7 @@ describe('vendored kafkajs', () => {
               else if (s.kind === 'move') c.coordinator[s.of] = s.to;
               else if (s.kind === 'down') c.down.add(s.node);
               else if (s.kind === 'up') c.down.delete(s.node);
-              else c.refuseOnce = { code: 51 }; // CONCURRENT_TRANSACTIONS
+              else if (s.kind === 'busy') c.refuseOnce = { api: s.api, code: 51 }; // CONCURRENT_TRANSACTIONS
             }
           }
           const [upstream, patched] = clusters;
@@ -364,6 +368,28 @@ describe('vendored kafkajs', () => {
         expect(await Promise.all(run.map((r) => r())), `code ${code}`).toEqual(['failed', 'committed']);
         expect(patched.accepted).toEqual(['InitProducerId@1', 'AddPartitionsToTxn@1', 'AddOffsetsToTxn@1', 'TxnOffsetCommit@1', 'EndTxn@1']);
       }
+    });
+
+    it('sends AddPartitionsToTxn and AddOffsetsToTxn again while the transaction coordinator is busy, a bounded number of times', async () => {
+      // CONCURRENT_TRANSACTIONS (51): the previous transaction's markers still being written; COORDINATOR_LOAD_IN_PROGRESS (14).
+      // Upstream's eosManager gives up at once: the transaction fails (AddPartitionsToTxn comes again only with a whole
+      // send's retry, after 300 ms or more; AddOffsetsToTxn never).
+      for (const api of ['AddPartitionsToTxn', 'AddOffsetsToTxn']) {
+        for (const [code, times] of [[51, 1], [51, 3], [14, 1]]) {
+          const [upstream, patched] = [new FakeCluster(), new FakeCluster()];
+          const run = [producerOn(Upstream, upstream), producerOn(Patched, patched)];
+          for (const c of [upstream, patched]) c.refuseOnce = { api, code, times };
+          expect(await Promise.all(run.map((r) => r())), `${api} ${code} x${times}`).toEqual(['failed', 'committed']);
+          expect(patched.refused).toBe(times);
+          expect(patched.accepted).toEqual(['InitProducerId@1', 'AddPartitionsToTxn@1', 'AddOffsetsToTxn@1', 'TxnOffsetCommit@1', 'EndTxn@1']);
+          expect(patched.lookups).toBe(2);
+        }
+      }
+      // Busy for good: the transaction fails after eight retries (about 3 s of backoff).
+      const busy = new FakeCluster();
+      busy.refuseOnce = { api: 'AddOffsetsToTxn', code: 51, times: Number.POSITIVE_INFINITY };
+      expect(await producerOn(Patched, busy)()).toBe('failed');
+      expect(busy.refused).toBe(9);
     });
 
     it('keeps a coordinator that refused a request as the coordinator, and finds a moved one whose old connection closed', async () => {

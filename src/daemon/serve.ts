@@ -23,7 +23,7 @@ import { producerPartitions, topicRounds, type PartitionOf } from '../ingest/kaf
 import { kafkaConnection, kafkaFailure, restartOnlyWhile } from '../ingest/kafka-client.js';
 import { headerText } from '../ingest/topic-reader.js';
 import { ReferenceFollower } from '../ingest/reference-follower.js';
-import { ReferenceBook } from '../market/reference.js';
+import { ReferenceBook, type ReferenceRecord } from '../market/reference.js';
 import { dayStart, dayToIso } from '../market/time.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
@@ -406,24 +406,28 @@ export class KafkaDaemon {
   /**
    * Reads the reference topic to its end (after the checkpoint is restored, so that its
    * newer records win), then follows it: a record for a day that has started applies at once.
+   * Until the end is reached the records apply as they come: connect() is running, the
+   * only work there is (after a reconnect it holds the exclusive chain, so a record queued
+   * behind it would wait for the very read that waits for it); after, between batches.
    */
   private async followReference(): Promise<void> {
     const { cfg, log, metrics } = this;
     const pipeline = this.pipeline as ScoringPipeline;
+    const apply = async (records: readonly ReferenceRecord[]): Promise<void> => {
+      for (const r of records) metrics.referenceRecords.inc({ result: pipeline.engine.putReference(r) ? 'applied' : 'unchanged' });
+      const days = this.referenceBook.days();
+      if (days.length === 0) return;
+      const latest = days[days.length - 1];
+      metrics.referenceDay.set(dayStart(latest) / 1000);
+      // Two weeks are plenty for a day in progress and the next one; the checkpoint carries what is kept.
+      this.referenceBook.pruneBefore(latest - 14);
+    };
+    let caughtUp = false;
     this.reference = new ReferenceFollower(
       this.kafka,
       cfg.kafka.referenceTopic,
       {
-        records: (records) =>
-          this.exclusive(async () => {
-            for (const r of records) metrics.referenceRecords.inc({ result: pipeline.engine.putReference(r) ? 'applied' : 'unchanged' });
-            const days = this.referenceBook.days();
-            if (days.length === 0) return;
-            const latest = days[days.length - 1];
-            metrics.referenceDay.set(dayStart(latest) / 1000);
-            // Two weeks are plenty for a day in progress and the next one; the checkpoint carries what is kept.
-            this.referenceBook.pruneBefore(latest - 14);
-          }),
+        records: (records) => (caughtUp ? this.exclusive(() => apply(records)) : apply(records)),
         invalid: (err, where) => {
           metrics.referenceRecords.inc({ result: 'invalid' });
           log.warn({ code: err.code, where, err: err.message }, 'reference message rejected');
@@ -432,6 +436,7 @@ export class KafkaDaemon {
       cfg.kafka.createTopics,
     );
     const n = await this.reference.start(60_000);
+    caughtUp = true;
     const days = this.referenceBook.days();
     log.info({ topic: cfg.kafka.referenceTopic, records: n, days: days.map(dayToIso).slice(-3) }, 'reference data read');
   }

@@ -4,7 +4,10 @@
  * against the synthetic index SIM-MID, rebalancing daily, publishes one target-weight
  * message after each day's last close, in the transaction of that close's scores. It is
  * SIGKILLed after the second day's targets, the third day is replayed, and a restarted
- * `serve` (its premia and targets from the checkpoint) decides the third day.
+ * `serve` (its premia and targets from the checkpoint) decides the third day. Before that,
+ * a fail point fails one close's commit: the first `serve` reconnects mid-day and reads the
+ * reference topic again (until this test, a reconnect waited for itself there and never
+ * came back).
  *
  * Read back with an independent client (librdkafka's kcat, read_committed), each message
  * must equal the offline path on the same events — `features`, `score`, then `targets`
@@ -109,9 +112,11 @@ describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('target weights
     writeFileSync(config, JSON.stringify(withPortfolio));
     sub = await new Subscriber().start(outputs.scores);
     const s = sub;
-    const a = startDaemon(config);
+    // Its fifth close's commit fails on purpose: it reconnects, and reads the reference topic again, while it holds its exclusive chain.
+    const a = startDaemon(config, { FACTORSTREAM_FAILPOINTS: 'close-commit=5:error' });
     daemons.push(a);
     await waitForLog(a, /target weights published.*"barEnd":"2026-11-24T07:00:00.000Z"|"barEnd":"2026-11-24T07:00:00.000Z".*target weights published/, 120_000);
+    expect(a.logs.filter((l) => l.includes('Kafka reconnected: serving again')), a.logs.filter((l) => /"level":[456]0/.test(l)).join('\n')).toHaveLength(1);
     await new Promise((r) => setTimeout(r, 1_000));
     a.proc.kill('SIGKILL');
     await a.exited;
