@@ -635,9 +635,10 @@ export class ScoringPipeline {
 
   /** Counts a close as published (scores, close-to-publish latency); returns the latency and, of it, this thread's wait for a core (NaN where the kernel does not say), in seconds. */
   markPublished(c: ScoredClose): { latency: number; waited: number } {
+    // The wait read first (as computeStopwatch does): never more than the latency it is part of.
+    const waited = runQueueSeconds() - c.closedWaitSeconds;
     const latency = (this.now() - c.closedAtMs) / 1000;
     this.metrics.closeToPublish.observe({ model: c.source.model, freq: c.source.freq }, latency);
-    const waited = runQueueSeconds() - c.closedWaitSeconds;
     if (!Number.isNaN(waited)) this.metrics.closeToPublishWait.observe({ model: c.source.model, freq: c.source.freq }, waited);
     this.metrics.scoresPublished.inc({ model: c.source.model }, c.records.length);
     this.board.published(c.source.model, latency, this.now());

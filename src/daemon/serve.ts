@@ -854,14 +854,17 @@ export class KafkaDaemon {
     const pipeline = this.pipeline;
     if (pipeline === undefined || this.stopping) return;
     const engine = engineOptionsOf(this.cfg.daemon, this.log, 'daemon');
+    const outcome = { reloaded: 0, failed: 0, unchanged: 0 };
     for (const current of [...pipeline.models]) {
       const name = current.meta.name;
       let next: ServedModel | undefined;
       // A folder that failed to load is tried again once its meta.json changes.
       const state = `${statSync(join(resolve(current.dir), 'meta.json'), { throwIfNoEntry: false })?.mtimeMs ?? 0}`;
       try {
-        if (this.failedReload.get(current.dir) === state) continue;
-        if (checkedMeta(resolve(current.dir)).version === current.meta.version) continue;
+        if (this.failedReload.get(current.dir) === state || checkedMeta(resolve(current.dir)).version === current.meta.version) {
+          outcome.unchanged++;
+          continue;
+        }
         [next] = await loadServedModels([current.dir], engine, this.cfg.features.minCoverage, this.metrics, this.log, current.role);
         const loaded = next;
         await this.exclusive(async () => pipeline.replaceModel(current, loaded));
@@ -869,6 +872,7 @@ export class KafkaDaemon {
         await current.scorer.dispose();
         this.failedReload.delete(current.dir);
         this.metrics.modelReloads.inc({ model: name, result: 'reloaded' });
+        outcome.reloaded++;
         this.log.info({ model: name, from: current.meta.version, to: loaded.meta.version, role: current.role, engine: loaded.scorer.engine, dir: current.dir }, 'model reloaded');
       } catch (err) {
         if (next !== undefined) {
@@ -878,9 +882,12 @@ export class KafkaDaemon {
         }
         this.failedReload.set(current.dir, state);
         this.metrics.modelReloads.inc({ model: name, result: 'failed' });
+        outcome.failed++;
         this.log.error({ err, model: name, dir: current.dir }, 'model reload failed: the served version stays');
       }
     }
+    // Every folder looked at: what a SIGHUP changed, also where it changed nothing.
+    this.log.info(outcome, 'model folders checked');
   }
 
   get isStopping(): boolean {

@@ -134,7 +134,12 @@ export function runQueueSeconds(): number {
 export function computeStopwatch(): () => ComputeTime {
   const elapsed = stopwatch();
   const wait0 = runQueueSeconds();
-  return () => ({ seconds: elapsed() / 1000, waitSeconds: runQueueSeconds() - wait0 });
+  // The wait read inside the duration at both ends: a preemption between the two readings
+  // counts in the duration only, so the wait is never more than the duration it is part of.
+  return () => {
+    const waitSeconds = runQueueSeconds() - wait0;
+    return { seconds: elapsed() / 1000, waitSeconds };
+  };
 }
 
 /** The sum of computations' times (an ensemble's members, a step and the whole windows beside it). */

@@ -63,10 +63,13 @@ describe.skipIf(kafkaSkipReason !== '')('model rollout', () => {
     setMeta(liveDir, { version: 'v2' });
     daemon.proc.kill('SIGHUP');
     await waitForLog(daemon, new RegExp(`"model":"demo-10m","from":"${servedVersion}","to":"v2".*"msg":"model reloaded"`), 60_000);
+    // Every folder looked at (the candidate after the live one) before the candidate changes.
+    await waitForLog(daemon, /"reloaded":1,"failed":0,"unchanged":1,"msg":"model folders checked"/, 60_000);
     // A broken candidate on the next SIGHUP: the served candidate stays.
     setMeta(candidateDir, { version: 'candidate-2', T: 30 });
     daemon.proc.kill('SIGHUP');
     await waitForLog(daemon, /"model":"demo-10m-candidate".*"msg":"model reload failed: the served version stays"/, 60_000);
+    await waitForLog(daemon, /"reloaded":0,"failed":1,"unchanged":1,"msg":"model folders checked"/, 60_000);
 
     replay('2026-11-24');
     await waitForLog(daemon, /"model":"demo-10m","version":"v2","role":"live".*"barEnd":"2026-11-24T07:00:00.000Z".*"msg":"scores published"/, 120_000);
