@@ -20,7 +20,17 @@ describe('fail points', () => {
     for (let i = 0; i < 5; i++) f.reach('close-commit');
   });
 
+  it('places armed together fire apart', () => {
+    const f = new Failpoints('close-commit=2:error, targets-commit=1:error');
+    expect(f.description).toBe('close-commit=2:error,targets-commit=1:error');
+    expect(() => f.reach('targets-commit')).toThrow('fail point targets-commit');
+    f.reach('close-commit');
+    expect(() => f.reach('close-commit')).toThrow('fail point close-commit');
+    f.reach('targets-commit');
+  });
+
   it('refuses what it does not know, naming it', () => {
+    expect(() => new Failpoints('targets-commit=1:error,close-commit=0:kill')).toThrow(`'close-commit=0:kill' is not <place>=<n>:<action>`);
     for (const bad of ['close-commit=0:error', 'close-commit=2:explode', 'commit=2:error', 'close-commit:2:error', 'close-commit=x:kill']) {
       expect(() => new Failpoints(bad), bad).toThrow(`'${bad}' is not <place>=<n>:<action>`);
     }

@@ -9,8 +9,11 @@
  * place is one lookup in an empty map.
  */
 
-/** The places. `close-commit`: a transaction that carries a close's scores, its checkpoint on disk, before its commit. */
-export const FAILPOINT_PLACES = ['close-commit'] as const;
+/**
+ * The places, each a transaction's checkpoint on disk before its commit: `close-commit` where
+ * it carries a close's scores, `targets-commit` where it carries target weights.
+ */
+export const FAILPOINT_PLACES = ['close-commit', 'targets-commit'] as const;
 export type FailpointPlace = (typeof FAILPOINT_PLACES)[number];
 const ACTIONS = ['error', 'kill'] as const;
 type FailpointAction = (typeof ACTIONS)[number];

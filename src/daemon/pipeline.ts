@@ -41,7 +41,7 @@ import type { ReferenceBook } from '../market/reference.js';
 import type { SequenceStore } from '../features/sequence-store.js';
 import type { Metrics } from '../sink/metrics.js';
 import { scoreBatchMessage, scoreMessages, scoreRecords, type OutMessage, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
-import { targetsMessage } from '../sink/targets.js';
+import { targetsMessage, type TargetsOutcome } from '../sink/targets.js';
 import { EventTime } from './event-time.js';
 import { scoreSourceOf, type ServedModel } from './models.js';
 import { HourSeries, ModelStatusBoard, type PipelineStatus } from './status.js';
@@ -626,7 +626,7 @@ export class ScoringPipeline {
   }
 
   /** Counts target weights as published (committed). */
-  markTargetsPublished(t: TargetWeights): void {
+  markTargetsPublished(t: TargetsOutcome): void {
     this.metrics.targetsPublished.inc({ portfolio: t.portfolio, kind: t.kind });
     for (const r of t.relaxed) this.metrics.targetsRelaxed.inc({ portfolio: t.portfolio, relaxed: r });
     if (!t.solved) this.metrics.targetsRelaxed.inc({ portfolio: t.portfolio, relaxed: 'unsolved' });

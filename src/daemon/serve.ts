@@ -29,6 +29,7 @@ import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
 import { recordsOfScoreMessages } from '../sink/scores.js';
+import { outcomeOfTargetsMessage } from '../sink/targets.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
 import { setHeapGrowth } from './heap.js';
 import { WARM_UP_SYMBOLS, warmUpCloseOutputs } from './warm-up.js';
@@ -713,7 +714,8 @@ export class KafkaDaemon {
     const transaction = stopwatch();
     let waited: number;
     try {
-      waited = await this.transaction(batches, positions, written.durable, closes.length > 0 ? 'close-commit' : undefined);
+      const places: FailpointPlace[] = [...(closes.length > 0 ? ['close-commit' as const] : []), ...(targets.length > 0 ? ['targets-commit' as const] : [])];
+      waited = await this.transaction(batches, positions, written.durable, places);
     } catch (err) {
       if (err instanceof CheckpointWriteError) this.fatal(err.cause, `checkpoint #${ckpt.seq} could not be written to ${this.cfg.daemon.checkpointDir} (its transaction was aborted)`);
       // The checkpoint holds these outputs: the reconnect publishes them again unless the broker committed them.
@@ -767,7 +769,7 @@ export class KafkaDaemon {
    * checkpoint that holds them on disk (`durable`, absent when it is there already).
    * Returns the seconds the commit waited for the checkpoint.
    */
-  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<unknown>, failpoint?: FailpointPlace): Promise<number> {
+  private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<unknown>, failpoints: readonly FailpointPlace[] = []): Promise<number> {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
     try {
@@ -790,7 +792,7 @@ export class KafkaDaemon {
         throw new CheckpointWriteError('checkpoint write failed', { cause: err });
       });
       const waited = waiting() / 1000;
-      if (failpoint !== undefined) this.failpoints.reach(failpoint);
+      for (const place of failpoints) this.failpoints.reach(place);
       await txn.commit();
       this.metrics.transactions.inc({ result: 'committed' });
       return waited;
@@ -803,13 +805,22 @@ export class KafkaDaemon {
 
   /**
    * After recovery published the last checkpoint's outputs again (their transaction had not
-   * committed): their scores are counted and archived now, as published() does after a
-   * commit; the checkpoint keeps the messages, so the records are read back from them.
+   * committed): their scores are counted and archived, and their target weights counted,
+   * now, as published() does after a commit; the checkpoint keeps the messages, so what
+   * that needs is read back from them.
    */
   private republished(batches: readonly OutputBatch[]): void {
     const k = this.cfg.kafka;
     const scoreTopics = new Set([k.scoresTopic, k.shadowScoresTopic]);
     for (const batch of batches) {
+      if (batch.topic === k.targetsTopic) {
+        for (const m of batch.messages) {
+          const outcome = outcomeOfTargetsMessage(m.value);
+          if (outcome !== undefined) (this.pipeline as ScoringPipeline).markTargetsPublished(outcome);
+          this.log.info({ portfolio: m.headers.portfolio, model: m.headers.model, barEnd: new Date(Number(m.headers['bar-end'])).toISOString(), kind: outcome?.kind }, 'target weights published again from the checkpoint');
+        }
+        continue;
+      }
       if (!scoreTopics.has(batch.topic) || batch.messages.length === 0) continue;
       const records = recordsOfScoreMessages(batch.messages);
       const { model, modelVersion, freq, barEnd } = records[0];

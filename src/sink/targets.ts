@@ -9,6 +9,7 @@
  */
 import * as A from 'apache-arrow';
 import type { TargetWeights } from '../eval/live-targets.js';
+import type { Relaxation } from '../eval/portfolio.js';
 import { DICT_BENCHMARK, DICT_DECISION, DICT_MODEL, DICT_MODEL_VERSION, DICT_PORTFOLIO, DICT_RELAXED, DICT_SYMBOL, dictionaryVector, float64Vector, tableOf, timestampMsVector } from '../ingest/arrow-columns.js';
 import { ARROW_CONTENT_TYPE, type OutMessage } from './scores.js';
 
@@ -35,6 +36,28 @@ export function targetsTable(t: TargetWeights): A.Table {
     ['solved', A.makeVector(new Int8Array(n).fill(t.solved ? 1 : 0)), false],
     ['turnover', float64Vector(repeat(t.turnover)), false],
   ]);
+}
+
+/** What a decision's metrics count (ScoringPipeline.markTargetsPublished). */
+export type TargetsOutcome = Pick<TargetWeights, 'portfolio' | 'kind' | 'relaxed' | 'solved' | 'turnover'>;
+
+/**
+ * A decision's portfolio-level figures read back from its message (the columns repeat them
+ * on every row): what a checkpoint keeps of it, counted when recovery publishes it again.
+ * Undefined for a decision without candidates (no row holds them).
+ */
+export function outcomeOfTargetsMessage(value: Uint8Array): TargetsOutcome | undefined {
+  const table = A.tableFromIPC(value);
+  if (table.numRows === 0) return undefined;
+  const first = (name: string): unknown => table.getChild(name)?.get(0);
+  const relaxed = String(first('relaxed'));
+  return {
+    portfolio: String(first('portfolio')),
+    kind: String(first('kind')) as TargetsOutcome['kind'],
+    relaxed: relaxed === '' ? [] : (relaxed.split(',') as Relaxation[]),
+    solved: first('solved') === 1,
+    turnover: Number(first('turnover')),
+  };
 }
 
 export function targetsMessage(t: TargetWeights): OutMessage {

@@ -5,9 +5,10 @@
  * message after each day's last close, in the transaction of that close's scores. It is
  * SIGKILLed after the second day's targets, the third day is replayed, and a restarted
  * `serve` (its premia and targets from the checkpoint) decides the third day. Before that,
- * a fail point fails one close's commit: the first `serve` reconnects mid-day and reads the
+ * fail points fail one close's commit — the first `serve` reconnects mid-day and reads the
  * reference topic again (until this test, a reconnect waited for itself there and never
- * came back).
+ * came back) — and the first day's targets' commit: recovery publishes them again, once,
+ * and counts them.
  *
  * Read back with an independent client (librdkafka's kcat, read_committed), each message
  * must equal the offline path on the same events — `features`, `score`, then `targets`
@@ -112,11 +113,15 @@ describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('target weights
     writeFileSync(config, JSON.stringify(withPortfolio));
     sub = await new Subscriber().start(outputs.scores);
     const s = sub;
-    // Its fifth close's commit fails on purpose: it reconnects, and reads the reference topic again, while it holds its exclusive chain.
-    const a = startDaemon(config, { FACTORSTREAM_FAILPOINTS: 'close-commit=5:error' });
+    // Its fifth close's commit fails on purpose: it reconnects, and reads the reference topic again, while it holds its
+    // exclusive chain. So does the commit of the first day's targets: recovery publishes them again, and counts them.
+    const a = startDaemon(config, { FACTORSTREAM_FAILPOINTS: 'close-commit=5:error,targets-commit=1:error' });
     daemons.push(a);
     await waitForLog(a, /target weights published.*"barEnd":"2026-11-24T07:00:00.000Z"|"barEnd":"2026-11-24T07:00:00.000Z".*target weights published/, 120_000);
-    expect(a.logs.filter((l) => l.includes('Kafka reconnected: serving again')), a.logs.filter((l) => /"level":[456]0/.test(l)).join('\n')).toHaveLength(1);
+    const warnings = a.logs.filter((l) => /"level":[456]0/.test(l)).join('\n');
+    expect(a.logs.filter((l) => l.includes('Kafka reconnected: serving again')), warnings).toHaveLength(2);
+    expect(a.logs.filter((l) => l.includes('"target weights published again from the checkpoint"')), warnings).toHaveLength(1);
+    expect(counterSum(await (await fetch(`http://127.0.0.1:${await a.port}/metrics`)).text(), 'factorstream_targets_published_total')).toBe(2);
     await new Promise((r) => setTimeout(r, 1_000));
     a.proc.kill('SIGKILL');
     await a.exited;
