@@ -25,8 +25,8 @@ export class FailpointError extends Error {
 }
 
 export class Failpoints {
-  private readonly armed = new Map<FailpointPlace, { at: number; action: FailpointAction }>();
-  private readonly reached = new Map<FailpointPlace, number>();
+  /** Each armed place: the time it fires at, how many reachings are left until then, and what it does. */
+  private readonly armed = new Map<FailpointPlace, { at: number; left: number; action: FailpointAction }>();
 
   /** Parses the variable's text ('' or undefined: none); throws on anything it does not know, naming it. */
   constructor(text: string | undefined) {
@@ -37,7 +37,7 @@ export class Failpoints {
       if (m === null || !FAILPOINT_PLACES.includes(place as FailpointPlace) || !ACTIONS.includes(action as FailpointAction) || Number(m[2]) < 1) {
         throw new Error(`${FAILPOINTS_ENV}: '${item}' is not <place>=<n>:<action> with place one of ${FAILPOINT_PLACES.join(', ')}, n ≥ 1 and action one of ${ACTIONS.join(', ')}`);
       }
-      this.armed.set(place as FailpointPlace, { at: Number(m[2]), action: action as FailpointAction });
+      this.armed.set(place as FailpointPlace, { at: Number(m[2]), left: Number(m[2]), action: action as FailpointAction });
     }
   }
 
@@ -49,12 +49,9 @@ export class Failpoints {
   /** The daemon is at `place`: fails there if this is the armed time. */
   reach(place: FailpointPlace): void {
     const armed = this.armed.get(place);
-    if (armed === undefined) return;
-    const n = (this.reached.get(place) ?? 0) + 1;
-    this.reached.set(place, n);
-    if (n !== armed.at) return;
+    if (armed === undefined || --armed.left > 0) return;
     this.armed.delete(place);
     if (armed.action === 'kill') process.kill(process.pid, 'SIGKILL');
-    throw new FailpointError(`fail point ${place} (${FAILPOINTS_ENV}), reached ${n} times`);
+    throw new FailpointError(`fail point ${place} (${FAILPOINTS_ENV}), reached ${armed.at} times`);
   }
 }

@@ -714,7 +714,9 @@ export class KafkaDaemon {
     const transaction = stopwatch();
     let waited: number;
     try {
-      const places: FailpointPlace[] = [...(closes.length > 0 ? ['close-commit' as const] : []), ...(targets.length > 0 ? ['targets-commit' as const] : [])];
+      const places: FailpointPlace[] = [];
+      if (closes.length > 0) places.push('close-commit');
+      if (targets.length > 0) places.push('targets-commit');
       waited = await this.transaction(batches, positions, written.durable, places);
     } catch (err) {
       if (err instanceof CheckpointWriteError) this.fatal(err.cause, `checkpoint #${ckpt.seq} could not be written to ${this.cfg.daemon.checkpointDir} (its transaction was aborted)`);
