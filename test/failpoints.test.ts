@@ -35,4 +35,9 @@ describe('fail points', () => {
       expect(() => new Failpoints(bad), bad).toThrow(`'${bad}' is not <place>=<n>:<action>`);
     }
   });
+
+  it('close-archive (after a commit) takes kill only: there is no request left to refuse', () => {
+    expect(() => new Failpoints('close-archive=1:error')).toThrow(`'close-archive=1:error': close-archive takes kill`);
+    expect(new Failpoints('close-archive=2:kill').description).toBe('close-archive=2:kill');
+  });
 });

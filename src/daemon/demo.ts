@@ -242,7 +242,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       log.info({ day: dayToIso(sim.days[d]), events: summary.events, scores: summary.scores }, 'simulated day done');
     }
   } finally {
-    await archive?.close();
+    archive?.close();
     await http?.close();
     // The models' sessions and inference workers.
     for (const m of pipeline.models) await m.scorer.dispose();

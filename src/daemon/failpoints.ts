@@ -10,13 +10,17 @@
  */
 
 /**
- * The places, each a transaction's checkpoint on disk before its commit: `close-commit` where
- * it carries a close's scores, `targets-commit` where it carries target weights.
+ * The places: a transaction's checkpoint on disk before its commit, `close-commit` where it
+ * carries a close's scores and `targets-commit` where it carries target weights; and
+ * `close-archive`, a transaction with closes committed, before they are counted and
+ * archived (kill only: after a commit there is no request left to refuse).
  */
-export const FAILPOINT_PLACES = ['close-commit', 'targets-commit'] as const;
+export const FAILPOINT_PLACES = ['close-commit', 'targets-commit', 'close-archive'] as const;
 export type FailpointPlace = (typeof FAILPOINT_PLACES)[number];
 const ACTIONS = ['error', 'kill'] as const;
 type FailpointAction = (typeof ACTIONS)[number];
+/** The actions each place takes. */
+const ACTIONS_AT: Record<FailpointPlace, readonly FailpointAction[]> = { 'close-commit': ACTIONS, 'targets-commit': ACTIONS, 'close-archive': ['kill'] };
 
 export const FAILPOINTS_ENV = 'FACTORSTREAM_FAILPOINTS';
 
@@ -36,6 +40,9 @@ export class Failpoints {
       const action = m?.[3] as FailpointAction | undefined;
       if (m === null || !FAILPOINT_PLACES.includes(place as FailpointPlace) || !ACTIONS.includes(action as FailpointAction) || Number(m[2]) < 1) {
         throw new Error(`${FAILPOINTS_ENV}: '${item}' is not <place>=<n>:<action> with place one of ${FAILPOINT_PLACES.join(', ')}, n ≥ 1 and action one of ${ACTIONS.join(', ')}`);
+      }
+      if (!ACTIONS_AT[place as FailpointPlace].includes(action as FailpointAction)) {
+        throw new Error(`${FAILPOINTS_ENV}: '${item}': ${place} takes ${ACTIONS_AT[place as FailpointPlace].join(' or ')}`);
       }
       this.armed.set(place as FailpointPlace, { at: Number(m[2]), left: Number(m[2]), action: action as FailpointAction });
     }

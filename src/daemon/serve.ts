@@ -28,7 +28,7 @@ import { dayStart, dayToIso } from '../market/time.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
 import { Metrics } from '../sink/metrics.js';
-import { recordsOfScoreMessages } from '../sink/scores.js';
+import { recordsOfScoreMessages, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
 import { outcomeOfTargetsMessage } from '../sink/targets.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
 import { setHeapGrowth } from './heap.js';
@@ -480,6 +480,8 @@ export class KafkaDaemon {
       log.warn({ checkpoint: ckpt.seq, outputs: ckpt.outputs.reduce((n, b) => n + b.messages.length, 0) }, 'the last transaction did not commit: publishing its outputs again');
       await this.transaction(ckpt.outputs, ckpt.positions);
       this.republished(ckpt.outputs);
+    } else {
+      this.archiveCommitted(ckpt.outputs);
     }
     this.lastPositions = JSON.stringify(ckpt.positions);
     log.info({ checkpoint: ckpt.seq, increments: ckpt.increments, writtenAt: ckpt.writtenAt, positions: ckpt.positions.length, watermark: pipeline.currentWatermark }, 'state restored from checkpoint');
@@ -812,23 +814,59 @@ export class KafkaDaemon {
    * that needs is read back from them.
    */
   private republished(batches: readonly OutputBatch[]): void {
+    for (const batch of batches) {
+      if (batch.topic !== this.cfg.kafka.targetsTopic) continue;
+      for (const m of batch.messages) {
+        const outcome = outcomeOfTargetsMessage(m.value);
+        if (outcome !== undefined) (this.pipeline as ScoringPipeline).markTargetsPublished(outcome);
+        this.log.info({ portfolio: m.headers.portfolio, model: m.headers.model, barEnd: new Date(Number(m.headers['bar-end'])).toISOString(), kind: outcome?.kind }, 'target weights published again from the checkpoint');
+      }
+    }
+    for (const { records, source } of this.scoreClosesOf(batches)) {
+      this.archiveClose(records, source);
+      this.metrics.scoresPublished.inc({ model: source.model }, records.length);
+      this.log.info({ model: source.model, version: source.modelVersion, freq: source.freq, barEnd: new Date(records[0].barEnd).toISOString(), scored: records.length }, 'scores published again from the checkpoint');
+    }
+  }
+
+  /**
+   * After recovery found the last checkpoint's transaction committed: its closes are
+   * archived where the day's files lack them, and counted — the run that committed them
+   * stopped before published() counted and archived them (a kill, or a commit whose answer
+   * was lost). The archive takes each close at once after its commit, so nothing older can
+   * be missing. (A close whose archive write failed, logged then, is counted a second time.)
+   */
+  private archiveCommitted(batches: readonly OutputBatch[]): void {
+    const archive = this.archive;
+    if (archive === undefined) return;
+    for (const { records, source } of this.scoreClosesOf(batches)) {
+      const barEnd = records[0].barEnd;
+      if (archive.holds(source, barEnd)) continue;
+      this.archiveClose(records, source);
+      this.metrics.scoresPublished.inc({ model: source.model }, records.length);
+      this.log.info({ model: source.model, version: source.modelVersion, freq: source.freq, barEnd: new Date(barEnd).toISOString(), scored: records.length }, 'scores archived from the checkpoint (committed, then the run stopped before archiving them)');
+    }
+  }
+
+  /** The closes among a transaction's outputs (score and shadow score topics), read back from their messages. */
+  private scoreClosesOf(batches: readonly OutputBatch[]): { records: ScoreRecord[]; source: ScoreSource }[] {
     const k = this.cfg.kafka;
     const scoreTopics = new Set([k.scoresTopic, k.shadowScoresTopic]);
-    for (const batch of batches) {
-      if (batch.topic === k.targetsTopic) {
-        for (const m of batch.messages) {
-          const outcome = outcomeOfTargetsMessage(m.value);
-          if (outcome !== undefined) (this.pipeline as ScoringPipeline).markTargetsPublished(outcome);
-          this.log.info({ portfolio: m.headers.portfolio, model: m.headers.model, barEnd: new Date(Number(m.headers['bar-end'])).toISOString(), kind: outcome?.kind }, 'target weights published again from the checkpoint');
-        }
-        continue;
-      }
-      if (!scoreTopics.has(batch.topic) || batch.messages.length === 0) continue;
-      const records = recordsOfScoreMessages(batch.messages);
-      const { model, modelVersion, freq, barEnd } = records[0];
-      this.archive?.append(records, { model, modelVersion, freq });
-      this.metrics.scoresPublished.inc({ model }, records.length);
-      this.log.info({ model, version: modelVersion, freq, barEnd: new Date(barEnd).toISOString(), scored: records.length }, 'scores published again from the checkpoint');
+    return batches
+      .filter((b) => scoreTopics.has(b.topic) && b.messages.length > 0)
+      .map((b) => {
+        const records = recordsOfScoreMessages(b.messages);
+        const { model, modelVersion, freq } = records[0];
+        return { records, source: { model, modelVersion, freq } };
+      });
+  }
+
+  /** A published close into the daily archive; a failed write is logged (the score topic has the close) and serving goes on. */
+  private archiveClose(records: readonly ScoreRecord[], source: ScoreSource): void {
+    try {
+      this.archive?.append(records, source);
+    } catch (err) {
+      this.log.error({ err, dir: this.cfg.daemon.archiveDir, model: source.model, barEnd: new Date(records[0]?.barEnd ?? 0).toISOString() }, 'the score archive could not be written: the close is published (the score topic has it) but not archived, and reconcile --archive will count it missing');
     }
   }
 
@@ -836,9 +874,10 @@ export class KafkaDaemon {
     const pipeline = this.pipeline as ScoringPipeline;
     // The waits for a core beside the times they are part of: whether the host's cores, not the daemon, made a close slow (absent where the kernel does not say).
     const ms = (seconds: number): number | undefined => (Number.isNaN(seconds) ? undefined : Math.round(seconds * 1000));
+    if (closes.length > 0) this.failpoints.reach('close-archive');
     for (const c of closes) {
       const { latency, waited } = pipeline.markPublished(c);
-      this.archive?.append(c.records, c.source);
+      this.archiveClose(c.records, c.source);
       this.log.info({ model: c.source.model, version: c.source.modelVersion, role: c.role, freq: c.source.freq, barEnd: new Date(c.records[0]?.barEnd ?? 0).toISOString(), scored: c.records.length, skipped: c.skipped, inferenceMs: ms(c.inference.seconds), inferenceWaitMs: ms(c.inference.waitSeconds), closeToPublishMs: ms(latency), closeToPublishWaitMs: ms(waited) }, 'scores published');
     }
     for (const t of targets) {
@@ -937,7 +976,7 @@ export class KafkaDaemon {
     await Promise.all([this.consumer?.disconnect().catch(() => undefined), this.reference?.stop()]);
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
-    await this.archive?.close();
+    this.archive?.close();
     await this.checkpoints.close();
     await this.http?.close();
     // The models' sessions and inference workers.

@@ -3,43 +3,118 @@
  * (`DIR/YYYY-MM-DD/<model>.<runId>.arrow`), appended after each commit. A run never
  * appends to another run's file (an Arrow stream cannot be reopened), so after a crash a
  * day may have two files; rows are identified by (symbol, barEnd, freq, modelVersion).
+ *
+ * Each close is handed to the operating system before append returns (one write of its
+ * whole record batch), so a killed process loses at most the commit it was in when killed:
+ * what its checkpoint's outputs hold, which a restart archives where the day's files lack
+ * it (serve.ts, recovery). Nothing is fsynced: a host that loses power can cut a file
+ * short, and readArchiveFile reads such a file up to its last whole batch.
  */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { TableWriter } from '../ingest/table-writer.js';
+import * as A from 'apache-arrow';
 import { dayToIso, localDay } from '../market/time.js';
 import { scoreTable, type ScoreRecord, type ScoreSource } from './scores.js';
+
+/** An IPC stream's end-of-stream marker: the continuation token and a zero length. */
+const END_OF_STREAM = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0);
+
+/** The byte length of a stream's first message, its schema (continuation, metadata length, metadata; no body). */
+function schemaMessageLength(stream: Uint8Array): number {
+  const view = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+  if (view.getUint32(0, true) !== 0xffffffff) throw new Error('not an Arrow IPC stream with continuation markers');
+  return 8 + view.getInt32(4, true);
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+}
+
+interface ArchiveFile {
+  path: string;
+  fd: number;
+  /** Whether the schema is written (every later close appends its dictionaries and batch). */
+  started: boolean;
+}
 
 export class ScoreArchive {
   private readonly dir: string;
   private readonly runId: string;
-  private readonly writers = new Map<string, TableWriter>();
+  private readonly files = new Map<string, ArchiveFile>();
 
   constructor(dir: string, runId: string) {
     this.dir = dir;
     this.runId = runId;
   }
 
+  /** One close's records (one model, one bar end), written through to the operating system; throws what the write throws. */
   append(records: readonly ScoreRecord[], src: ScoreSource): void {
     if (records.length === 0) return;
     const day = dayToIso(localDay(records[0].barEnd));
     const key = `${day}/${src.model}`;
-    let w = this.writers.get(key);
-    if (w === undefined) {
+    let f = this.files.get(key);
+    if (f === undefined) {
       // A new day closes the previous day's file of this model.
-      for (const [k, old] of this.writers) {
+      for (const [k, old] of this.files) {
         if (k.endsWith(`/${src.model}`)) {
-          void old.close();
-          this.writers.delete(k);
+          this.finish(old);
+          this.files.delete(k);
         }
       }
-      w = new TableWriter(join(this.dir, day, `${src.model}.${this.runId}.arrow`), 'arrow');
-      this.writers.set(key, w);
+      const path = join(this.dir, day, `${src.model}.${this.runId}.arrow`);
+      mkdirSync(join(this.dir, day), { recursive: true });
+      f = { path, fd: openSync(path, 'wx'), started: false };
+      this.files.set(key, f);
     }
-    w.write(scoreTable(records, src));
+    // The close as a whole stream (schema, its dictionaries, its batch, the end marker), of which
+    // the file takes the schema once and never the end marker until it is finished: the bytes
+    // Arrow's stream writer appends for a batch whose dictionaries replace the previous ones.
+    const stream = A.tableToIPC(scoreTable(records, src), 'stream');
+    writeAll(f.fd, stream.subarray(f.started ? schemaMessageLength(stream) : 0, stream.length - END_OF_STREAM.length));
+    f.started = true;
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.writers.values()].map((w) => w.close()));
-    this.writers.clear();
+  /** Whether the day's files hold the close of `src` at `barEnd` (any run's, read up to their last whole batch). */
+  holds(src: ScoreSource, barEnd: number): boolean {
+    const day = join(this.dir, dayToIso(localDay(barEnd)));
+    if (!existsSync(day)) return false;
+    for (const name of readdirSync(day)) {
+      if (!name.startsWith(`${src.model}.`) || !name.endsWith('.arrow')) continue;
+      for (const batch of readArchiveFile(join(day, name)).batches) {
+        const [ends, models, versions, freqs] = ['barEnd', 'model', 'modelVersion', 'freq'].map((c) => batch.getChild(c) as A.Vector);
+        for (let i = 0; i < batch.numRows; i++) {
+          if (Number(ends.get(i)) === barEnd && models.get(i) === src.model && versions.get(i) === src.modelVersion && freqs.get(i) === src.freq) return true;
+        }
+      }
+    }
+    return false;
   }
+
+  close(): void {
+    for (const f of this.files.values()) this.finish(f);
+    this.files.clear();
+  }
+
+  private finish(f: ArchiveFile): void {
+    try {
+      if (f.started) writeAll(f.fd, END_OF_STREAM);
+    } finally {
+      closeSync(f.fd);
+    }
+  }
+}
+
+/**
+ * The whole record batches of an archive file (or any Arrow IPC stream file). A file cut
+ * short (a host that lost power before the operating system wrote it out) ends at its last
+ * whole batch, with `truncated` set; a file without its end marker (a killed run's) is whole.
+ */
+export function readArchiveFile(path: string): { batches: A.RecordBatch[]; truncated: boolean } {
+  const batches: A.RecordBatch[] = [];
+  try {
+    for (const batch of A.RecordBatchReader.from(readFileSync(path))) batches.push(batch);
+  } catch {
+    return { batches, truncated: true };
+  }
+  return { batches, truncated: false };
 }

@@ -2,7 +2,7 @@
  * The CLI as a user runs it (node dist/cli.js): simulate -> features, checked by hand
  * against the simulator's own daily data and 1-minute bars, and the embedded default.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as A from 'apache-arrow';
@@ -233,6 +233,13 @@ describe('factorstream run (the embedded default)', () => {
     const bad = cli(['reconcile', '--input', join(dir, 'sim', 'ticks'), '--archive', archive]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/MISMATCH demo-30m \S+ \(30m\): offline \d+, published \d+, equal \d+, missing [1-9]/);
+    // A file cut short (a power cut before the operating system wrote it out): read up to its last whole close, the rest missing.
+    const cutFile = join(day, readdirSync(day).find((f) => f.startsWith('demo-10m')) as string);
+    truncateSync(cutFile, statSync(cutFile).size - 100);
+    const cut = cli(['reconcile', '--input', join(dir, 'sim', 'ticks'), '--archive', archive]);
+    expect(cut.code, cut.stderr).toBe(1);
+    expect(cut.stdout).toMatch(/MISMATCH demo-10m \S+ \(10m\): offline \d+, published \d+, equal \d+, missing [1-9]/);
+    expect(cut.stderr).toMatch(/"msg":"archive file cut short: read up to its last whole close"/);
   });
 
   it('takes configuration from the environment', () => {

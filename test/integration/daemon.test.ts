@@ -171,7 +171,7 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expect(archivedKeys(join(dir, 'archive-ref')).sort(), logDigest(referenceDaemon, 20, (l) => /"level":[456]0/.test(l))).toEqual(keys.sort());
   }, 180_000);
 
-  it('a close whose transaction fails before its commit, then a crash there: published again once, archived once, counted', async () => {
+  it('a close whose transaction fails before its commit, then a crash there, then one after a commit: published again once, archived once, counted', async () => {
     const outputs = topicsFor(`again-${Date.now()}`);
     const sub = await new Subscriber().start(outputs.scores);
     const republished = (d: DaemonProcess): Record<string, unknown>[] => d.logs.filter((l) => l.includes('"scores published again from the checkpoint"')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -200,13 +200,22 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     const killed = startDaemon(config, { FACTORSTREAM_FAILPOINTS: 'close-commit=3:kill' });
     expect(await killed.exited, logDigest(killed, 20)).toBe(null);
     expect(killed.proc.signalCode).toBe('SIGKILL');
-    const restarted = startDaemon(config);
-    await sub2.until(() => lastCloseSeen(sub2) && sub2.messages.length >= offline.size, 120_000, `all ${offline.size} scores after a crash before a commit`);
-    expect((await stop(restarted)).code, logDigest(restarted, 20)).toBe(0);
-    await Promise.all([sub.stop(), sub2.stop()]);
+    // The restart publishes it again; then it dies right after a later close's commit, before archiving it (close-archive).
+    const restarted = startDaemon(config, { FACTORSTREAM_FAILPOINTS: 'close-archive=2:kill' });
+    expect(await restarted.exited, logDigest(restarted, 20)).toBe(null);
+    expect(restarted.proc.signalCode).toBe('SIGKILL');
     expect(republished(restarted).length, logDigest(restarted, 20)).toBeGreaterThan(0);
-    expectParity(parity(sub2.messages, offline), 'a crash before a commit, published again');
-    // Two runs' files; no score in both, none missing.
+    // The next run finds that commit's closes missing from the archive and archives them from its checkpoint.
+    const third = startDaemon(config);
+    await sub2.until(() => lastCloseSeen(sub2) && sub2.messages.length >= offline.size, 120_000, `all ${offline.size} scores after a crash before a commit and one after`);
+    expect((await stop(third)).code, logDigest(third, 20)).toBe(0);
+    await Promise.all([sub.stop(), sub2.stop()]);
+    const archivedAgain = third.logs.filter((l) => l.includes('"scores archived from the checkpoint')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(archivedAgain.length, logDigest(third, 20)).toBeGreaterThan(0);
+    for (const close of archivedAgain) expect(close.scored).toBe(150);
+    expect(republished(third)).toEqual([]);
+    expectParity(parity(sub2.messages, offline), 'a crash before a commit, published again, and one after a commit');
+    // Three runs' files; no score in two, none missing.
     expect(archivedKeys(join(dir, 'archive-again-kill')).sort()).toEqual(sub2.messages.map((m) => scoreKey(m.value)).sort());
   }, 300_000);
 
@@ -248,6 +257,8 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     console.log(`crash test: ${expected.size} scores; killed ${kills.join('; ')}`);
 
     expectParity(parity(sub.messages, expected), `SIGKILL ${kills.join('; ')}`);
+    // The runs' archive files together hold each committed score once: a run killed between a commit and its archive write left it to the next.
+    expect(archivedKeys(join(dir, 'archive-crash')).sort(), `SIGKILL ${kills.join('; ')}`).toEqual(sub.messages.map((m) => scoreKey(m.value)).sort());
     // The last run resumed from a checkpoint rather than from scratch.
     expect(last.logs.some((l) => l.includes('state restored from checkpoint'))).toBe(true);
     // A killed daemon's consumer stays in the group for its session (30 s): a restart removes
