@@ -106,6 +106,8 @@ describe('score archive', () => {
     expect(rowsOf(new A.Table(cut.batches))).toEqual(rowsOf(scoreTable(first, SRC)));
     truncateSync(path, whole);
     expect(readArchiveFile(path)).toMatchObject({ truncated: false });
+    // A file that cannot be read is an error, not a file cut short.
+    expect(() => readArchiveFile(join(dir, 'absent.arrow'))).toThrow(/ENOENT/);
   });
 
   it('holds: the close of that model, version, frequency and bar end, in any run’s file of its day', () => {

@@ -110,9 +110,10 @@ export class ScoreArchive {
  * whole batch, with `truncated` set; a file without its end marker (a killed run's) is whole.
  */
 export function readArchiveFile(path: string): { batches: A.RecordBatch[]; truncated: boolean } {
+  const bytes = readFileSync(path); // what reading the file throws is thrown, not taken for a file cut short
   const batches: A.RecordBatch[] = [];
   try {
-    for (const batch of A.RecordBatchReader.from(readFileSync(path))) batches.push(batch);
+    for (const batch of A.RecordBatchReader.from(bytes)) batches.push(batch);
   } catch {
     return { batches, truncated: true };
   }
