@@ -31,7 +31,6 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 }
 
 interface ArchiveFile {
-  path: string;
   fd: number;
   /** Whether the schema is written (every later close appends its dictionaries and batch). */
   started: boolean;
@@ -63,7 +62,7 @@ export class ScoreArchive {
       }
       const path = join(this.dir, day, `${src.model}.${this.runId}.arrow`);
       mkdirSync(join(this.dir, day), { recursive: true });
-      f = { path, fd: openSync(path, 'wx'), started: false };
+      f = { fd: openSync(path, 'wx'), started: false };
       this.files.set(key, f);
     }
     // The close as a whole stream (schema, its dictionaries, its batch, the end marker), of which
