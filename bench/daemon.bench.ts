@@ -45,11 +45,11 @@ async function benchModel(dir: string, freq: Freq, T: number): Promise<string> {
   return out;
 }
 
-function daemonConfig(brokers: string, dir: string, id: string, topic: string, models: string[], engine: EngineName = 'onnx', onnxThreads = 0): ReturnType<typeof loadConfig> {
+function daemonConfig(brokers: string, dir: string, id: string, topic: string, models: string[], engine: EngineName = 'onnx', onnxThreads = 0, archive = false): ReturnType<typeof loadConfig> {
   return loadConfig({
     flags: {
       kafka: { brokers: [brokers], groupId: `bench-${id}`, transactionalId: `bench-${id}`, ticksTopic: topic, barsTopic: `${topic}.bars`, scoresTopic: `${id}.scores`, scoresBatchTopic: `${id}.scores.batch`, deadLetterTopic: `${id}.dl`, topicPartitions: 4 },
-      daemon: { models, engine, onnxThreads, httpPort: 0, checkpointDir: join(dir, `ckpt-${id}`), archiveDir: '', commitIntervalMs: 1_000 },
+      daemon: { models, engine, onnxThreads, httpPort: 0, checkpointDir: join(dir, `ckpt-${id}`), archiveDir: archive ? join(dir, `archive-${id}`) : '', commitIntervalMs: 1_000 },
       // The default lateness: partitions that skew in event time wait for each other at each close.
       features: { minCoverage: 0 },
       log: { level: 'warn' },
@@ -133,6 +133,8 @@ export const daemonBenchmark: Benchmark = {
     const onnxThreads = option(args, 'onnx-threads', 0);
     // The feed's nice value (0: the daemon's; 10: the feed yields the cores to the daemon, as a host that gives the daemon priority would).
     const feedNice = option(args, 'feed-nice', 0);
+    // The daily score archive (1: on, as the daemon's default configuration has it: each close appended after its commit, fsynced ahead of the next checkpoint; 0: off).
+    const archive = option(args, 'archive', 1) !== 0;
     const engineArg = args.indexOf('--engines');
     const engines = (engineArg >= 0 ? args[engineArg + 1] : 'onnx,tfjs').split(',') as EngineName[];
     const dir = mkdtempSync(join(tmpdir(), 'bench-daemon-'));
@@ -176,7 +178,7 @@ export const daemonBenchmark: Benchmark = {
       for (const engine of withLatency ? engines : []) {
         const id = `latency-${engine}-${run}`;
         const topic = `bench.live.${engine}.${run}`;
-        const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, id, topic, models, engine, onnxThreads), calendar, log, clock: new LiveClock() });
+        const daemon = new KafkaDaemon({ config: daemonConfig(brokers, dir, id, topic, models, engine, onnxThreads, archive), calendar, log, clock: new LiveClock() });
         const latency = recording(daemon.metrics.closeToPublish, 'model');
         const inference = recording(daemon.metrics.inference, 'model');
         const inferenceWait = recording(daemon.metrics.inferenceWait, 'model');
@@ -245,7 +247,7 @@ export const daemonBenchmark: Benchmark = {
           rows.push({ measure: `checkpoint (${kind}), ${engine} run (${symbols.toLocaleString('en-US')} symbols)`, ticks: `${xs.length} written`, seconds: `p50 ${ms(xs, 50)} / p99 ${ms(xs, 99)} ms`, 'ticks/s': '', target: kind === 'increment' ? 'p99 ≤ 100 ms' : '', met: kind === 'increment' ? (percentile(xs, 99) <= 0.1 ? 'yes' : 'no') : '' });
         }
       }
-      notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s${feedNice === 0 ? '' : `; the feed at nice ${feedNice}`}), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes (one recurrent step each from the prefix prepared since the last close; a fresh start prepares its first close once the symbols have come, a restart from a checkpoint at once) + checkpoint (serialised at the commit, fsynced while the transaction sends; the first of a run full, then increments) + the Kafka transaction; the phases are factorstream_close_phase_seconds, per commit that publishes closes; "waiting for a core" is the time the thread doing the work (the main thread for close → publish, the model's inference worker for the inference) was ready to run while both cores were busy, the kernel's own count (factorstream_bar_close_to_publish_wait_seconds, factorstream_inference_wait_seconds).`);
+      notes.push(`Latency run: the day replayed at ${speed}x real time (a 10-minute bar every ${fmt(600 / speed, 1)} s${feedNice === 0 ? '' : `; the feed at nice ${feedNice}`}; the daily score archive ${archive ? 'on, fsynced ahead of each checkpoint' : 'off'}), both models on one aggregation, minCoverage 0 so that every symbol is scored from the first close; close → publish = scoring both models' pending closes (one recurrent step each from the prefix prepared since the last close; a fresh start prepares its first close once the symbols have come, a restart from a checkpoint at once) + checkpoint (serialised at the commit, fsynced while the transaction sends; the first of a run full, then increments) + the Kafka transaction; the phases are factorstream_close_phase_seconds, per commit that publishes closes; "waiting for a core" is the time the thread doing the work (the main thread for close → publish, the model's inference worker for the inference) was ready to run while both cores were busy, the kernel's own count (factorstream_bar_close_to_publish_wait_seconds, factorstream_inference_wait_seconds).`);
       notes.push(`Engines: ${engines.join(', ')} (onnx: onnxruntime-node, CPU provider, ${onnxThreads === 0 ? 'intra-op threads the cores shared between the inference workers' : `${onnxThreads} intra-op thread(s) per session`}; tfjs: ${(await selectBackend()).name} backend). Kafka ${kafka.version} shares the 2 cores.`);
     } finally {
       await kafka.stop();

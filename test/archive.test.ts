@@ -6,7 +6,7 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as A from 'apache-arrow';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readArchiveFile, ScoreArchive } from '../src/sink/archive.js';
@@ -85,6 +85,29 @@ describe('score archive', () => {
     expect(A.tableFromIPC(readFileSync(join(dir, '2026-11-24', 'gru-10m.r.arrow'))).numRows).toBe(7);
     // A second run never appends to another run's file.
     expect(() => new ScoreArchive(dir, 'r').append(close(DAY1, 1), SRC)).toThrow(/EEXIST/);
+  });
+
+  it('hands over what it wrote since the last look, to be fsynced: the files and each folder that gained an entry', () => {
+    const root = join(temp(), 'scores');
+    const archive = new ScoreArchive(root, 'r');
+    const other: ScoreSource = { model: 'gru-30m', modelVersion: 'v3', freq: '30m' };
+    const file = (day: string, model = SRC.model): string => join(root, day, `${model}.r.arrow`);
+    expect(archive.takeUnsynced()).toEqual([]);
+    // A first run: the archive's own folder is new, so its parent gained an entry too.
+    archive.append(close(DAY1, 5), SRC);
+    expect(archive.takeUnsynced().sort()).toEqual([dirname(root), root, join(root, '2026-11-23'), file('2026-11-23')].sort());
+    expect(archive.takeUnsynced()).toEqual([]);
+    archive.append(close(DAY1 + TEN_MINUTES, 5), SRC);
+    archive.append(close(DAY1 + 2 * TEN_MINUTES, 5), SRC);
+    expect(archive.takeUnsynced()).toEqual([file('2026-11-23')]);
+    // A second model's file: its day's folder gained an entry, the archive's did not.
+    archive.append(close(DAY1, 6, other), other);
+    expect(archive.takeUnsynced().sort()).toEqual([join(root, '2026-11-23'), file('2026-11-23', 'gru-30m')].sort());
+    // A new day: its folder and the archive's; the previous day's file, finished, was written to (its end marker).
+    archive.append(close(DAY2, 7), SRC);
+    expect(archive.takeUnsynced().sort()).toEqual([root, file('2026-11-23'), join(root, '2026-11-24'), file('2026-11-24')].sort());
+    archive.close();
+    expect(archive.takeUnsynced()).toEqual([]);
   });
 
   it('a file cut short reads up to its last whole batch, and says so', () => {

@@ -130,7 +130,7 @@ describe('checkpoint chain on disk', () => {
     await store.close();
   });
 
-  it('the writer thread writes in call order, says when the bytes were on disk, and fails every write after a failed one', async () => {
+  it('the writer thread writes in call order, says when the bytes were on disk, and fails every write after a failed one (a failed sync of other files fails alone)', async () => {
     const writer = new DurableWriter();
     const path = join(work, 'writer', 'log');
     const before = threadTime();
@@ -142,6 +142,15 @@ describe('checkpoint chain on disk', () => {
     await writer.write({ kind: 'replace', path: join(work, 'writer', 'full'), parts: parts('whole'), truncate: path });
     expect(readFileSync(join(work, 'writer', 'full'), 'utf8')).toBe('whole');
     expect(readFileSync(path, 'utf8')).toBe('');
+    // A sync of other files, in order with the writes; one that fails (a file not there) fails alone.
+    const synced = writer.write({ kind: 'sync', paths: [path, join(work, 'writer')] });
+    const missing = writer.write({ kind: 'sync', paths: [join(work, 'writer', 'absent'), path] });
+    const next = writer.write({ kind: 'append', path, parts: parts('z') });
+    expect(await synced).toBeGreaterThanOrEqual(done[2]);
+    await expect(missing).rejects.toThrow(/ENOENT/);
+    expect(await next).toBeGreaterThanOrEqual(await synced);
+    expect(readFileSync(path, 'utf8')).toBe('z');
+    await writer.write({ kind: 'replace', path: join(work, 'writer', 'full'), parts: parts('whole'), truncate: path });
     // A file where a folder should be: the append fails, and so does the good one after it (the chain would have a gap).
     writeFileSync(join(work, 'writer', 'blocker'), '');
     const failing = writer.write({ kind: 'append', path: join(work, 'writer', 'blocker', 'log'), parts: parts('x') });
@@ -150,6 +159,8 @@ describe('checkpoint chain on disk', () => {
     await expect(after).rejects.toThrow();
     await expect(writer.write({ kind: 'append', path, parts: parts('e') })).rejects.toThrow();
     expect(readFileSync(path, 'utf8')).toBe('');
+    // A sync of other files still runs.
+    expect(await writer.write({ kind: 'sync', paths: [path] })).toBeGreaterThan(0);
     await writer.close();
   });
 });

@@ -234,6 +234,15 @@ export class CheckpointStore {
     return { bytes: length, durable };
   }
 
+  /**
+   * Fsyncs files (and folders) that other code wrote, on the writer thread ahead of the
+   * next checkpoint write: a checkpoint on disk implies they are. A failure rejects the
+   * returned promise alone; no checkpoint waits for it.
+   */
+  syncAhead(paths: string[]): Promise<number> {
+    return this.writer.write({ kind: 'sync', paths });
+  }
+
   /** Resolves once every write so far has reached the disk or failed (read it only then). */
   async settled(): Promise<void> {
     await this.writing.catch(() => undefined);

@@ -5,19 +5,28 @@
  * during a commit is encoding the transaction's records, so a 1 ms fsync took hundreds of
  * milliseconds to complete. Here the calls run back to back, synchronously, in one worker
  * thread, in the order they were asked for; a failed write fails every later one (a chain
- * with a gap must not be extended). The worker is plain JavaScript evaluated from this
- * file's function, so it runs from the sources (tests) and the build alike.
+ * with a gap must not be extended), a failed sync of other code's files (the score
+ * archive's, ahead of the checkpoint that follows them) only itself. The worker is plain
+ * JavaScript evaluated from this file's function, so it runs from the sources (tests) and
+ * the build alike.
  */
 import { Worker } from 'node:worker_threads';
 
-/** Appends `parts` to `path` and fsyncs it ('append'), or replaces `path` atomically by them through `path`.tmp, then truncates `truncate` ('replace'). */
-export type DurableWrite = { kind: 'append'; path: string; parts: Uint8Array[] } | { kind: 'replace'; path: string; parts: Uint8Array[]; truncate: string };
+/**
+ * Appends `parts` to `path` and fsyncs it ('append'), or replaces `path` atomically by them
+ * through `path`.tmp, then truncates `truncate` ('replace'), or fsyncs files and folders
+ * other code wrote ('sync': the score archive's, so that a checkpoint written after them is
+ * never on disk before them). A failed sync fails itself alone: it breaks no chain.
+ */
+export type DurableWrite = { kind: 'append'; path: string; parts: Uint8Array[] } | { kind: 'replace'; path: string; parts: Uint8Array[]; truncate: string } | { kind: 'sync'; paths: string[] };
 
 interface Reply {
   id: number;
   /** threadTime() (market/clock.ts) in the worker when the bytes were on disk. */
   doneAt: number;
   error?: string;
+  /** Whether the error fails every later write (a chain's), not this one alone (a sync's). */
+  fatal?: boolean;
 }
 
 /** The worker's body: no imports or closures, it is evaluated as the text of this function. */
@@ -30,6 +39,14 @@ function writerThread(): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
   const port = parentPort as NonNullable<typeof parentPort>;
   let failed: string | undefined;
+  const syncPath = (path: string): void => {
+    const fd = fs.openSync(path, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
   const durably = (path: string, parts: readonly Uint8Array[], flags: 'a' | 'w'): void => {
     fs.mkdirSync(dirname(path), { recursive: true });
     const fd = fs.openSync(path, flags);
@@ -41,29 +58,35 @@ function writerThread(): void {
     }
   };
   port.on('message', (m: { id: number; write: DurableWrite }) => {
-    if (failed === undefined) {
+    const w = m.write;
+    let error: string | undefined;
+    if (w.kind === 'sync') {
+      for (const path of w.paths) {
+        try {
+          syncPath(path);
+        } catch (err) {
+          error ??= (err as Error).message;
+        }
+      }
+    } else if (failed === undefined) {
       try {
-        const w = m.write;
         if (w.kind === 'append') durably(w.path, w.parts, 'a');
         else {
           const tmp = `${w.path}.tmp`;
           durably(tmp, w.parts, 'w');
           fs.renameSync(tmp, w.path);
-          const dir = fs.openSync(dirname(w.path), 'r');
-          try {
-            fs.fsyncSync(dir);
-          } finally {
-            fs.closeSync(dir);
-          }
+          syncPath(dirname(w.path));
           durably(w.truncate, [], 'w');
         }
       } catch (err) {
         failed = (err as Error).message;
       }
     }
+    const fatal = w.kind !== 'sync';
+    if (fatal) error = failed;
     // market/clock.ts's threadTime(), which this thread cannot import.
     // eslint-disable-next-line no-restricted-properties
-    const reply: Reply = { id: m.id, doneAt: performance.timeOrigin + performance.now(), ...(failed === undefined ? {} : { error: failed }) };
+    const reply: Reply = { id: m.id, doneAt: performance.timeOrigin + performance.now(), ...(error === undefined ? {} : { error, fatal }) };
     port.postMessage(reply);
   });
 }
@@ -81,12 +104,13 @@ export class DurableWriter {
    * at which they were on disk.
    */
   write(write: DurableWrite): Promise<number> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    // A sync of other files does not extend the chain: it runs after a failed write too.
+    if (this.failure !== undefined && write.kind !== 'sync') return Promise.reject(this.failure);
     const worker = this.started();
     const id = this.nextId++;
     const done = new Promise<number>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
     // Whole-buffer parts move to the thread without a copy; pooled slices are copied.
-    const transfer = write.parts.filter((p) => p.byteOffset === 0 && p.byteLength === p.buffer.byteLength).map((p) => p.buffer as ArrayBuffer);
+    const transfer = (write.kind === 'sync' ? [] : write.parts).filter((p) => p.byteOffset === 0 && p.byteLength === p.buffer.byteLength).map((p) => p.buffer as ArrayBuffer);
     worker.postMessage({ id, write }, [...new Set(transfer)]);
     worker.ref();
     return done;
@@ -100,7 +124,8 @@ export class DurableWriter {
       const w = this.waiting.get(r.id);
       this.waiting.delete(r.id);
       if (r.error === undefined) w?.resolve(r.doneAt);
-      else w?.reject((this.failure ??= new Error(r.error)));
+      else if (r.fatal === true) w?.reject((this.failure ??= new Error(r.error)));
+      else w?.reject(new Error(r.error));
       // Idle, it does not keep the process alive.
       if (this.waiting.size === 0) worker.unref();
     });

@@ -27,7 +27,7 @@ import { ReferenceBook, type ReferenceRecord } from '../market/reference.js';
 import { dayStart, dayToIso } from '../market/time.js';
 import { ScoreArchive } from '../sink/archive.js';
 import { HttpServer } from '../sink/http.js';
-import { Metrics } from '../sink/metrics.js';
+import { Metrics, type ArchiveOp } from '../sink/metrics.js';
 import { recordsOfScoreMessages, type ScoreRecord, type ScoreSource } from '../sink/scores.js';
 import { outcomeOfTargetsMessage } from '../sink/targets.js';
 import { CHECKPOINT_FORMAT, CheckpointStore, positionsCommitted, type Checkpoint } from './checkpoint.js';
@@ -696,6 +696,11 @@ export class KafkaDaemon {
       outputs: batches,
       state: pipeline.snapshot(kind),
     };
+    // The archive's closes since the last checkpoint reach the disk ahead of this one (the same
+    // writer thread, in order), so the closes a power cut can take from it are the ones the
+    // newest checkpoint on disk holds, which recovery archives again.
+    const archived = this.archive?.takeUnsynced() ?? [];
+    if (archived.length > 0) store.syncAhead(archived).catch((err: unknown) => this.archiveFailed('sync', err, { files: archived }, 'the score archive could not be fsynced: a power cut can take its latest closes (reconcile --archive would count them missing; the score topic has them)'));
     // Serialised now, made durable while the transaction's messages are sent: it only has to
     // be on disk before the commit (a crash before that aborts the transaction with it).
     const written = store.write(ckpt);
@@ -866,8 +871,14 @@ export class KafkaDaemon {
     try {
       this.archive?.append(records, source);
     } catch (err) {
-      this.log.error({ err, dir: this.cfg.daemon.archiveDir, model: source.model, barEnd: new Date(records[0]?.barEnd ?? 0).toISOString() }, 'the score archive could not be written: the close is published (the score topic has it) but not archived, and reconcile --archive will count it missing');
+      this.archiveFailed('write', err, { model: source.model, barEnd: new Date(records[0]?.barEnd ?? 0).toISOString() }, 'the score archive could not be written: the close is published (the score topic has it) but not archived, and reconcile --archive will count it missing');
     }
+  }
+
+  /** A failure of the daily archive: counted and logged at error; serving goes on (the score topic has the closes). */
+  private archiveFailed(op: ArchiveOp, err: unknown, fields: Record<string, unknown>, msg: string): void {
+    this.metrics.archiveErrors.inc({ op });
+    this.log.error({ err, dir: this.cfg.daemon.archiveDir, ...fields }, msg);
   }
 
   private published(closes: readonly ScoredClose[], targets: readonly TargetWeights[]): void {
@@ -976,7 +987,11 @@ export class KafkaDaemon {
     await Promise.all([this.consumer?.disconnect().catch(() => undefined), this.reference?.stop()]);
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
-    this.archive?.close();
+    try {
+      this.archive?.close();
+    } catch (err) {
+      this.archiveFailed('close', err, {}, 'the score archive could not be finished and fsynced at stop: reconcile --archive reads its files up to their last whole close');
+    }
     await this.checkpoints.close();
     await this.http?.close();
     // The models' sessions and inference workers.

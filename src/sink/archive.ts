@@ -7,11 +7,14 @@
  * Each close is handed to the operating system before append returns (one write of its
  * whole record batch), so a killed process loses at most the commit it was in when killed:
  * what its checkpoint's outputs hold, which a restart archives where the day's files lack
- * it (serve.ts, recovery). Nothing is fsynced: a host that loses power can cut a file
- * short, and readArchiveFile reads such a file up to its last whole batch.
+ * it (serve.ts, recovery). The files (and the folders that gained one) written since the
+ * last look are the daemon's to fsync (takeUnsynced), ahead of its next checkpoint, so a
+ * host that loses power loses no more than a killed process; close() fsyncs what is left.
+ * A file cut short all the same (a disk that lies about its cache) is read up to its last
+ * whole batch by readArchiveFile.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as A from 'apache-arrow';
 import { dayToIso, localDay } from '../market/time.js';
 import { scoreTable, type ScoreRecord, type ScoreSource } from './scores.js';
@@ -32,6 +35,7 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 
 interface ArchiveFile {
   fd: number;
+  path: string;
   /** Whether the schema is written (every later close appends its dictionaries and batch). */
   started: boolean;
 }
@@ -40,6 +44,8 @@ export class ScoreArchive {
   private readonly dir: string;
   private readonly runId: string;
   private readonly files = new Map<string, ArchiveFile>();
+  /** Files appended to, and folders given a new entry, since takeUnsynced() last took them. */
+  private readonly unsynced = new Set<string>();
 
   constructor(dir: string, runId: string) {
     this.dir = dir;
@@ -60,9 +66,17 @@ export class ScoreArchive {
           this.files.delete(k);
         }
       }
-      const path = join(this.dir, day, `${src.model}.${this.runId}.arrow`);
-      mkdirSync(join(this.dir, day), { recursive: true });
-      f = { fd: openSync(path, 'wx'), started: false };
+      const dayDir = join(this.dir, day);
+      const path = join(dayDir, `${src.model}.${this.runId}.arrow`);
+      // The folders whose entries changed: the day's (a new file) and every one above it up to
+      // the parent of the first folder made (a new day: the archive's; a first run: its parent).
+      const made = mkdirSync(dayDir, { recursive: true });
+      if (made !== undefined) {
+        for (let d = dirname(dayDir); d.length >= made.length && d !== dirname(d); d = dirname(d)) this.unsynced.add(d);
+        this.unsynced.add(dirname(made));
+      }
+      f = { fd: openSync(path, 'wx'), path, started: false };
+      this.unsynced.add(dayDir);
       this.files.set(key, f);
     }
     // The close as a whole stream (schema, its dictionaries, its batch, the end marker), of which
@@ -71,6 +85,14 @@ export class ScoreArchive {
     const stream = A.tableToIPC(scoreTable(records, src), 'stream');
     writeAll(f.fd, stream.subarray(f.started ? schemaMessageLength(stream) : 0, stream.length - END_OF_STREAM.length));
     f.started = true;
+    this.unsynced.add(f.path);
+  }
+
+  /** The files and folders written since the last call, to be fsynced by the caller (then forgotten here). */
+  takeUnsynced(): string[] {
+    const paths = [...this.unsynced];
+    this.unsynced.clear();
+    return paths;
   }
 
   /** Whether the day's files hold the close of `src` at `barEnd` (any run's, read up to their last whole batch). */
@@ -89,14 +111,38 @@ export class ScoreArchive {
     return false;
   }
 
+  /** Finishes the open files and fsyncs every file and folder written since the last takeUnsynced(); throws the first failure, after trying all. */
   close(): void {
-    for (const f of this.files.values()) this.finish(f);
+    let failure: unknown;
+    for (const f of this.files.values()) {
+      try {
+        this.finish(f);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
     this.files.clear();
+    for (const path of this.takeUnsynced()) {
+      try {
+        const fd = openSync(path, 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   private finish(f: ArchiveFile): void {
     try {
-      if (f.started) writeAll(f.fd, END_OF_STREAM);
+      if (f.started) {
+        writeAll(f.fd, END_OF_STREAM);
+        this.unsynced.add(f.path);
+      }
     } finally {
       closeSync(f.fd);
     }

@@ -10,6 +10,10 @@ import { ERROR_CODES } from '../errors.js';
 /** Latency buckets (seconds) for work that should take milliseconds to a second. */
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10];
 
+/** What of the daily score archive can fail (factorstream_archive_errors_total's op). */
+export const ARCHIVE_OPS = ['write', 'sync', 'close'] as const;
+export type ArchiveOp = (typeof ARCHIVE_OPS)[number];
+
 export class Metrics {
   readonly registry = new Registry();
   readonly eventsIngested = new Counter({ name: 'factorstream_events_ingested_total', help: 'Valid events aggregated, by topic (or source) and format.', labelNames: ['topic', 'format'], registers: [this.registry] });
@@ -32,6 +36,7 @@ export class Metrics {
   readonly referenceMissing = new Counter({ name: 'factorstream_reference_missing_total', help: 'Symbol-days traded without a reference record (W_NO_REFERENCE): limits from the last price by the board rule, left out of models that need reference data.', registers: [this.registry] });
   readonly referenceRecords = new Counter({ name: 'factorstream_reference_records_total', help: 'Reference records read from the reference topic, by result (applied: new or changed; unchanged; invalid: rejected, see the dead-letter topic).', labelNames: ['result'], registers: [this.registry] });
   readonly referenceDay = new Gauge({ name: 'factorstream_reference_latest_day_seconds', help: 'The latest trading day (its 00:00 Asia/Shanghai, epoch seconds) the reference data has records for.', registers: [this.registry] });
+  readonly archiveErrors = new Counter({ name: 'factorstream_archive_errors_total', help: "Failures of the daily score archive (daemon.archiveDir), by operation (write: a close's append, the close published but not archived; sync: an fsync of its files ahead of a checkpoint; close: finishing and fsyncing its files at stop). Serving goes on; see the error log line.", labelNames: ['op'], registers: [this.registry] });
   readonly scoresPublished = new Counter({ name: 'factorstream_scores_published_total', help: 'Scores published (committed), by model.', labelNames: ['model'], registers: [this.registry] });
   readonly lastScore = new Gauge({ name: 'factorstream_score_quantile', help: 'Quantiles of the raw scores of the last close, by model.', labelNames: ['model', 'quantile'], registers: [this.registry] });
   readonly lastBarEnd = new Gauge({ name: 'factorstream_last_bar_end_seconds', help: 'End of the last bar closed (epoch seconds), by frequency.', labelNames: ['freq'], registers: [this.registry] });
@@ -64,6 +69,7 @@ export class Metrics {
       this.deadLetters.inc({ code }, 0);
     }
     this.lateEvents.inc(0);
+    for (const op of ARCHIVE_OPS) this.archiveErrors.inc({ op }, 0);
   }
 
   async text(): Promise<string> {

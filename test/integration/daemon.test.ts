@@ -6,13 +6,13 @@
  * equal to what `features` + `score` compute offline on the same ticks.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import * as A from 'apache-arrow';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { javaMurmur2 } from '../helpers.js';
-import { brokers, cli, daemonConfig, expectParity, kafkaSkipReason, kcatKeyPartitions, kcatSkipReason, logDigest, offlineReference, parity, scoreKey, startDaemon, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
+import { brokers, cli, counterSum, daemonConfig, expectParity, kafkaSkipReason, kcatKeyPartitions, kcatSkipReason, logDigest, offlineReference, parity, scoreKey, startDaemon, straceSkipReason, Subscriber, tempDir, topicsFor, waitForLog, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
 
 const DAY = '2026-11-23';
 /** 15:00 Shanghai on DAY: the last close of both models. */
@@ -21,6 +21,11 @@ const LAST_BAR_END = Date.parse(`${DAY}T15:00:00+08:00`);
 function lastCloseSeen(sub: Subscriber): boolean {
   const freqs = new Set(sub.messages.filter((m) => m.value.barEnd === LAST_BAR_END).map((m) => m.value.freq));
   return freqs.has('10m') && freqs.has('30m');
+}
+
+/** The closes (model and bar end) a subscriber has scores of. */
+function closesOf(sub: Subscriber): number {
+  return new Set(sub.messages.map((m) => `${String(m.value.model)}|${String(m.value.barEnd)}`)).size;
 }
 
 /** The identities (scoreKey) of every row of the daemon's daily archive, across its runs' files. */
@@ -32,6 +37,23 @@ function archivedKeys(archiveDir: string): string[] {
     for (const row of A.tableFromIPC(readFileSync(join(day, file)))) keys.push(scoreKey({ symbol: row.symbol, barEnd: Number(row.barEnd), freq: row.freq, modelVersion: row.modelVersion }));
   }
   return keys;
+}
+
+/** One file-system call of a strace log (`strace -f -ttt -y`): its thread, start time, call and the path of its descriptor. */
+interface TracedCall {
+  tid: number;
+  at: number;
+  call: string;
+  path: string;
+}
+
+function tracedCalls(log: string): TracedCall[] {
+  const calls: TracedCall[] = [];
+  for (const line of log.split('\n')) {
+    const m = /^(\d+)\s+(\d+\.\d+)\s+(\w+)\(\d+<([^>]*)>/.exec(line);
+    if (m !== null) calls.push({ tid: Number(m[1]), at: Number(m[2]), call: m[3], path: m[4] });
+  }
+  return calls;
 }
 
 async function stop(d: DaemonProcess): Promise<{ code: number | null; ms: number }> {
@@ -218,6 +240,63 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     // Three runs' files; no score in two, none missing.
     expect(archivedKeys(join(dir, 'archive-again-kill')).sort()).toEqual(sub2.messages.map((m) => scoreKey(m.value)).sort());
   }, 300_000);
+
+  it.skipIf(straceSkipReason !== '')('the daily archive reaches the disk ahead of the next checkpoint, and at stop (its calls traced by strace)', async () => {
+    const outputs = topicsFor(`synced-${Date.now()}`);
+    const sub = await new Subscriber().start(outputs.scores);
+    const trace = join(dir, 'synced.strace');
+    const traced = startDaemon(daemonConfig(dir, 'synced', inputs, outputs), {}, ['strace', '-f', '-qq', '--seccomp-bpf', '-ttt', '-y', '-e', 'trace=write,writev,pwrite64,fsync,fdatasync', '-o', trace]);
+    await sub.until(() => lastCloseSeen(sub) && sub.messages.length >= offline.size, 180_000, `all ${offline.size} scores under strace`);
+    // SIGTERM to the daemon itself (strace, signalled, would pass it on and stop tracing what the stop does).
+    const daemonPid = Number(readFileSync(`/proc/${traced.proc.pid}/task/${traced.proc.pid}/children`, 'utf8').trim().split(' ')[0]);
+    process.kill(daemonPid, 'SIGTERM');
+    expect(await traced.exited, logDigest(traced, 20)).toBe(0);
+    await sub.stop();
+    expectParity(parity(sub.messages, offline), 'the daemon under strace');
+
+    const calls = tracedCalls(readFileSync(trace, 'utf8'));
+    const archiveDir = join(dir, 'archive-synced');
+    const isCheckpointWrite = (c: TracedCall): boolean => c.path.startsWith(join(dir, 'checkpoint-synced')) && ['checkpoint.log', 'checkpoint.v8.tmp'].includes(basename(c.path)) && c.call.startsWith('write');
+    const archiveWrites = calls.filter((c) => c.path.startsWith(archiveDir) && c.path.endsWith('.arrow') && c.call.startsWith('write'));
+    const fsyncs = calls.filter((c) => c.call === 'fsync' || c.call === 'fdatasync');
+    const checkpointWrites = calls.filter(isCheckpointWrite);
+    // Every close appended (one write each, and each file's end marker at stop), and the scores they hold are the topic's.
+    expect(new Set(archiveWrites.map((c) => c.path)).size).toBe(2);
+    expect(archiveWrites.length).toBeGreaterThanOrEqual(closesOf(sub) + 2);
+    expect(checkpointWrites.length).toBeGreaterThan(10);
+    expect(archivedKeys(archiveDir).sort()).toEqual(sub.messages.map((m) => scoreKey(m.value)).sort());
+    // Each append is fsynced before the next checkpoint is written (so never behind one on disk), the last ones at stop.
+    const late: string[] = [];
+    for (const w of archiveWrites) {
+      const nextCheckpoint = checkpointWrites.find((c) => c.at > w.at)?.at ?? Infinity;
+      if (!fsyncs.some((f) => f.path === w.path && f.at > w.at && f.at < nextCheckpoint)) late.push(`${w.path} written at ${w.at}, next checkpoint written at ${nextCheckpoint}`);
+    }
+    expect(late, `${late.length} of ${archiveWrites.length} archive writes not fsynced ahead of the next checkpoint`).toEqual([]);
+    // And the folders that gained the files: the day's, and the archive's (which gained the day).
+    for (const folder of [archiveDir, join(archiveDir, DAY)]) expect(fsyncs.some((f) => f.path === folder), folder).toBe(true);
+  }, 300_000);
+
+  it('an archive folder that cannot be written: each close counted and logged, every score published', async () => {
+    const outputs = topicsFor(`no-archive-${Date.now()}`);
+    const sub = await new Subscriber().start(outputs.scores);
+    // A file where the archive's folder should be (as a volume mounted read-only or a full disk would fail it).
+    const blocked = join(dir, 'archive-blocked');
+    writeFileSync(blocked, '');
+    const d = startDaemon(daemonConfig(dir, 'no-archive', inputs, outputs, { archiveDir: blocked }));
+    await sub.until(() => lastCloseSeen(sub) && sub.messages.length >= offline.size, 120_000, `all ${offline.size} scores without an archive`);
+    const metrics = await (await fetch(`http://127.0.0.1:${await d.port}/metrics`)).text();
+    expect((await stop(d)).code, logDigest(d, 20)).toBe(0);
+    await sub.stop();
+    expectParity(parity(sub.messages, offline), 'an archive that cannot be written');
+    const failed = d.logs.filter((l) => l.includes('"the score archive could not be written')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // One per close of either model, at error, each saying why.
+    const closes = closesOf(sub);
+    expect(closes).toBeGreaterThan(10);
+    expect(failed).toHaveLength(closes);
+    for (const f of failed) expect(f).toMatchObject({ level: 50, err: { code: 'ENOTDIR' } });
+    expect(counterSum(metrics, 'factorstream_archive_errors_total', 'op="write"')).toBe(closes);
+    expect(counterSum(metrics, 'factorstream_archive_errors_total', 'op="sync"')).toBe(0);
+  }, 180_000);
 
   it('SIGKILL at several points, restart each time: exactly one committed score per identity, equal to the offline path', async () => {
     const expected = offline;

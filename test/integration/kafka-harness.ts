@@ -3,7 +3,7 @@
  * (node dist/cli.js serve) with its own topics, group and checkpoint folder, a
  * read_committed subscriber, and replay through the CLI.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,8 +82,10 @@ export function logDigest(d: DaemonProcess, n = 40, keep: (line: string) => bool
   return lines.filter((_, i) => keep(d.logs[i] ?? '')).slice(-n).join('\n');
 }
 
-export function startDaemon(configPath: string, env: Record<string, string> = {}): DaemonProcess {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** `serve` on `configPath` in a child process; `wrapper` runs it under another command (e.g. strace and its options). */
+export function startDaemon(configPath: string, env: Record<string, string> = {}, wrapper: string[] = []): DaemonProcess {
+  const command = [...wrapper, process.execPath, CLI, 'serve', '--config', configPath];
+  const proc = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const logs: string[] = [];
   let buffered = '';
   let resolvePort: (p: number) => void = () => undefined;
@@ -216,6 +218,17 @@ export function scoreKey(v: Record<string, unknown>): string {
 }
 
 export const kcatSkipReason = inject('kcatSkipReason');
+
+/** Why the test that traces the daemon's file-system calls with strace cannot run here ('' when it can); CI must run it. */
+export const straceSkipReason = ((): string => {
+  if (kafkaSkipReason !== '') return kafkaSkipReason;
+  const probe = spawnSync('strace', ['-qq', '-e', 'trace=none', 'true'], { encoding: 'utf8' });
+  if (probe.status === 0) return '';
+  const reason = probe.error !== undefined ? 'strace (Debian package strace) is not installed' : `strace cannot trace here: ${probe.stderr.trim()}`;
+  if (process.env.CI === 'true') throw new Error(`${reason}; CI=true requires the test of the archive's fsyncs to run`);
+  process.stderr.write(`\n!! TEST WITH strace SKIPPED: ${reason}.\n\n`);
+  return reason;
+})();
 
 /** Every value of a topic as read by kcat (librdkafka, read_committed) from the beginning to its end: `%S` (the value's size), then its bytes. */
 export async function kcatValues(topic: string, at: string = brokers): Promise<Buffer[]> {
