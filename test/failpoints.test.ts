@@ -36,6 +36,16 @@ describe('fail points', () => {
     }
   });
 
+  it('lost: returns the error for after the commit instead of throwing, the nth time', () => {
+    const f = new Failpoints('targets-commit=2:lost');
+    expect(f.reach('targets-commit')).toBeUndefined();
+    const lost = f.reach('targets-commit');
+    expect(lost).toBeInstanceOf(FailpointError);
+    expect(lost?.message).toMatch(/fail point targets-commit .*reached 2 times: the commit went through, its answer lost/);
+    expect(f.reach('targets-commit')).toBeUndefined();
+    expect(() => new Failpoints('close-archive=1:lost')).toThrow(`close-archive takes kill`);
+  });
+
   it('close-archive (after a commit) takes kill only: there is no request left to refuse', () => {
     expect(() => new Failpoints('close-archive=1:error')).toThrow(`'close-archive=1:error': close-archive takes kill`);
     expect(new Failpoints('close-archive=2:kill').description).toBe('close-archive=2:kill');

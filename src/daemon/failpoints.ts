@@ -4,9 +4,10 @@
  * than by the luck of a kill's timing (the practice of FoundationDB and TiKV).
  *
  * `FACTORSTREAM_FAILPOINTS="<place>=<n>:<action>[,…]"`: the nth time the daemon reaches the
- * place, `error` throws there (as a failed Kafka request would) and `kill` ends the process
- * with SIGKILL (as a crash would). Each fires once. Unset, as in production, reaching a
- * place is one lookup in an empty map.
+ * place, `error` throws there (as a failed Kafka request would), `kill` ends the process
+ * with SIGKILL (as a crash would), and `lost`, at a commit, lets the commit go through and
+ * then throws (as a commit whose answer never came back would). Each fires once. Unset, as
+ * in production, reaching a place is one lookup in an empty map.
  */
 
 /**
@@ -17,7 +18,7 @@
  */
 export const FAILPOINT_PLACES = ['close-commit', 'targets-commit', 'close-archive'] as const;
 export type FailpointPlace = (typeof FAILPOINT_PLACES)[number];
-const ACTIONS = ['error', 'kill'] as const;
+const ACTIONS = ['error', 'kill', 'lost'] as const;
 type FailpointAction = (typeof ACTIONS)[number];
 /** The actions each place takes. */
 const ACTIONS_AT: Record<FailpointPlace, readonly FailpointAction[]> = { 'close-commit': ACTIONS, 'targets-commit': ACTIONS, 'close-archive': ['kill'] };
@@ -53,12 +54,17 @@ export class Failpoints {
     return [...this.armed].map(([place, { at, action }]) => `${place}=${at}:${action}`).join(',');
   }
 
-  /** The daemon is at `place`: fails there if this is the armed time. */
-  reach(place: FailpointPlace): void {
+  /**
+   * The daemon is at `place`: fails there if this is the armed time. Returns the error to
+   * throw once the commit has gone through where the action is `lost` (else undefined).
+   */
+  reach(place: FailpointPlace): FailpointError | undefined {
     const armed = this.armed.get(place);
-    if (armed === undefined || --armed.left > 0) return;
+    if (armed === undefined || --armed.left > 0) return undefined;
     this.armed.delete(place);
     if (armed.action === 'kill') process.kill(process.pid, 'SIGKILL');
-    throw new FailpointError(`fail point ${place} (${FAILPOINTS_ENV}), reached ${armed.at} times`);
+    const error = new FailpointError(`fail point ${place} (${FAILPOINTS_ENV}), reached ${armed.at} times${armed.action === 'lost' ? ': the commit went through, its answer lost' : ''}`);
+    if (armed.action === 'lost') return error;
+    throw error;
   }
 }

@@ -72,6 +72,10 @@ export class KafkaDaemon {
   private reference: ReferenceFollower | undefined;
   private noReferenceLoggedDay = -1;
   private seq = 0;
+  /** The checkpoint whose outputs this process has counted (published() after its commit, or recovery). */
+  private countedSeq = -1;
+  /** The checkpoint whose transaction this process sent and got no answer for (a commit may have gone through). */
+  private unansweredSeq = -1;
   /** Whether this pipeline has written its full checkpoint (increments extend it; a new pipeline starts a new chain). */
   private wroteFull = false;
   /** SIGHUP reloads, one after another. */
@@ -479,10 +483,18 @@ export class KafkaDaemon {
     if (relation === 'older') {
       log.warn({ checkpoint: ckpt.seq, outputs: ckpt.outputs.reduce((n, b) => n + b.messages.length, 0) }, 'the last transaction did not commit: publishing its outputs again');
       await this.transaction(ckpt.outputs, ckpt.positions);
-      this.republished(ckpt.outputs);
+      this.countCheckpointOutputs(ckpt.outputs, 'published again');
+    } else if (ckpt.seq === this.countedSeq) {
+      // Counted by this process after its commit: only an archive write that failed then is tried again.
+      this.archiveCommitted(ckpt.outputs, false);
+    } else if (ckpt.seq === this.unansweredSeq) {
+      // Committed by this process, the commit's answer lost: published() never counted them.
+      this.countCheckpointOutputs(ckpt.outputs, 'answer lost');
     } else {
-      this.archiveCommitted(ckpt.outputs);
+      // Committed by an earlier run: what the day's archive lacks, that run stopped before counting.
+      this.archiveCommitted(ckpt.outputs, true);
     }
+    this.countedSeq = ckpt.seq;
     this.lastPositions = JSON.stringify(ckpt.positions);
     log.info({ checkpoint: ckpt.seq, increments: ckpt.increments, writtenAt: ckpt.writtenAt, positions: ckpt.positions.length, watermark: pipeline.currentWatermark }, 'state restored from checkpoint');
     this.recovered = true;
@@ -727,10 +739,13 @@ export class KafkaDaemon {
       waited = await this.transaction(batches, positions, written.durable, places);
     } catch (err) {
       if (err instanceof CheckpointWriteError) this.fatal(err.cause, `checkpoint #${ckpt.seq} could not be written to ${this.cfg.daemon.checkpointDir} (its transaction was aborted)`);
-      // The checkpoint holds these outputs: the reconnect publishes them again unless the broker committed them.
+      // The checkpoint holds these outputs: the reconnect publishes them again unless the broker
+      // committed them, and then counts them (recover).
+      this.unansweredSeq = ckpt.seq;
       this.lost(err, 'transaction failed');
       return;
     }
+    this.countedSeq = ckpt.seq;
     this.lastContact = this.opts.clock.now();
     this.lastPositions = posKey;
     this.lastCommitAt = this.opts.clock.now();
@@ -781,6 +796,8 @@ export class KafkaDaemon {
   private async transaction(batches: readonly OutputBatch[], positions: Checkpoint['positions'], durable?: Promise<unknown>, failpoints: readonly FailpointPlace[] = []): Promise<number> {
     const producer = this.producer as Producer;
     const txn = await producer.transaction();
+    // Set once the commit is asked for: a failure from then on may follow a commit the broker made.
+    let committing = false;
     try {
       const topics = new Map<string, { partition: number; offset: string }[]>();
       for (const p of positions) {
@@ -801,55 +818,62 @@ export class KafkaDaemon {
         throw new CheckpointWriteError('checkpoint write failed', { cause: err });
       });
       const waited = waiting() / 1000;
-      for (const place of failpoints) this.failpoints.reach(place);
+      const lost = failpoints.map((place) => this.failpoints.reach(place)).find((e) => e !== undefined);
+      committing = true;
       await txn.commit();
+      if (lost !== undefined) throw lost;
       this.metrics.transactions.inc({ result: 'committed' });
       return waited;
     } catch (err) {
-      this.metrics.transactions.inc({ result: 'aborted' });
+      // Unknown: recovery reads from the committed offsets whether the commit went through.
+      this.metrics.transactions.inc({ result: committing ? 'unknown' : 'aborted' });
       await txn.abort().catch(() => undefined);
       throw err;
     }
   }
 
   /**
-   * After recovery published the last checkpoint's outputs again (their transaction had not
-   * committed): their scores are counted and archived, and their target weights counted,
-   * now, as published() does after a commit; the checkpoint keeps the messages, so what
-   * that needs is read back from them.
+   * The last checkpoint's outputs, published by a transaction that published() never saw
+   * through: recovery published them again (theirs had not committed), or this process's
+   * commit of them went through but its answer was lost. Their scores are counted and
+   * archived, and their target weights counted, now, as published() does after a commit;
+   * the checkpoint keeps the messages, so what that needs is read back from them.
    */
-  private republished(batches: readonly OutputBatch[]): void {
+  private countCheckpointOutputs(batches: readonly OutputBatch[], how: 'published again' | 'answer lost'): void {
+    const again = how === 'published again';
     for (const batch of batches) {
       if (batch.topic !== this.cfg.kafka.targetsTopic) continue;
       for (const m of batch.messages) {
         const outcome = outcomeOfTargetsMessage(m.value);
         if (outcome !== undefined) (this.pipeline as ScoringPipeline).markTargetsPublished(outcome);
-        this.log.info({ portfolio: m.headers.portfolio, model: m.headers.model, barEnd: new Date(Number(m.headers['bar-end'])).toISOString(), kind: outcome?.kind }, 'target weights published again from the checkpoint');
+        this.log.info({ portfolio: m.headers.portfolio, model: m.headers.model, barEnd: new Date(Number(m.headers['bar-end'])).toISOString(), kind: outcome?.kind }, again ? 'target weights published again from the checkpoint' : "target weights committed, the commit's answer lost: counted from the checkpoint");
       }
     }
     for (const { records, source } of this.scoreClosesOf(batches)) {
       this.archiveClose(records, source);
       this.metrics.scoresPublished.inc({ model: source.model }, records.length);
-      this.log.info({ model: source.model, version: source.modelVersion, freq: source.freq, barEnd: new Date(records[0].barEnd).toISOString(), scored: records.length }, 'scores published again from the checkpoint');
+      this.log.info({ model: source.model, version: source.modelVersion, freq: source.freq, barEnd: new Date(records[0].barEnd).toISOString(), scored: records.length }, again ? 'scores published again from the checkpoint' : "scores committed, the commit's answer lost: counted and archived from the checkpoint");
     }
   }
 
   /**
-   * After recovery found the last checkpoint's transaction committed: its closes are
-   * archived where the day's files lack them, and counted — the run that committed them
-   * stopped before published() counted and archived them (a kill, or a commit whose answer
-   * was lost). The archive takes each close at once after its commit, so nothing older can
-   * be missing. (A close whose archive write failed, logged then, is counted a second time.)
+   * After recovery found the last checkpoint's transaction committed and seen through: its
+   * closes are archived where the day's files lack them. Committed by an earlier run
+   * (`count`), such closes are counted too: that run stopped (a kill) after the commit,
+   * before published() counted and archived them. Counted by this process, they lack only
+   * an archive write that failed then, tried again. The archive takes each close at once
+   * after its commit, so nothing older can be missing.
    */
-  private archiveCommitted(batches: readonly OutputBatch[]): void {
+  private archiveCommitted(batches: readonly OutputBatch[], count: boolean): void {
     const archive = this.archive;
     if (archive === undefined) return;
     for (const { records, source } of this.scoreClosesOf(batches)) {
       const barEnd = records[0].barEnd;
       if (archive.holds(source, barEnd)) continue;
       this.archiveClose(records, source);
-      this.metrics.scoresPublished.inc({ model: source.model }, records.length);
-      this.log.info({ model: source.model, version: source.modelVersion, freq: source.freq, barEnd: new Date(barEnd).toISOString(), scored: records.length }, 'scores archived from the checkpoint (committed, then the run stopped before archiving them)');
+      if (count) this.metrics.scoresPublished.inc({ model: source.model }, records.length);
+      const fields = { model: source.model, version: source.modelVersion, freq: source.freq, barEnd: new Date(barEnd).toISOString(), scored: records.length };
+      this.log.info(fields, count ? 'scores archived from the checkpoint (committed, then the run stopped before archiving them)' : 'scores archived from the checkpoint (their archive write had failed)');
     }
   }
 

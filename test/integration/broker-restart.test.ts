@@ -17,7 +17,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafka, type LocalKafka } from '../../scripts/kafka-local.mjs';
-import { cli, daemonConfig, expectParity, kafkaSkipReason, kcatSkipReason, kcatValues, logDigest, offlineReference, parity, startDaemon, tempDir, topicsFor, waitForLog, type Collected, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
+import { cli, counterSum, daemonConfig, expectParity, kafkaSkipReason, kcatSkipReason, kcatValues, logDigest, offlineReference, parity, startDaemon, tempDir, topicsFor, waitForLog, type Collected, type DaemonProcess, type ScoreValues } from './kafka-harness.js';
 
 /** The committed scores (JSON values), read by kcat; none while the topic does not exist yet. */
 async function kcatScores(brokers: string, topic: string): Promise<Collected[]> {
@@ -116,6 +116,8 @@ describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('a broker resta
     const metrics = (await http(port, '/metrics')).text;
     expect(gauge(metrics, 'factorstream_kafka_connected')).toBe(1);
     expect(metrics).toMatch(/^factorstream_kafka_reconnects_total\{result="reconnected"\} [1-9]/m);
+    // Every committed score counted once across the outage, whether it came in a transaction (published again, or committed with its answer lost) or between two.
+    expect(counterSum(metrics, 'factorstream_scores_published_total')).toBe((await kcatScores(kafka.brokers, outputs.scores)).length);
 
     // A second instance of the same deployment, on another node (its own checkpoint folder).
     const second = daemonConfig(dir, `${id}-second`, inputs, outputs, {}, { brokers: [kafka.brokers], groupId: `group-${id}`, transactionalId: `txn-${id}` });

@@ -241,6 +241,25 @@ describe.skipIf(kafkaSkipReason !== '')('serve through a real broker', () => {
     expect(archivedKeys(join(dir, 'archive-again-kill')).sort()).toEqual(sub2.messages.map((m) => scoreKey(m.value)).sort());
   }, 300_000);
 
+  it("a commit whose answer is lost: the reconnect finds it committed, publishes nothing again, and counts and archives its closes once", async () => {
+    const outputs = topicsFor(`lost-${Date.now()}`);
+    const sub = await new Subscriber().start(outputs.scores);
+    const d = startDaemon(daemonConfig(dir, 'lost', inputs, outputs), { FACTORSTREAM_FAILPOINTS: 'close-commit=3:lost' });
+    await sub.until(() => lastCloseSeen(sub) && sub.messages.length >= offline.size, 120_000, `all ${offline.size} scores after a lost commit answer`);
+    const metrics = await (await fetch(`http://127.0.0.1:${await d.port}/metrics`)).text();
+    expect((await stop(d)).code, logDigest(d, 20)).toBe(0);
+    await sub.stop();
+    expect(d.logs.filter((l) => l.includes('"Kafka lost')).length, logDigest(d, 20)).toBe(1);
+    const counted = d.logs.filter((l) => l.includes(`"scores committed, the commit's answer lost: counted and archived from the checkpoint"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The closes of that one transaction, counted once by the recovery (published() never saw that commit through).
+    expect(counted.length, logDigest(d, 20)).toBeGreaterThan(0);
+    for (const close of counted) expect(close.scored).toBe(150);
+    expect(d.logs.filter((l) => l.includes('published again from the checkpoint'))).toEqual([]);
+    expect(counterSum(metrics, 'factorstream_scores_published_total')).toBe(sub.messages.length);
+    expectParity(parity(sub.messages, offline), 'a commit whose answer was lost');
+    expect(archivedKeys(join(dir, 'archive-lost')).sort()).toEqual(sub.messages.map((m) => scoreKey(m.value)).sort());
+  }, 180_000);
+
   it.skipIf(straceSkipReason !== '')('the daily archive reaches the disk ahead of the next checkpoint, and at stop (its calls traced by strace)', async () => {
     const outputs = topicsFor(`synced-${Date.now()}`);
     const sub = await new Subscriber().start(outputs.scores);

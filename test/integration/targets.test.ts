@@ -98,7 +98,7 @@ describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('target weights
     await sub?.stop();
   });
 
-  it('serve publishes each day’s target weights once, equal to `factorstream targets` offline, across a SIGKILL and restart', async () => {
+  it('serve publishes each day’s target weights once, equal to `factorstream targets` offline, across failed commits, a commit whose answer is lost, and a SIGKILL and restart', async () => {
     const id = `targets-${Date.now()}`;
     const inputs = topicsFor(`${id}-in`);
     const outputs = topicsFor(`${id}-out`);
@@ -128,15 +128,18 @@ describe.skipIf(kafkaSkipReason !== '' || kcatSkipReason !== '')('target weights
 
     const second = cli(['replay', '--input', day(DAYS[2]), '--format', 'arrow', '--speed', 'max'], env);
     expect(second.code, second.stderr).toBe(0);
-    const b = startDaemon(config);
+    // Its first targets' commit goes through but its answer is lost: it reconnects, finds them committed, and counts them (once).
+    const b = startDaemon(config, { FACTORSTREAM_FAILPOINTS: 'targets-commit=1:lost' });
     daemons.push(b);
-    await waitForLog(b, /target weights published/, 120_000);
+    await waitForLog(b, /"target weights committed, the commit's answer lost: counted from the checkpoint"/, 120_000);
     await s.until(() => s.messages.some((m) => m.value.barEnd === closeOf(DAYS[2])), 60_000, "the third day's last scores");
     await new Promise((r) => setTimeout(r, 1_000));
     const metrics = await (await fetch(`http://127.0.0.1:${await b.port}/metrics`)).text();
     b.proc.kill('SIGTERM');
     expect(await b.exited, b.logs.slice(-10).join('\n')).toBe(0);
     expect(counterSum(metrics, 'factorstream_targets_published_total')).toBe(1);
+    expect(b.logs.filter((l) => l.includes('Kafka reconnected: serving again'))).toHaveLength(1);
+    expect(b.logs.filter((l) => l.includes('"target weights published again from the checkpoint"'))).toEqual([]);
     // Nothing logged at error: what kafkajs retries is a warn (src/ingest/kafka-log.ts).
     expect([...a.logs, ...b.logs].filter((l) => l.includes('"level":50'))).toEqual([]);
 
