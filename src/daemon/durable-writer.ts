@@ -59,13 +59,13 @@ function writerThread(): void {
   };
   port.on('message', (m: { id: number; write: DurableWrite }) => {
     const w = m.write;
-    let error: string | undefined;
+    let syncError: string | undefined;
     if (w.kind === 'sync') {
       for (const path of w.paths) {
         try {
           syncPath(path);
         } catch (err) {
-          error ??= (err as Error).message;
+          syncError ??= (err as Error).message;
         }
       }
     } else if (failed === undefined) {
@@ -82,8 +82,9 @@ function writerThread(): void {
         failed = (err as Error).message;
       }
     }
+    // A sync answers for itself; a write for the chain, which the first failed write broke.
     const fatal = w.kind !== 'sync';
-    if (fatal) error = failed;
+    const error = fatal ? failed : syncError;
     // market/clock.ts's threadTime(), which this thread cannot import.
     // eslint-disable-next-line no-restricted-properties
     const reply: Reply = { id: m.id, doneAt: performance.timeOrigin + performance.now(), ...(error === undefined ? {} : { error, fatal }) };

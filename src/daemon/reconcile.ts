@@ -24,7 +24,6 @@ import type { DecodeContext } from '../ingest/decode.js';
 import { BarBatch, SymbolTable, TickBatch } from '../ingest/events.js';
 import { MessageDecoder } from '../ingest/message-decoder.js';
 import { TableWriter } from '../ingest/table-writer.js';
-import { readArchiveFile } from '../sink/archive.js';
 import { readTopics } from '../ingest/topic-reader.js';
 import { decodeReferenceMessage, readReference } from '../ingest/reference-codec.js';
 import { ReferenceBook } from '../market/reference.js';
@@ -39,6 +38,7 @@ import { dayToIso, localDay, toLocalIso } from '../market/time.js';
 import { checkedMeta } from '../model/artifact.js';
 import { engineOptionsOf } from '../model/predictor.js';
 import { scoreModel } from '../model/score.js';
+import { readArchiveFile } from '../sink/archive.js';
 import { readUniverse } from './universe.js';
 
 export interface ReconcileOptions {
